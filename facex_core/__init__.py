@@ -1,0 +1,62 @@
+"""FaceX core: the public API that plugins and users import.
+
+Everything here is importable from the package top level; modules whose names start with an
+underscore are private and may change without notice. Names that need torch are loaded lazily, so
+``import facex_core`` (and plugin discovery) stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._components import KINDS, Component
+from ._hookspecs import hookimpl, hookspec
+from ._options import config, describe_fields, option
+from ._version import PLUGIN_API, __version__
+
+# public name -> private module that defines it (imported on first access)
+_LAZY = {
+    # registry and building
+    "Registry": "_registry", "RegistryError": "_registry", "registry": "_registry",
+    "build": "_build", "build_from_table": "_build", "component_config": "_build",
+    # configs
+    "ConfigError": "_config", "load_toml": "_config", "apply_overrides": "_config",
+    "structure_config": "_config",
+    # interfaces
+    "Backbone": "_backbone",
+    "Head": "_head", "HeadConfig": "_head_config", "HeadOutput": "_head", "MarginSoftmaxHead": "_head",
+    "check_labels": "_head", "replace_target": "_head", "safe_sin": "_head",
+    "TrainingMode": "_training_mode", "TrainResult": "_training_mode",
+    "Protocol": "_protocol", "ProtocolResult": "_protocol", "Curve": "_protocol",
+    "Detector": "_sdk", "Landmarker": "_sdk", "Aligner": "_sdk", "Recognizer": "_sdk",
+    "Pipeline": "_sdk", "Face": "_sdk",
+    # engines
+    "Experiment": "_experiment", "Trainer": "_trainer", "OptimizerConfig": "_train_config",
+    "ScheduleConfig": "_train_config", "LoopConfig": "_train_config",
+    "extract_features": "_extract", "FaceModel": "_trainer",
+    # data
+    "load_image": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
+    "ImageFolderDataset": "_data", "read_train_list": "_data",
+    # metrics
+    "kfold_verification": "_verification", "KFoldResult": "_verification",
+    "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
+    "roc_auc": "_verification",
+    # misc
+    "Progress": "_progress", "count_params_and_macs": "_complexity",
+}
+
+__all__ = ["KINDS", "Component", "hookimpl", "hookspec", "config", "option", "describe_fields",
+           "PLUGIN_API", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'facex_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"facex_core.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

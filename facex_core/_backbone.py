@@ -1,0 +1,32 @@
+"""The Backbone interface: aligned face images in, raw embeddings out."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class Backbone(nn.Module):
+    """Maps ``N×3×H×W`` images to ``N×D`` embeddings that are *not* L2-normalised.
+
+    Input convention (FaceX-Zoo's): BGR channel order, pixels scaled as ``(x - 127.5) / 128``.
+    Subclasses take their config object, set :attr:`input_size` and :attr:`embedding_size` and
+    implement :meth:`forward`.
+    """
+
+    #: Bumped by the core when the contract changes; plugins may assert on it.
+    api_version: ClassVar[int] = 1
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.input_size: tuple[int, int] = (112, 112)
+        self.embedding_size: int = 512
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def example_input(self, batch: int = 2) -> torch.Tensor:
+        """A random batch of the right shape (for tracing, export and contract tests)."""
+        return torch.randn(batch, 3, *self.input_size)

@@ -1,0 +1,250 @@
+"""The ``facex-core`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ._version import __version__
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+# -- list / describe ---------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    from ._registry import registry
+
+    entries = registry().list(args.kind)
+    if args.json:
+        print(json.dumps([e.as_json() for e in entries], indent=2))
+    else:
+        rows = [[e.kind, e.name, e.distribution, e.version, e.status, e.summary] for e in entries]
+        print(_table(rows, ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"]))
+        for e in entries:
+            if e.error:
+                print(f"  {e.status}: {e.distribution} ({e.entry_point}): {e.error}")
+        dists = len({e.distribution for e in entries})
+        bad = sum(e.status != "ok" for e in entries)
+        print(f"{len(entries)} entries from {dists} distributions, {bad} not ok · facex-core {__version__}")
+    if args.strict and any(e.status != "ok" for e in entries):
+        return 1
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from ._options import describe_fields
+    from ._registry import load_factory, registry
+
+    entry = registry().get(args.kind, args.name)
+    comp = entry.component
+    assert comp is not None
+    info: dict[str, Any] = {"kind": entry.kind, "name": entry.name, "distribution": entry.distribution,
+                            "version": entry.version, "summary": comp.summary, "paper": comp.paper,
+                            "factory": comp.factory, "config": describe_fields(comp.config)}
+    if entry.kind == "backbone":
+        from ._complexity import count_params_and_macs
+
+        model = load_factory(comp)(comp.config())
+        info.update(count_params_and_macs(model))
+        info["embedding_size"] = model.embedding_size
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{entry.kind} {entry.name}  ({entry.distribution} {entry.version})")
+    print(f"  {comp.summary}")
+    if comp.paper:
+        print(f"  paper: {comp.paper}")
+    if "params" in info:
+        print(f"  params: {info['params'] / 1e6:.3f} M   MACs: {info['macs'] / 1e9:.3f} G at "
+              f"{info['input_size'][0]}x{info['input_size'][1]}   embedding: {info['embedding_size']}")
+    print("  config:")
+    for f in info["config"]:
+        print(f"    {f['name']} = {f['default']!r}  ({f['type']})  {f['doc']}")
+    return 0
+
+
+# -- config / train / evaluate -------------------------------------------------------------------
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from ._config import to_toml
+    from ._experiment import Experiment
+
+    exp = Experiment.from_file(args.config, args.set)
+    print(to_toml(exp.resolved()), end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ._experiment import Experiment
+
+    exp = Experiment.from_file(args.config, args.set)
+    exp.prepare_synthetic(workers=args.workers)
+    result = exp.build_training_mode().run(exp, resume=args.resume)
+    print(f"trained {result.global_step} steps ({result.epochs_done} epochs), loss {result.loss:.4f}, "
+          f"accuracy {result.accuracy:.3f}, {result.images_per_s:.1f} images/s -> {result.last_checkpoint}"
+          + ("" if result.finished else "  [stopped early: rerun with --resume to continue]"))
+    return 0
+
+
+def _evaluate(exp: Any, specs: Sequence[tuple[str, str | None]]) -> int:
+    from ._evaluate import evaluate_experiment, markdown_table, write_report
+
+    models = [evaluate_experiment(exp, spec, label) for label, spec in specs]
+    out = exp.output_dir / "eval"
+    files = write_report(models, out)
+    print(markdown_table(models), end="")
+    print("written: " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._experiment import Experiment
+
+    exp = Experiment.from_file(args.config, args.set)
+    exp.prepare_synthetic(workers=args.workers)
+    specs = [(None, c) for c in args.checkpoint] if args.checkpoint else [(None, None)]
+    return _evaluate(exp, [(label or "", spec) if label else (None, spec) for label, spec in specs])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from ._experiment import Experiment
+
+    config = args.config or str(Path(__file__).with_name("_templates") / "demo.toml")
+    exp = Experiment.from_file(config, args.set)
+    t0 = time.perf_counter()
+    print(f"[1/3] synthetic data -> {exp.synthetic_output}  (SYNTHETIC cartoon faces: a smoke test, not a benchmark)")
+    exp.prepare_synthetic(workers=args.workers)
+    print(f"[2/3] training {exp.backbone.name} + {exp.head.name} ({exp.training.name})")
+    result = exp.build_training_mode().run(exp, resume=args.resume)
+    print(f"      {result.global_step} steps, {result.images_per_s:.1f} images/s, last loss {result.loss:.3f}")
+    print("[3/3] evaluating untrained vs trained on the synthetic LFW-style pairs")
+    from ._evaluate import evaluate_experiment, markdown_table, write_report
+
+    models = [evaluate_experiment(exp, "none", "untrained"),
+              evaluate_experiment(exp, "last", "trained")]
+    files = write_report(models, exp.output_dir / "eval")
+    print()
+    print(markdown_table(models), end="")
+    accs = [m.results[next(iter(m.results))].metrics.get("accuracy", float("nan")) for m in models]
+    print(f"\nuntrained {100 * accs[0]:.2f}%  ->  trained {100 * accs[1]:.2f}%  "
+          f"(+{100 * (accs[1] - accs[0]):.2f} points) in {time.perf_counter() - t0:.0f} s")
+    print("results: " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+# -- data ------------------------------------------------------------------------------------
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from ._config import apply_overrides, structure
+    from ._progress import Progress
+    from ._synthetic import SyntheticConfig, generate
+
+    cfg = structure(SyntheticConfig, apply_overrides({}, args.set), path="synthetic", source="--set")
+    bar = Progress(None, desc="render", unit="img")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    info = generate(cfg, Path(args.out), workers=args.workers, progress=progress)
+    bar.close()
+    print(json.dumps({k: str(v) for k, v in info.items()}, indent=2))
+    return 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from ._scaffold import write_plugin
+
+    files = write_plugin(args.kind, args.name, Path(args.dir))
+    print(f"wrote {len(files)} files under {args.dir}; next: pip install -e {args.dir} && facex-core list")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facex-core", description="FaceX: face recognition training, evaluation and SDK.")
+    p.add_argument("--version", action="version", version=f"facex-core {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_set(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a config key (repeatable), e.g. --set training.loop.epochs=2")
+
+    sp = sub.add_parser("list", help="list installed components and plugins")
+    sp.add_argument("--kind", help="only this kind (backbone, head, training_mode, protocol, ...)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--strict", action="store_true", help="exit 1 if anything is broken, conflicting or incompatible")
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("describe", help="show a component's summary, paper and config fields")
+    sp.add_argument("kind")
+    sp.add_argument("name")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_describe)
+
+    sp = sub.add_parser("config", help="config utilities")
+    csub = sp.add_subparsers(dest="config_command", required=True)
+    cs = csub.add_parser("show", help="print the fully resolved config, defaults included")
+    cs.add_argument("config")
+    with_set(cs)
+    cs.set_defaults(func=cmd_config_show)
+
+    for name, func, helptext in (("train", cmd_train, "train from a TOML experiment config"),
+                                 ("evaluate", cmd_evaluate, "evaluate the configured protocols")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("config")
+        with_set(sp)
+        sp.add_argument("--workers", type=int, default=2, help="processes for synthetic data generation")
+        if name == "train":
+            sp.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+        else:
+            sp.add_argument("--checkpoint", action="append", default=[],
+                            help="'last', 'none' or a path (repeatable: one table row each)")
+        sp.set_defaults(func=func)
+
+    sp = sub.add_parser("demo", help="synthetic data -> train MobileFaceNet+ArcFace -> LFW-style evaluation")
+    sp.add_argument("config", nargs="?", help="experiment config (default: the packaged demo.toml)")
+    with_set(sp)
+    sp.add_argument("--workers", type=int, default=2)
+    sp.add_argument("--resume", action="store_true")
+    sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("data", help="data utilities")
+    dsub = sp.add_subparsers(dest="data_command", required=True)
+    ds = dsub.add_parser("synth", help="write a synthetic identity data set in the real formats")
+    ds.add_argument("out")
+    with_set(ds)
+    ds.add_argument("--workers", type=int, default=2)
+    ds.set_defaults(func=cmd_data_synth)
+
+    sp = sub.add_parser("new-plugin", help="write a skeleton plugin distribution")
+    sp.add_argument("kind", choices=["backbone", "head", "protocol", "training_mode"])
+    sp.add_argument("name")
+    sp.add_argument("dir")
+    sp.set_defaults(func=cmd_new_plugin)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ._config import ConfigError
+    from ._registry import RegistryError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, RegistryError) as exc:
+        print(f"facex-core: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facex-core: interrupted (rerun with --resume to continue training)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Training data in FaceX-Zoo's formats: a train list (``relative/path label``) or an image folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import attrs
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ._options import config, option
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ImageLoadError(ValueError):
+    """An image could not be read or decoded; the message names the file."""
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as BGR ``uint8`` H×W×3 (grey and BGRA are converted); errors name the file."""
+    try:
+        raw = np.fromfile(str(path), dtype=np.uint8)  # also handles non-ASCII paths, unlike imread
+    except OSError as exc:
+        raise ImageLoadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if img is None:
+        raise ImageLoadError(f"{path}: not a decodable image")
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
+
+
+def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:
+    """BGR uint8 image → 3×H×W float tensor scaled ``(x - 127.5) / 128`` (FaceX-Zoo's normalisation).
+
+    ``crop_eye`` keeps the top 60 rows of a 112×112 crop (the upper-half-face setting).
+    """
+    if crop_eye:
+        if img.shape[0] != 112:
+            img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)
+        img = img[:60]
+    if size is not None and img.shape[:2] != tuple(size):
+        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    arr = (img.astype(np.float32) - 127.5) / 128.0
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def read_train_list(path: str | os.PathLike) -> list[tuple[str, int]]:
+    """Parse a FaceX-Zoo training list: one ``relative/path label`` per line (blank lines ignored)."""
+    samples = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            rel, sep, label = line.rpartition(" ")
+            if not sep or not rel:
+                raise ValueError(f"{path}:{lineno}: expected 'relative/path label', got {line!r}")
+            try:
+                lab = int(label)
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: label {label!r} is not an integer") from None
+            if lab < 0:
+                raise ValueError(f"{path}:{lineno}: negative label {lab}")
+            samples.append((rel.strip(), lab))
+    if not samples:
+        raise ValueError(f"{path}: training list is empty")
+    return samples
+
+
+def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
+    """One sub-folder per identity → (relative path, label); labels follow sorted folder names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: image folder not found")
+    ids = sorted(p.name for p in root.iterdir() if p.is_dir())
+    samples = []
+    for label, ident in enumerate(ids):
+        for f in sorted((root / ident).iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                samples.append((f"{ident}/{f.name}", label))
+    if not samples:
+        raise ValueError(f"{root}: no images found in identity sub-folders")
+    return samples
+
+
+@config
+class DataConfig:
+    """The ``[data]`` table of an experiment: where training images are and how to read them."""
+
+    format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file) or 'image_folder' (one folder per identity).",
+                         validator=attrs.validators.in_(("train_list", "image_folder")))
+    root: str = option(doc="Folder the image paths are relative to.")
+    train_list: str = option("", doc="The list file (format 'train_list' only).")
+    num_workers: int = option(2, doc="DataLoader worker processes.")
+    flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
+    crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
+
+
+def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
+    """The (relative path, label) list described by a data config."""
+    if cfg.format == "train_list":
+        if not cfg.train_list:
+            raise ValueError("data.train_list: required when data.format = 'train_list'")
+        return read_train_list(cfg.train_list)
+    return scan_image_folder(cfg.root)
+
+
+def _sample_seed(seed: int, epoch: int, position: int) -> int:
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF
+
+
+class FaceImageDataset(Dataset):
+    """Aligned face crops with labels; indexed by ``(index, seed)`` so augmentation is reproducible
+    whatever the number of workers (the seed comes from :class:`EpochSampler`)."""
+
+    def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
+                 input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False) -> None:
+        self.root = Path(root)
+        self.samples = list(samples)
+        self.input_size = tuple(input_size)
+        self.flip = flip
+        self.crop_eye = crop_eye
+        self.num_classes = max(label for _, label in self.samples) + 1
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        rel, label = self.samples[index]
+        img = load_image(self.root / rel)
+        if self.flip and (seed & 1):
+            img = img[:, ::-1]
+        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
+
+
+class TrainListDataset(FaceImageDataset):
+    """A FaceX-Zoo training list under an image root."""
+
+    def __init__(self, root: str | os.PathLike, train_list: str | os.PathLike, **kwargs) -> None:
+        super().__init__(root, read_train_list(train_list), **kwargs)
+
+
+class ImageFolderDataset(FaceImageDataset):
+    """One sub-folder of aligned crops per identity."""
+
+    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
+        super().__init__(root, scan_image_folder(root), **kwargs)
+
+
+class EpochSampler(Sampler):
+    """Deterministic per-epoch permutation that can start part-way (for bit-exact resume).
+
+    Yields ``(index, seed)``: the seed drives per-sample augmentation.
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True) -> None:
+        self.size, self.seed, self.epoch, self.start, self.shuffle = size, seed, epoch, start, shuffle
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.size))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.size, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = self.order()
+        for pos in range(self.start, self.size):
+            yield order[pos], _sample_seed(self.seed, self.epoch, pos)
+
+    def __len__(self) -> int:
+        return max(0, self.size - self.start)

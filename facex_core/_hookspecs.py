@@ -1,0 +1,26 @@
+"""pluggy hook specifications that FaceX plugins implement."""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "facex"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def facex_components() -> list:
+    """Return the :class:`facex_core.Component` declarations of this plugin.
+
+    Called once per process at discovery; it must stay cheap (no torch import).
+    """
+
+
+@hookspec
+def facex_train_event(event: str, state: dict) -> None:
+    """Observe training: ``event`` is ``start``, ``step``, ``epoch``, ``checkpoint`` or ``end``."""
+
+
+@hookspec
+def facex_protocol_result(protocol: str, model: str, metrics: dict) -> None:
+    """Observe one protocol result (loggers, leaderboards)."""

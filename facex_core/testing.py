@@ -1,0 +1,97 @@
+"""Contract checks for FaceX components, for the core's tests, each plugin's tests and third parties.
+
+Usage in a plugin's tests::
+
+    from facex_core.testing import check_backbone, installed
+    import pytest
+
+    @pytest.mark.parametrize("name", installed("backbone", distribution="my-dist"))
+    def test_contract(name):
+        check_backbone(facex_core.build("backbone", name))
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def installed(kind: str, distribution: str | None = None) -> list[str]:
+    """Names of the working components of ``kind`` (optionally of one distribution)."""
+    from ._registry import registry
+
+    return sorted({e.name for e in registry().list(kind)
+                   if e.kind == kind and e.status == "ok"
+                   and (distribution is None or e.distribution.lower() == distribution.lower())})
+
+
+def check_backbone(backbone: Any, batch: int = 2) -> None:
+    """A backbone maps ``batch×3×H×W`` to ``batch×D`` finite embeddings, trains and evaluates."""
+    import torch
+
+    from ._backbone import Backbone
+
+    assert isinstance(backbone, Backbone), f"{type(backbone).__name__} does not subclass facex_core.Backbone"
+    h, w = backbone.input_size
+    x = torch.randn(batch, 3, h, w, requires_grad=True)
+    backbone.train()
+    out = backbone(x)
+    assert out.shape == (batch, backbone.embedding_size), \
+        f"expected {(batch, backbone.embedding_size)}, got {tuple(out.shape)}"
+    assert torch.isfinite(out).all(), "non-finite embedding in train mode"
+    out.square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0, \
+        "gradient does not reach the input"
+    missing = [n for n, p in backbone.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    backbone.eval()
+    with torch.no_grad():
+        e1, e2 = backbone(x.detach()), backbone(x.detach())
+    assert torch.isfinite(e1).all(), "non-finite embedding in eval mode"
+    assert torch.equal(e1, e2), "eval mode is not deterministic"
+    assert not backbone.training
+
+
+def check_head(head: Any, batch: int = 4) -> None:
+    """A head gives a finite loss whose gradients reach the embeddings and the class centres."""
+    import torch
+
+    from ._head import Head, HeadOutput
+
+    assert isinstance(head, Head), f"{type(head).__name__} does not subclass facex_core.Head"
+    assert head.weight.shape[0] == head.num_classes and head.weight.shape[-1] == head.embedding_size
+    head.train()
+    emb = torch.randn(batch, head.embedding_size, requires_grad=True)
+    labels = torch.randint(0, head.num_classes, (batch,), dtype=torch.int64)
+    out = head(emb, labels)
+    assert isinstance(out, HeadOutput)
+    assert out.logits.shape[0] == batch
+    loss = out.total_loss
+    assert loss.dim() == 0 and torch.isfinite(loss), f"loss {loss} is not a finite scalar"
+    loss.backward()
+    assert emb.grad is not None and torch.isfinite(emb.grad).all() and emb.grad.abs().sum() > 0, \
+        "gradient does not reach the embeddings"
+    assert head.weight.grad is not None and torch.isfinite(head.weight.grad).all() \
+        and head.weight.grad.abs().sum() > 0, "gradient does not reach the class centres"
+    for bad in (labels.to(torch.int32), torch.full((batch,), head.num_classes, dtype=torch.int64)):
+        try:
+            head(emb.detach(), bad)
+        except (TypeError, ValueError):
+            continue
+        raise AssertionError(f"labels {bad.dtype} {bad.tolist()} were accepted silently")
+
+
+def check_protocol(protocol: Any, seed: int = 0) -> None:
+    """A protocol lists images and turns unit features for them into finite metrics."""
+    from ._protocol import Protocol, ProtocolResult
+
+    assert isinstance(protocol, Protocol), f"{type(protocol).__name__} does not subclass facex_core.Protocol"
+    paths = protocol.images()
+    assert paths and all(isinstance(p, str) for p in paths), "images() must return relative path strings"
+    rng = np.random.default_rng(seed)
+    feats = rng.standard_normal((len(paths), 16)).astype(np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    result = protocol.evaluate(dict(zip(paths, feats)))
+    assert isinstance(result, ProtocolResult)
+    assert result.primary in result.metrics, f"primary metric {result.primary!r} missing"
+    assert all(np.isfinite(v) for v in result.metrics.values()), f"non-finite metric in {result.metrics}"

@@ -1,0 +1,255 @@
+"""Tests of the MobileFaceNet / MBF backbones (CPU, batch 2, a few seconds in all)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from facex_backbone_mobilefacenet.mobilefacenet import MobileFaceNet
+from facex_backbone_mobilefacenet.plugin import MBFConfig, MobileFaceNetConfig, feature_map_size
+
+#: FaceX-Zoo's measured parameter count of its MobileFaceNet (feat_dim 512, 112x112), in millions.
+REFERENCE_PARAMS_M = 1.201
+
+
+# -- an independent parameter count, from the layer list and per-layer formulas -----------------
+
+def conv_bn_prelu(c_in: int, c_out: int, kh: int, kw: int, groups: int = 1) -> int:
+    """Conv without bias (c_in/groups * c_out * kh * kw) + BN (weight, bias) + PReLU (one per channel)."""
+    return c_in // groups * c_out * kh * kw + 2 * c_out + c_out
+
+
+def conv_bn(c_in: int, c_out: int, kh: int, kw: int, groups: int = 1) -> int:
+    """Conv without bias + BN (weight, bias)."""
+    return c_in // groups * c_out * kh * kw + 2 * c_out
+
+
+def bottleneck(c_in: int, c_out: int, expansion: int) -> int:
+    """1x1 expand (conv-BN-PReLU) + 3x3 depthwise (conv-BN-PReLU) + 1x1 project (conv-BN)."""
+    return (conv_bn_prelu(c_in, expansion, 1, 1) + conv_bn_prelu(expansion, expansion, 3, 3, expansion)
+            + conv_bn(expansion, c_out, 1, 1))
+
+
+def expected_params(embedding: int = 512, width: int = 1, blocks: tuple[int, ...] = (1, 4, 6, 2),
+                    out_h: int = 7, out_w: int = 7) -> int:
+    c1, c2 = 64 * width, 128 * width
+    layers = [conv_bn_prelu(3, c1, 3, 3)]                                        # conv1
+    if blocks[0] == 1:
+        layers.append(conv_bn_prelu(c1, c1, 3, 3, groups=64))                    # conv2_dw
+    else:
+        layers.append(blocks[0] * bottleneck(c1, c1, 128))
+    layers += [bottleneck(c1, c1, 128), blocks[1] * bottleneck(c1, c1, 128),    # conv_23, conv_3
+               bottleneck(c1, c2, 256), blocks[2] * bottleneck(c2, c2, 256),    # conv_34, conv_4
+               bottleneck(c2, c2, 512), blocks[3] * bottleneck(c2, c2, 256),    # conv_45, conv_5
+               conv_bn_prelu(c2, 512, 1, 1),                                     # conv_6_sep
+               conv_bn(512, 512, out_h, out_w, groups=512),                      # conv_6_dw (GDConv)
+               512 * embedding,                                                  # linear, no bias
+               2 * embedding]                                                    # BatchNorm1d
+    return sum(layers)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def calibrate_batchnorm(net: MobileFaceNet, batches: int = 2) -> MobileFaceNet:
+    """Give every BatchNorm real running statistics, so that eval-mode outputs are O(1) (with the
+    initial mean 0 / var 1 the eval output is ~1e-6 and tolerances of 1e-5 would test nothing)."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            net(torch.randn(4, 3, *net.input_size))
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def model() -> MobileFaceNet:
+    torch.manual_seed(0)
+    return calibrate_batchnorm(MobileFaceNet(MobileFaceNetConfig()))
+
+
+def assert_eval_output_is_order_one(out: torch.Tensor) -> None:
+    assert 0.1 < out.abs().mean().item() < 10
+
+
+# -- shape, size and the FaceX-Zoo reference ---------------------------------------------------
+
+def test_output_shape_and_finite(model: MobileFaceNet) -> None:
+    model.train()
+    out = model(torch.randn(2, 3, 112, 112))
+    assert out.shape == (2, 512)
+    assert torch.isfinite(out).all()
+    assert model.input_size == (112, 112) and model.embedding_size == 512
+
+
+def test_parameter_count_matches_reference_and_layout(model: MobileFaceNet) -> None:
+    count = n_params(model)
+    assert count == expected_params() == 1_200_512
+    assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
+
+
+def test_facex_zoo_state_dict_names(model: MobileFaceNet) -> None:
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["conv1.conv.weight"] == (64, 3, 3, 3)
+    assert shapes["conv2_dw.prelu.weight"] == (64,)
+    assert shapes["conv_3.model.3.conv_dw.conv.weight"] == (128, 1, 3, 3)
+    assert shapes["conv_45.project.conv.weight"] == (128, 512, 1, 1)
+    assert shapes["conv_6_dw.conv.weight"] == (512, 1, 7, 7)
+    assert shapes["linear.weight"] == (512, 512)
+    assert "bn.running_var" in shapes
+
+
+def test_upper_half_face_input() -> None:
+    cfg = MobileFaceNetConfig(input_size=(60, 112), embedding_size=256)
+    assert cfg.map_size == feature_map_size((60, 112)) == (4, 7)
+    net = MobileFaceNet(cfg).eval()
+    assert net.conv_6_dw.conv.kernel_size == (4, 7)
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 60, 112))
+    assert out.shape == (2, 256) and torch.isfinite(out).all()
+    assert n_params(net) == expected_params(embedding=256, out_h=4, out_w=7)
+    # FaceX-Zoo configs spell the map size out; consistent values are accepted, others rejected
+    MobileFaceNetConfig(input_size=(60, 112), out_h=4, out_w=7)
+    with pytest.raises(ValueError, match="out_h=7"):
+        MobileFaceNetConfig(input_size=(60, 112), out_h=7)
+
+
+def test_wrong_input_size_is_a_clear_error(model: MobileFaceNet) -> None:
+    with pytest.raises(ValueError, match="input_size"):
+        model(torch.randn(2, 3, 60, 112))
+
+
+def test_invalid_configs_rejected() -> None:
+    for bad in (dict(width=0), dict(embedding_size=0), dict(blocks=(0, 4, 6, 2)),
+                dict(blocks=(1, 4, 6)), dict(input_size=(0, 112))):
+        with pytest.raises(ValueError):
+            MobileFaceNetConfig(**bad)
+
+
+# -- behaviour ---------------------------------------------------------------------------------
+
+def test_eval_is_deterministic(model: MobileFaceNet) -> None:
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        a, b = model(x), model(x)
+        single = model(x[:1])
+    assert_eval_output_is_order_one(a)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(single, a[:1], rtol=1e-5, atol=1e-5)  # eval: no batch coupling
+
+
+def test_channels_last_matches_contiguous(model: MobileFaceNet) -> None:
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        ref = model(x)
+        cl_model = MobileFaceNet(MobileFaceNetConfig())
+        cl_model.load_state_dict(model.state_dict())
+        cl_model = cl_model.eval().to(memory_format=torch.channels_last)
+        out = cl_model(x.contiguous(memory_format=torch.channels_last))
+    assert_eval_output_is_order_one(ref)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_reach_first_conv(model: MobileFaceNet) -> None:
+    model.train()
+    model.zero_grad(set_to_none=True)
+    model(torch.randn(2, 3, 112, 112)).pow(2).sum().backward()
+    grad = model.conv1.conv.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_initialisation(model: MobileFaceNet) -> None:
+    fresh = MobileFaceNet(MobileFaceNetConfig())
+    assert torch.equal(fresh.conv_4.model[0].conv.bn.weight, torch.ones(256))
+    assert torch.equal(fresh.bn.bias, torch.zeros(512))
+    std = fresh.conv_6_sep.conv.weight.std().item()   # kaiming fan-out: sqrt(2 / 512)
+    assert abs(std - (2 / 512) ** 0.5) / (2 / 512) ** 0.5 < 0.1
+
+
+# -- the wider variant ---------------------------------------------------------------------------
+
+def test_mbf_is_wider_and_works(model: MobileFaceNet) -> None:
+    cfg = MBFConfig()
+    assert cfg.width == 2 and isinstance(cfg, MobileFaceNetConfig)
+    net = MobileFaceNet(cfg)
+    assert n_params(net) == expected_params(width=2) > n_params(model)
+    net.train()
+    out = net(torch.randn(2, 3, 112, 112))
+    assert out.shape == (2, 512) and torch.isfinite(out).all()
+    assert net.conv2_dw.conv.groups == 64  # InsightFace keeps 64 groups at every width
+
+
+def test_mbf_large_layout() -> None:
+    cfg = MBFConfig(width=4, blocks=(2, 8, 12, 4))
+    net = MobileFaceNet(cfg)
+    assert n_params(net) == expected_params(width=4, blocks=(2, 8, 12, 4))
+
+
+# -- export paths --------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.trace is deprecated in torch 2.14
+def test_jit_trace(model: MobileFaceNet) -> None:
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, x)
+        torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_export(model: MobileFaceNet) -> None:
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    program = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_export(model: MobileFaceNet, tmp_path) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    path = tmp_path / "mobilefacenet.onnx"
+    torch.onnx.export(model, (x,), str(path), dynamo=True)
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(path)))
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(out), model(x), rtol=1e-4, atol=1e-4)
+
+
+# -- registration ------------------------------------------------------------------------------
+
+def test_plugin_module_does_not_import_torch() -> None:
+    code = ("import sys, facex_backbone_mobilefacenet.plugin as p; "
+            "names = [c.name for c in p.facex_components()]; "
+            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "['mobilefacenet', 'mbf']" in result.stdout
+
+
+def test_components_declared() -> None:
+    from facex_backbone_mobilefacenet import plugin
+
+    comps = {c.name: c for c in plugin.facex_components()}
+    assert comps["mobilefacenet"].config is MobileFaceNetConfig
+    assert comps["mbf"].config is MBFConfig
+    for comp in comps.values():
+        assert comp.kind == "backbone"
+        assert comp.factory == "facex_backbone_mobilefacenet.mobilefacenet:MobileFaceNet"

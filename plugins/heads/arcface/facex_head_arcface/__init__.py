@@ -1,0 +1,1 @@
+"""ArcFace head for FaceX (additive angular margin, Deng et al., CVPR 2019)."""

@@ -1,0 +1,1 @@
+"""Conventional training for FaceX: backbone + classification head, cross-entropy, SGD."""
