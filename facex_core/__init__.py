@@ -41,8 +41,11 @@ _LAZY = {
     "kfold_verification": "_verification", "KFoldResult": "_verification",
     "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
     "roc_auc": "_verification",
+    # shared layers
+    "FlattenEmbedding": "_layers", "SqueezeExcite": "_layers", "DropPath": "_layers",
+    "make_divisible": "_layers", "conv_out_size": "_layers",
     # misc
-    "Progress": "_progress", "count_params_and_macs": "_complexity",
+    "Progress": "_progress", "count_params_and_macs": "_complexity", "export_onnx": "_export",
 }
 
 __all__ = ["KINDS", "Component", "hookimpl", "hookspec", "config", "option", "describe_fields",

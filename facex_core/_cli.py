@@ -161,7 +161,11 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from ._scaffold import write_plugin
 
-    files = write_plugin(args.kind, args.name, Path(args.dir))
+    try:
+        files = write_plugin(args.kind, args.name, Path(args.dir))
+    except (ValueError, FileExistsError) as exc:
+        print(f"facex-core: error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(files)} files under {args.dir}; next: pip install -e {args.dir} && facex-core list")
     return 0
 

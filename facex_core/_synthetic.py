@@ -27,6 +27,7 @@ The written layout uses the real formats, so the same commands work on real data
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
@@ -221,7 +222,7 @@ def sample_identity(seed: int, index: int) -> IdentityParams:
     lip_mix = u(0.2, 0.55)
     has_mole = r.random() < 0.35
     mole = (float(u(-0.65, 0.65)), float(u(-0.15, 0.6)), float(u(0.004, 0.008))) if has_mole else (0.0, 0.0, 0.0)
-    beard = float(u(0.35, 0.9)) if r.random() < 0.18 else 0.0
+    beard = float(u(0.45, 0.9)) if r.random() < 0.18 else 0.0
     moustache = float(u(0.008, 0.018)) if r.random() < 0.22 else 0.0
     glasses = int(r.choice(3, p=[0.82, 0.09, 0.09]))
     return IdentityParams(
@@ -235,14 +236,14 @@ def sample_identity(seed: int, index: int) -> IdentityParams:
         hair_length=float(u(0.0, 1.6)) if not bald else 0.0, bald=bald,
         hair_seed=int(r.integers(2**31 - 1)),
         ear_y=float(u(-0.02, 0.05)), ear_w=float(u(0.025, 0.045)), ear_h=float(u(0.055, 0.085)),
-        eye_y=float(u(-0.07, 0.0)), eye_dx=float(face_a * u(0.36, 0.48)), eye_w=float(u(0.042, 0.062)),
+        eye_y=float(face_b * u(-0.2, 0.0)), eye_dx=float(face_a * u(0.36, 0.48)), eye_w=float(u(0.044, 0.066)),
         eye_h=float(u(0.38, 0.62)), eye_tilt=float(u(-9.0, 9.0)), iris=iris,  # type: ignore[arg-type]
         iris_r=float(u(0.38, 0.52)), lid_crease=bool(r.random() < 0.5),
         brow_gap=float(u(0.018, 0.05)), brow_thick=float(u(0.008, 0.024)), brow_len=float(u(1.0, 1.45)),
         brow_arch=float(u(0.0, 0.022)), brow_tilt=float(u(-0.015, 0.02)),
         brow_color=_scaled(brow_src, u(0.6, 0.85)),
-        nose_len=float(u(0.085, 0.15)), nose_w=float(u(0.026, 0.05)), nose_bridge=int(r.integers(3)),
-        mouth_gap=float(u(0.035, 0.07)), mouth_w=float(u(0.05, 0.088)),
+        nose_len=float(face_b * u(0.3, 0.45)), nose_w=float(u(0.026, 0.05)), nose_bridge=int(r.integers(3)),
+        mouth_gap=float(face_b * u(0.13, 0.22)), mouth_w=float(u(0.05, 0.088)),
         lip_upper=float(u(0.006, 0.014)), lip_lower=float(u(0.008, 0.02)),
         lip_color=_mix(_scaled(skin, 0.9), (80.0, 70.0, 175.0), lip_mix), cupid=float(u(0.0, 0.6)),
         mole=mole, beard=beard, moustache=moustache, glasses=glasses,
@@ -331,13 +332,18 @@ class _Canvas:
         self.blend_mask(mask, color, alpha)
 
     def blend_mask(self, mask: np.ndarray, color: Color | np.ndarray, alpha: float = 1.0) -> None:
+        """Blend ``color`` (a BGR triple or an image like the canvas) in where ``mask`` (0-255) is set."""
         x, y, w, h = cv2.boundingRect(mask)
         if w == 0 or h == 0:
             return
-        a = mask[y:y + h, x:x + w].astype(np.float32)[..., None] * (alpha / 255.0)
+        weight = mask[y:y + h, x:x + w].astype(np.float32) * np.float32(alpha / 255.0)
         roi = self.img[y:y + h, x:x + w]
-        src = color[y:y + h, x:x + w] if isinstance(color, np.ndarray) else np.asarray(color, np.float32)
-        roi[:] = np.clip(roi * (1.0 - a) + src * a + 0.5, 0, 255).astype(np.uint8)
+        if isinstance(color, np.ndarray):
+            src = color[y:y + h, x:x + w]
+        else:
+            src = np.empty_like(roi)
+            src[:] = np.round(np.asarray(color)).astype(np.uint8)
+        roi[:] = cv2.blendLinear(src, roi, weight, 1.0 - weight)
 
 
 def _face_outline(ip: IdentityParams, grow: float = 0.0, n: int = 96) -> np.ndarray:
@@ -389,22 +395,57 @@ def _background(nu: NuisanceParams, full: int, rng: np.random.Generator) -> np.n
     return cv2.resize(img8, (full, full), interpolation=cv2.INTER_LINEAR)
 
 
-def _hair_layer(ip: IdentityParams, cv: _Canvas) -> np.ndarray:
-    layer = np.empty_like(cv.img)
-    layer[:] = np.asarray(ip.hair, np.float32).round().astype(np.uint8)
+@functools.lru_cache(maxsize=8)
+def _hair_assets(ip: IdentityParams, side: int, full: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hair colour layer (with strands), back-hair mask and front-hair mask of an identity.
+
+    They depend on the identity only, so they are cached: a chunk of one identity's images draws them once.
+    """
+    cv = _Canvas(side, np.empty((full, full, 3), np.uint8))
+    layer = cv.img
+    layer[:] = np.round(np.asarray(ip.hair)).astype(np.uint8)
     r = _rng(ip.hair_seed)
-    dark, light = _scaled(ip.hair, 0.7), _scaled(ip.hair, 1.25)
-    top = ip.face_cy - ip.face_b - ip.hair_volume
-    span = ip.face_a + ip.hair_volume
-    for k in range(26):
-        x0 = r.uniform(-span, span)
-        y0 = r.uniform(top, ip.face_cy + ip.hair_length * ip.face_b + 0.02)
-        length = r.uniform(0.05, 0.16)
-        bend = r.uniform(-0.03, 0.03)
-        sx = np.sign(x0) * 0.35 + r.normal(0, 0.3)
-        pts = [(x0 + sx * length * f + bend * f * f, y0 + length * f) for f in np.linspace(0, 1, 6)]
-        cv2.polylines(layer, [cv.px(pts)], False, dark if k % 3 else light, cv.thick(0.004), cv2.LINE_AA, _SHIFT)
-    return layer
+    a, b, fcy = ip.face_a, ip.face_b, ip.face_cy
+    n = 26
+    top = fcy - b - ip.hair_volume
+    span = a + ip.hair_volume
+    x0 = r.uniform(-span, span, n)
+    y0 = r.uniform(top, fcy + ip.hair_length * b + 0.02, n)
+    length = r.uniform(0.05, 0.16, n)
+    bend = r.uniform(-0.03, 0.03, n)
+    sx = np.sign(x0) * 0.35 + r.normal(0, 0.3, n)
+    f = np.linspace(0.0, 1.0, 6)[None, :]
+    xs = x0[:, None] + (sx * length)[:, None] * f + bend[:, None] * f * f
+    ys = y0[:, None] + length[:, None] * f
+    strands = [cv.px(np.stack([xs[k], ys[k]], axis=1)) for k in range(n)]
+    thick = cv.thick(0.004)
+    cv2.polylines(layer, strands[0::3], False, _scaled(ip.hair, 1.25), thick, cv2.LINE_AA, _SHIFT)
+    dark = [p for k, p in enumerate(strands) if k % 3]
+    cv2.polylines(layer, dark, False, _scaled(ip.hair, 0.7), thick, cv2.LINE_AA, _SHIFT)
+
+    back = np.zeros((full, full), np.uint8)
+    if not ip.bald:
+        pts = _face_outline(ip, grow=ip.hair_volume + 0.01)
+        pts[:, 1] = np.minimum(pts[:, 1], fcy + min(ip.hair_length, 1.0) * b)
+        cv.poly(pts, (255,), img=back)
+        if ip.hair_length > 1.0:
+            hw = (a + ip.hair_volume) * 0.95
+            cv.poly([(-hw, fcy), (hw, fcy), (hw * 1.05, fcy + ip.hair_length * b),
+                     (-hw * 1.05, fcy + ip.hair_length * b)], (255,), img=back)
+
+    outer = np.zeros((full, full), np.uint8)
+    cv.poly(_face_outline(ip, grow=ip.hair_volume), (255,), img=outer)
+    xs = np.linspace(-(a + 0.12), a + 0.12, 41)
+    hl = (fcy + ip.hairline * b + ip.hair_tilt * xs + ip.temple_drop * b * (xs / a) ** 4
+          + ip.widow_peak * b * np.exp(-(xs / (0.22 * a)) ** 2))
+    hl = np.minimum(hl, fcy + 0.12 * b)
+    above = np.concatenate([np.stack([xs, hl], axis=1), [(a + 0.12, fcy - b - 0.3), (-(a + 0.12), fcy - b - 0.3)]])
+    top_mask = np.zeros_like(outer)
+    cv.poly(above, (255,), img=top_mask)
+    front = cv2.min(outer, top_mask)
+    for arr in (layer, back, front):
+        arr.setflags(write=False)
+    return layer, back, front
 
 
 def _draw_eye(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams, cx: float, cy: float, side: int) -> None:
@@ -505,19 +546,9 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
              (-ip.neck_w * 1.1, fcy + b + 0.12)], _scaled(skin, 0.82))
     cv.ellipse((0.0, fcy + b + 0.1), (ip.neck_w * 1.35, 0.05), nu.clothes, start=0, end=180)
     # hair behind the head
-    hair_layer = None
-    if not ip.bald:
-        hair_layer = _hair_layer(ip, cv)
-        back = _face_outline(ip, grow=ip.hair_volume + 0.01)
-        cut = fcy + min(ip.hair_length, 1.0) * b
-        back[:, 1] = np.minimum(back[:, 1], cut)
-        mask = np.zeros(cv.img.shape[:2], np.uint8)
-        cv.poly(back, (255,), img=mask)
-        if ip.hair_length > 1.0:
-            hw = (a + ip.hair_volume) * 0.95
-            cv.poly([(-hw, fcy), (hw, fcy), (hw * 1.05, fcy + ip.hair_length * b),
-                     (-hw * 1.05, fcy + ip.hair_length * b)], (255,), img=mask)
-        cv.blend_mask(mask, hair_layer)
+    full = cv.img.shape[0]
+    hair_layer, back_mask, front_mask = _hair_assets(ip, cv.side, full)
+    cv.blend_mask(back_mask, hair_layer)
     # ears
     ear_y = fcy + ip.ear_y + nu.pitch * 0.5
     for s in (-1, 1):
@@ -544,15 +575,20 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
     tip_y = eye_y + ip.nose_len
     nose_x = fx * 1.4
     mouth_y = tip_y + ip.mouth_gap
-    if ip.beard > 0:  # the chin bowl below the mouth line; the mouth is drawn over it
-        top = mouth_y - 0.008
-        bowl = outline[outline[:, 1] > top]
+    if ip.beard > 0:  # jaw and chin up to a cheek line and over the upper lip; the mouth goes on top
+        ys, half_w = _half_width_profile(outline)
+        y_side = eye_y + ip.nose_len * 0.55
+        y_lip = mouth_y - ip.lip_upper - 0.006
+        bowl = outline[outline[:, 1] > y_side]
         bowl = bowl[np.argsort(-bowl[:, 0])]  # right to left along the jaw
-        hw = float(np.interp(top, *_half_width_profile(outline)))
-        region = np.concatenate([[(hw, top)], bowl, [(-hw, top)]])
+        hw = float(np.interp(y_side, ys, half_w))
+        cheek = [(fx + ip.mouth_w * 1.5, y_lip + 0.01), (fx, y_lip), (fx - ip.mouth_w * 1.5, y_lip + 0.01)]
+        region = np.concatenate([[(hw * 0.78, y_side)], cheek, [(-hw * 0.78, y_side)], [(-hw, y_side)],
+                                 bowl[::-1],
+                                 [(hw, y_side)]])
         mask = np.zeros(cv.img.shape[:2], np.uint8)
         cv.poly(region, (255,), img=mask)
-        cv.blend_mask(mask, _scaled(ip.hair, 0.85), ip.beard)
+        cv.blend_mask(mask, hair_layer, ip.beard)
     _draw_nose(cv, ip, nose_x, eye_y, tip_y)
     _draw_mouth(cv, ip, nu, fx, mouth_y)
     if ip.moustache > 0:
@@ -565,19 +601,7 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
         _draw_eye(cv, ip, nu, ex, ey, s)
         _draw_brow(cv, ip, nu, ex, ey, s)
     # hair in front of the forehead
-    if hair_layer is not None or ip.bald:
-        if hair_layer is None:
-            hair_layer = _hair_layer(ip, cv)
-        outer = np.zeros(cv.img.shape[:2], np.uint8)
-        cv.poly(_face_outline(ip, grow=ip.hair_volume), (255,), img=outer)
-        xs = np.linspace(-(a + 0.12), a + 0.12, 41)
-        hl = (fcy + ip.hairline * b + ip.hair_tilt * xs + ip.temple_drop * b * (xs / a) ** 4
-              + ip.widow_peak * b * np.exp(-(xs / (0.22 * a)) ** 2))
-        hl = np.minimum(hl, fcy + 0.12 * b)
-        above = np.concatenate([np.stack([xs, hl], axis=1), [(a + 0.12, fcy - b - 0.3), (-(a + 0.12), fcy - b - 0.3)]])
-        top_mask = np.zeros_like(outer)
-        cv.poly(above, (255,), img=top_mask)
-        cv.blend_mask(cv2.min(outer, top_mask), hair_layer)
+    cv.blend_mask(front_mask, hair_layer)
     if ip.glasses:
         for ex, ey in eyes:
             rw, rh = ip.eye_w * 1.55, ip.eye_w * 1.2

@@ -95,3 +95,39 @@ def check_protocol(protocol: Any, seed: int = 0) -> None:
     assert isinstance(result, ProtocolResult)
     assert result.primary in result.metrics, f"primary metric {result.primary!r} missing"
     assert all(np.isfinite(v) for v in result.metrics.values()), f"non-finite metric in {result.metrics}"
+
+
+def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "legacy",
+                          atol: float = 1e-4) -> None:
+    """Eval-mode backbone survives ``torch.export``, gives the same result in channels_last and,
+    when ``onnx``/``onnxruntime`` are installed and ``onnx`` is true, as an ONNX model (dynamic batch)."""
+    import io
+
+    import torch
+
+    backbone.eval()
+    h, w = backbone.input_size
+    x = torch.randn(2, 3, h, w)
+    with torch.no_grad():
+        ref = backbone(x)
+        exported = torch.export.export(backbone, (x,))
+        torch.testing.assert_close(exported.module()(x), ref, atol=atol, rtol=1e-4)
+        cl = backbone.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(cl(x.to(memory_format=torch.channels_last)), ref, atol=atol, rtol=1e-4)
+        backbone.to(memory_format=torch.contiguous_format)
+    if not onnx:
+        return
+    try:
+        import onnxruntime as ort
+    except ImportError:  # optional dependency: the ONNX part is checked where it is installed
+        return
+    from ._export import export_onnx
+
+    buf = io.BytesIO()
+    export_onnx(backbone, buf, exporter=exporter)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    x3 = torch.randn(3, 3, h, w)  # another batch size than the export example: the axis is dynamic
+    with torch.no_grad():
+        ref3 = backbone(x3).numpy()
+    (out,) = session.run(None, {session.get_inputs()[0].name: x3.numpy()})
+    np.testing.assert_allclose(out, ref3, atol=max(atol, 1e-4) * 10, rtol=1e-3)

@@ -49,7 +49,8 @@ class MobileFaceNetConfig:
         if self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
         if len(self.blocks) != 4 or self.blocks[0] < 1 or min(self.blocks) < 0:
-            raise ValueError(f"blocks must be 4 counts, the first >= 1 and the others >= 0, got {self.blocks}")
+            raise ValueError("blocks must be 4 counts, the first >= 1 and the others >= 0, "
+                             f"got {self.blocks}")
         derived_h, derived_w = feature_map_size(self.input_size)
         for name, given, derived in (("out_h", self.out_h, derived_h), ("out_w", self.out_w, derived_w)):
             if given is not None and given != derived:
@@ -84,6 +85,7 @@ def facex_components() -> list[Component]:
                   summary="MobileFaceNet, FaceX-Zoo layout: 1.20M params, 0.22 GMACs at 112x112",
                   paper=_PAPER),
         Component(kind="backbone", name="mbf", config=MBFConfig, factory=_FACTORY,
-                  summary="InsightFace MBF (MobileFaceNet, 2x trunk width): 2.06M params, 0.44 GMACs at 112x112",
+                  summary="InsightFace MBF, MobileFaceNet with 2x trunk width: 2.06M params, "
+                          "0.44 GMACs at 112x112",
                   paper=_PAPER + "; wider variant from InsightFace arcface_torch (get_mbf, scale=2)"),
     ]

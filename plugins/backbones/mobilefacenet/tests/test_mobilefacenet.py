@@ -244,6 +244,16 @@ def test_plugin_module_does_not_import_torch() -> None:
     assert "['mobilefacenet', 'mbf']" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["mobilefacenet", "mbf"])
+def test_core_contract_when_built_by_name(name: str) -> None:
+    import facex_core
+
+    testing = pytest.importorskip("facex_core.testing")
+    backbone = facex_core.build("backbone", name, embedding_size=128)
+    assert isinstance(backbone, MobileFaceNet) and backbone.embedding_size == 128
+    testing.check_backbone(backbone, batch=2)
+
+
 def test_components_declared() -> None:
     from facex_backbone_mobilefacenet import plugin
 

@@ -1,0 +1,73 @@
+"""Building blocks that many backbone families share (one copy here instead of one per plugin)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without dropping more than 10% (MobileNet rule)."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class FlattenEmbedding(nn.Module):
+    """FaceX-Zoo's "output layer": [BN2d] → [Dropout] → Flatten → Linear(C·h·w, D) → BN1d(D).
+
+    No global pooling: the linear layer sees the whole ``out_h × out_w`` map, which keeps spatial
+    layout information (and is why these layers dominate the parameter counts).
+    """
+
+    def __init__(self, channels: int, out_h: int, out_w: int, embedding_size: int,
+                 dropout: float = 0.0, batchnorm_first: bool = True, linear_bias: bool = True,
+                 affine_last: bool = True) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels) if batchnorm_first else nn.Identity()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.flatten = nn.Flatten()
+        self.linear = nn.Linear(channels * out_h * out_w, embedding_size, bias=linear_bias)
+        self.bn_out = nn.BatchNorm1d(embedding_size, affine=affine_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn_out(self.linear(self.flatten(self.dropout(self.bn(x)))))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: global pool → reduce → activation → expand → gate, then rescale the input."""
+
+    def __init__(self, channels: int, reduced: int, act: Callable[[], nn.Module] = nn.ReLU,
+                 gate: Callable[[], nn.Module] = nn.Sigmoid, bias: bool = True) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, reduced, 1, bias=bias)
+        self.act = act()
+        self.expand = nn.Conv2d(reduced, channels, 1, bias=bias)
+        self.gate = gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a residual branch per sample with probability ``p`` in training."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Spatial size after a convolution or pooling layer."""
+    return (size + 2 * padding - kernel) // stride + 1
