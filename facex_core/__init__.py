@@ -25,7 +25,9 @@ _LAZY = {
     # interfaces
     "Backbone": "_backbone",
     "Head": "_head", "HeadConfig": "_head_config", "HeadOutput": "_head", "MarginSoftmaxHead": "_head",
-    "check_labels": "_head", "replace_target": "_head", "safe_sin": "_head",
+    "check_labels": "_head", "replace_target": "_head", "safe_sin": "_head", "target_mask": "_head",
+    "default_adacos_scale": "_head", "Classifier": "_classifier", "CosineBatch": "_classifier",
+    "ClassifierConfig": "_classifier_config",
     "TrainingMode": "_training_mode", "TrainResult": "_training_mode",
     "Protocol": "_protocol", "ProtocolResult": "_protocol", "Curve": "_protocol",
     "Detector": "_sdk", "Landmarker": "_sdk", "Aligner": "_sdk", "Recognizer": "_sdk",

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import attrs
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ._classifier import Classifier, CosineBatch
 from ._head_config import HeadConfig
 
 
@@ -19,9 +19,11 @@ class HeadOutput:
     loss: torch.Tensor
     """The head's main loss (a scalar)."""
     logits: torch.Tensor
-    """N×C logits after margin and scale (used for training accuracy)."""
+    """N×C' logits after margin and scale (C' < C with Partial FC)."""
     extra_losses: dict[str, torch.Tensor] = attrs.field(factory=dict)
     """Additional weighted loss terms (e.g. a regulariser); training adds them to :attr:`loss`."""
+    targets: torch.Tensor | None = None
+    """Column of each sample's class in :attr:`logits` (−1: on another rank); ``None`` = the labels."""
 
     @property
     def total_loss(self) -> torch.Tensor:
@@ -30,6 +32,16 @@ class HeadOutput:
         for term in self.extra_losses.values():
             total = total + term
         return total
+
+    def accuracy(self, labels: torch.Tensor) -> float:
+        """Fraction of samples whose own class has the largest logit (local columns only)."""
+        targets = labels if self.targets is None else self.targets
+        if targets.shape[0] != self.logits.shape[0]:
+            return float("nan")
+        here = targets >= 0
+        if not bool(here.any()):
+            return float("nan")
+        return float((self.logits.detach()[here].argmax(1) == targets[here]).float().mean())
 
 
 def check_labels(labels: torch.Tensor, num_classes: int) -> None:
@@ -46,7 +58,8 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
 class Head(nn.Module):
     """Turns raw embeddings and labels into a loss and logits.
 
-    Its class centres are the parameter :attr:`weight` of shape ``num_classes × embedding_size``.
+    Its class centres are the parameter :attr:`weight`, of shape ``num_classes × embedding_size``
+    (``× K`` with sub-centres; the local shard under model parallelism).
     """
 
     api_version: ClassVar[int] = 1
@@ -56,42 +69,54 @@ class Head(nn.Module):
         self.config = config
         self.num_classes = config.num_classes
         self.embedding_size = config.embedding_size
-        self.weight = nn.Parameter(torch.empty(config.num_classes, config.embedding_size))
-        nn.init.normal_(self.weight, std=0.01)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:  # pragma: no cover
         raise NotImplementedError
 
 
 class MarginSoftmaxHead(Head):
-    """Cosine-softmax scaffolding: ``cos θ_j = <x/|x|, w_j/|w_j|>``, a margin policy, then CE.
+    """Cosine-softmax scaffolding: class centres (:class:`Classifier`) → margin policy → CE.
 
-    Subclasses implement :meth:`margin_logits`. The cosine is clamped to [-1, 1] and computed in
-    float32 even under autocast, so angular margins never feed ``acos``/``sqrt`` an invalid value.
+    Subclasses implement :meth:`margin_logits` (and optionally :meth:`extra_losses`). Cosines are
+    clamped to [-1, 1] in float32 even under autocast, so angular margins never feed
+    ``acos``/``sqrt`` an invalid value.
     """
 
-    def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """N×C cosine similarities between embeddings and class centres."""
-        x = F.normalize(embeddings.float(), dim=1)
-        w = F.normalize(self.weight.float(), dim=1)
-        return F.linear(x, w).clamp(-1.0, 1.0)
+    def __init__(self, config: HeadConfig) -> None:
+        super().__init__(config)
+        self.classifier = Classifier(config.num_classes, config.embedding_size, config.classifier)
 
-    def margin_logits(self, cosine: torch.Tensor, labels: torch.Tensor,
-                      embeddings: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.classifier.weight
+
+    def margin_logits(self, batch: CosineBatch) -> torch.Tensor:  # pragma: no cover - abstract
         """Return the scaled logits (margins applied to each sample's target column)."""
         raise NotImplementedError
 
+    def extra_losses(self, batch: CosineBatch) -> dict[str, torch.Tensor]:
+        """Weighted extra loss terms (regularisers); none by default."""
+        return {}
+
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
         check_labels(labels, self.num_classes)
-        cos = self.cosine(embeddings)
-        logits = self.margin_logits(cos, labels, embeddings)
-        return HeadOutput(loss=F.cross_entropy(logits, labels), logits=logits)
+        batch = self.classifier(embeddings, labels)
+        logits = self.margin_logits(batch)
+        loss = self.classifier.cross_entropy(logits, batch.target)
+        return HeadOutput(loss=loss, logits=logits, extra_losses=self.extra_losses(batch), targets=batch.target)
 
 
-def replace_target(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Copy of ``logits`` whose column ``labels[i]`` in row ``i`` is ``target[i]`` (differentiable)."""
-    one_hot = F.one_hot(labels, logits.shape[1]).to(torch.bool)
-    return torch.where(one_hot, target.unsqueeze(1).to(logits.dtype), logits)
+def replace_target(logits: torch.Tensor, target: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Copy of ``logits`` whose column ``target[i]`` in row ``i`` is ``value[i]`` (rows with −1 untouched)."""
+    cols = torch.arange(logits.shape[1], device=logits.device)
+    mask = cols[None, :] == target[:, None]
+    return torch.where(mask, value.unsqueeze(1).to(logits.dtype), logits)
+
+
+def target_mask(cos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Boolean N×C' mask of each row's target column (all False where the target is elsewhere)."""
+    cols = torch.arange(cos.shape[1], device=cos.device)
+    return cols[None, :] == target[:, None]
 
 
 def safe_sin(cos: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Config fields shared by every classification head (torch-free, so plugin registration stays light)."""
 from __future__ import annotations
 
+from ._classifier_config import ClassifierConfig
 from ._options import config, option
 
 
@@ -10,3 +11,5 @@ class HeadConfig:
 
     num_classes: int = option(doc="Number of training identities (filled from the data when omitted).")
     embedding_size: int = option(512, doc="Embedding size D of the backbone (filled from it when omitted).")
+    classifier: ClassifierConfig = option(factory=ClassifierConfig,
+                                          doc="Class centres: full FC, Partial FC (sample_rate < 1), sub-centres.")

@@ -162,7 +162,7 @@ class Trainer:
                 seen += images.shape[0]
                 if self.global_step % self.loop.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
                     loss_v = float(loss.detach())
-                    acc_v = float((out.logits.detach().argmax(1) == labels).float().mean())
+                    acc_v = out.accuracy(labels)
                     ips = seen / max(1e-9, time.perf_counter() - t0)
                     for key, val in (("loss", loss_v), ("accuracy", acc_v), ("lr", lr), ("images_per_s", ips)):
                         writer.add_scalar(f"train/{key}", val, self.global_step)

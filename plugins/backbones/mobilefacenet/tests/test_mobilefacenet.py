@@ -54,6 +54,16 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Batch-2 forwards of a 1M-parameter net gain nothing from intra-op threads, and on a busy
+    machine oversubscribed threads make this module several times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def calibrate_batchnorm(net: MobileFaceNet, batches: int = 2) -> MobileFaceNet:
     """Give every BatchNorm real running statistics, so that eval-mode outputs are O(1) (with the
     initial mean 0 / var 1 the eval output is ~1e-6 and tolerances of 1e-5 would test nothing)."""

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from facex_core import MarginSoftmaxHead, replace_target, safe_sin
+from facex_core import CosineBatch, MarginSoftmaxHead, replace_target, safe_sin
 
 from .plugin import ArcFaceConfig
 
@@ -22,12 +22,12 @@ class ArcFace(MarginSoftmaxHead):
         self.threshold = math.cos(math.pi - m)
         self.fallback = m * math.sin(m) if config.fallback_margin < 0 else config.fallback_margin
 
-    def margin_logits(self, cosine: torch.Tensor, labels: torch.Tensor,
-                      embeddings: torch.Tensor) -> torch.Tensor:
-        target = cosine.gather(1, labels[:, None]).squeeze(1)
-        with_margin = target * self.cos_m - safe_sin(target) * self.sin_m
+    def margin_logits(self, batch: CosineBatch) -> torch.Tensor:
+        cos, target = batch.cos, batch.target
+        t = cos.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
+        with_margin = t * self.cos_m - safe_sin(t) * self.sin_m
         if self.config.easy_margin:
-            target_logit = torch.where(target > 0, with_margin, target)
+            value = torch.where(t > 0, with_margin, t)
         else:
-            target_logit = torch.where(target > self.threshold, with_margin, target - self.fallback)
-        return replace_target(cosine, labels, target_logit) * self.scale
+            value = torch.where(t > self.threshold, with_margin, t - self.fallback)
+        return replace_target(cos, target, value) * self.scale
