@@ -17,10 +17,10 @@ from ._version import PLUGIN_API, __version__
 # public name -> private module that defines it (imported on first access)
 _LAZY = {
     # registry and building
-    "Registry": "_registry", "RegistryError": "_registry", "registry": "_registry",
+    "Registry": "_registry", "RegistryError": "_errors", "registry": "_registry",
     "build": "_build", "build_from_table": "_build", "component_config": "_build",
     # configs
-    "ConfigError": "_config", "load_toml": "_config", "apply_overrides": "_config",
+    "ConfigError": "_errors", "load_toml": "_config", "apply_overrides": "_config",
     "structure_config": "_config",
     # interfaces
     "Backbone": "_backbone",

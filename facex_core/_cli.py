@@ -237,8 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ._config import ConfigError
-    from ._registry import RegistryError
+    from ._errors import ConfigError, RegistryError
 
     try:
         return int(args.func(args) or 0)

@@ -10,14 +10,12 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from ._errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-class ConfigError(ValueError):
-    """A config value is missing, unknown or of the wrong type; the message names key path and source."""
 
 
 def _strict_int(value: Any, _t: type) -> int:

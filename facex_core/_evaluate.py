@@ -15,6 +15,7 @@ import torch
 from ._extract import cache_key, extract_features
 from ._plot import plot_curves
 from ._protocol import ProtocolResult
+from ._registry import registry
 
 if TYPE_CHECKING:
     from ._experiment import Experiment
@@ -81,6 +82,8 @@ def evaluate_experiment(exp: "Experiment", checkpoint: str | None = None, label:
                                  desc=f"{name} [{label}]")
         key_name = name if name not in results else f"{name}#{i}"
         results[key_name] = protocol.evaluate(feats)
+        registry().broadcast("facex_protocol_result", protocol=key_name, model=label,
+                             metrics=dict(results[key_name].metrics))
     return ModelResult(model=label, checkpoint=str(ckpt) if ckpt else "none", results=results)
 
 

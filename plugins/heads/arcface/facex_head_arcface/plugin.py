@@ -1,5 +1,5 @@
 """Registration of the ArcFace head (light: no torch import)."""
-from facex_core import Component, HeadConfig, config, hookimpl, option
+from facex_core import ClassifierConfig, Component, HeadConfig, config, hookimpl, option
 
 
 @config
@@ -13,8 +13,23 @@ class ArcFaceConfig(HeadConfig):
                                               "-1 = m·sin m (InsightFace, keeps the target monotone), FaceX-Zoo uses 0.")
 
 
+@config
+class SubCenterArcFaceConfig(ArcFaceConfig):
+    """Sub-center ArcFace: ArcFace over the max cosine of K=3 sub-centres per class."""
+
+    classifier: ClassifierConfig = option(factory=lambda: ClassifierConfig(sub_centers=3),
+                                          doc="Class centres; sub_centers K=3 as in the paper.")
+
+
+_ARCFACE = "Deng et al., ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019"
+
+
 @hookimpl
 def facex_components():
     return [Component(kind="head", name="arcface", summary="ArcFace: additive angular margin cos(θ_y + m)",
-                      config=ArcFaceConfig, factory="facex_head_arcface.arcface:ArcFace",
-                      paper="Deng et al., ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019")]
+                      config=ArcFaceConfig, factory="facex_head_arcface.arcface:ArcFace", paper=_ARCFACE),
+            Component(kind="head", name="subcenter_arcface",
+                      summary="Sub-center ArcFace: K=3 centres per class, max cosine, then ArcFace",
+                      config=SubCenterArcFaceConfig, factory="facex_head_arcface.arcface:ArcFace",
+                      paper="Deng et al., Sub-center ArcFace: Boosting Face Recognition by Large-scale "
+                            "Noisy Web Faces, ECCV 2020")]

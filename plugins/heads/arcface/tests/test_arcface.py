@@ -99,3 +99,23 @@ def test_arcface_contract_and_build_validates_keywords():
         facex_core.build("head", "arcface", num_classes=10, margin="big")
     with pytest.raises(facex_core.ConfigError, match="head.marginn: unknown key"):
         facex_core.build("head", "arcface", num_classes=10, marginn=0.5)
+
+
+def test_subcenter_arcface_uses_max_over_three_subcentres():
+    head = facex_core.build("head", "subcenter_arcface", num_classes=4, embedding_size=6)
+    assert head.weight.shape == (4, 3, 6)
+    check_head(head)
+    torch.manual_seed(0)
+    emb = torch.randn(5, 6, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, 1])
+    head = head.double()
+    out = head(emb, labels)
+    # reference: collapse each class to its best sub-centre per sample, then the ArcFace loop
+    w = head.weight.detach()
+    rows = []
+    for i in range(5):
+        x = emb[i] / emb[i].norm()
+        best = [max(range(3), key=lambda k: float((x * w[c, k] / w[c, k].norm()).sum())) for c in range(4)]
+        rows.append(reference_logits(emb[i:i + 1], torch.stack([w[c, best[c]] for c in range(4)]),
+                                     labels[i:i + 1], 64.0, 0.5))
+    torch.testing.assert_close(out.logits.double(), torch.cat(rows), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,96 @@
+"""Registration of the Residual Attention Network backbones: config classes and the
+``facex_components`` hook.
+
+Imported at plugin discovery, so it stays light: no torch here (the network lives in
+:mod:`facex_backbone_attention.attention` and is imported only when a model is built).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Resolution halvings from the input to the last map: the 7×7 stride-2 stem and the stride-2
+#: residual blocks in front of stage 2, stage 3 and the final blocks.
+NUM_HALVINGS = 4
+
+
+def stage_sizes(input_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Map size after the stem and after each stride-2 block: ``[stage 1, stage 2, stage 3, last]``.
+
+    Every downsampling layer (7×7/s2/p3 stem, 3×3/s2/p1 convolution, 1×1/s2 shortcut, the soft
+    masks' 3×3/s2/p1 max-pools) maps a side ``n`` to ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and
+    60 → 30, 15, 8, 4.
+    """
+    h, w = input_size
+    sizes = []
+    for _ in range(NUM_HALVINGS):
+        h, w = -(-h // 2), -(-w // 2)
+        sizes.append((h, w))
+    return sizes
+
+
+@config
+class AttentionNetConfig:
+    """Hyper-parameters of FaceX-Zoo's ResidualAttentionNet (``backbone_conf.yaml`` section
+    ``AttentionNet``); the default is Attention-56."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last map fed to the linear layer; derived from input_size when "
+                  "unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    modules: tuple[int, int, int] = option(
+        (1, 1, 1), doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
+                       "stage3_modules): 1,1,1 = Attention-56, 1,2,3 = Attention-92")
+    width: int = option(
+        64, doc="stem channels; the stages carry 4x, 8x, 16x and 32x that (256/512/1024/2048 at 64)")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1 or self.width < 1:
+            raise ValueError(f"embedding_size and width must be >= 1, got {self.embedding_size} "
+                             f"and {self.width}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if len(self.modules) != 3 or min(self.modules) < 0:
+            raise ValueError(f"modules must be 3 counts >= 0, got {self.modules}")
+        want_h, want_w = self.map_size
+        if self.out_h not in (None, want_h) or self.out_w not in (None, want_w):
+            raise ValueError(f"out_h/out_w = {self.out_h}/{self.out_w} disagree with input_size "
+                             f"{tuple(self.input_size)}, whose last map is {want_h}x{want_w}; "
+                             "leave them unset or give those values")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
+        return stage_sizes(self.input_size)[-1]
+
+
+@config
+class Attention92Config(AttentionNetConfig):
+    """Attention-92: one, two and three attention modules in the three stages."""
+
+    modules: tuple[int, int, int] = option(
+        (1, 2, 3), doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
+                       "stage3_modules): 1,2,3 = Attention-92, 1,1,1 = Attention-56")
+
+
+_FACTORY = "facex_backbone_attention.attention:ResidualAttentionNet"
+_PAPER = ("F. Wang, M. Jiang, C. Qian, et al. Residual Attention Network for Image Classification. "
+          "CVPR 2017 (arXiv:1704.06904); face layout (stem without max-pool, flatten+linear output) "
+          "from FaceX-Zoo. FaceX-Zoo's count also holds a never-used 1x1 shortcut conv in every "
+          "identity residual block; FaceX leaves those out")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="attention56", config=AttentionNetConfig, factory=_FACTORY,
+                  summary="Residual Attention Network-56, FaceX-Zoo layout: 81.14M params (FaceX-Zoo "
+                          "98.97M incl. 17.83M unused shortcut convs), 6.3 GMACs at 112x112",
+                  paper=_PAPER),
+        Component(kind="backbone", name="attention92", config=Attention92Config, factory=_FACTORY,
+                  summary="Residual Attention Network-92, FaceX-Zoo layout: 101.79M params (FaceX-Zoo "
+                          "134.56M incl. 32.77M unused shortcut convs), 10.6 GMACs at 112x112",
+                  paper=_PAPER),
+    ]

@@ -1,0 +1,133 @@
+"""EfficientNet (Tan & Le 2019) for aligned faces, in FaceX-Zoo's layout (from lukemelas/EfficientNet-PyTorch).
+
+B0 at 112×112 (``c(x) = make_divisible(x * width)``, ``r(n) = ceil(n * depth)`` for B1 … B7)::
+
+    stem        3x3 conv s1, 3 -> c(32), BN, SiLU                                  112
+    blocks      MBConv stages of plugin.STAGES, r(repeats) blocks each; the first   112 -> 7
+                block of a stage has its stride and the channel change, the others
+                are residual (with stochastic depth)
+    head        1x1 conv c(320) -> c(1280), BN, SiLU                                 7
+    output      BN2d -> Dropout -> Flatten -> Linear(c(1280)*7*7, D) -> BN1d         D
+
+MBConv (paper Table 1, from MobileNetV2 / MnasNet): 1×1 expand (×6; absent when the expansion is 1)
+→ k×k depthwise → squeeze-excitation (reduced to a quarter of the *block input* channels, SiLU) →
+1×1 linear projection. All convolutions use TensorFlow "same" padding computed for the real map
+sizes (the extra pixel of a stride-2 convolution goes bottom/right); BatchNorm momentum 0.01 and
+eps 1e-3 (TensorFlow's 0.99 decay), except in the output layer (PyTorch defaults, as in FaceX-Zoo).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from facex_core import Backbone, DropPath, FlattenEmbedding, SqueezeExcite, make_divisible
+
+from .plugin import STAGES, EfficientNetConfig
+
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+#: Squeeze-excitation width as a fraction of the block's input channels.
+SE_RATIO = 0.25
+BN_MOMENTUM, BN_EPS = 0.01, 1e-3
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "SAME" padding ``(before, after)`` of one axis: ``ceil(size / stride)`` outputs,
+    the odd pixel (if any) after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class ConvBN(nn.Module):
+    """Bias-free convolution with static "same" padding for a known input size → BN → SiLU (optional).
+
+    ``out_size`` is the output's (H, W), so that the next layer can size its own padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,
+                 in_size: tuple[int, int], groups: int = 1, act: bool = True) -> None:
+        super().__init__()
+        (top, bottom), (left, right) = (same_padding(n, kernel, stride) for n in in_size)
+        if top == bottom and left == right:
+            self.pad: nn.Module = nn.Identity()
+            padding = (top, left)
+        else:
+            self.pad = nn.ZeroPad2d((left, right, top, bottom))
+            padding = (0, 0)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.act = nn.SiLU() if act else nn.Identity()
+        self.out_size = (-(-in_size[0] // stride), -(-in_size[1] // stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(self.pad(x))))
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck with squeeze-excitation; residual (through stochastic depth with
+    probability ``drop_path``) when the stride is 1 and the channel count does not change."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expansion: int,
+                 in_size: tuple[int, int], drop_path: float) -> None:
+        super().__init__()
+        mid = in_channels * expansion
+        self.expand = ConvBN(in_channels, mid, 1, 1, in_size) if expansion != 1 else nn.Identity()
+        self.depthwise = ConvBN(mid, mid, kernel, stride, in_size, groups=mid)
+        self.se = SqueezeExcite(mid, max(1, int(in_channels * SE_RATIO)), act=nn.SiLU)
+        self.project = ConvBN(mid, out_channels, 1, 1, self.depthwise.out_size, act=False)
+        self.residual = stride == 1 and in_channels == out_channels
+        self.drop_path = DropPath(drop_path) if self.residual else nn.Identity()
+        self.out_size = self.depthwise.out_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.se(self.depthwise(self.expand(x))))
+        return x + self.drop_path(y) if self.residual else y
+
+
+class EfficientNet(Backbone):
+    """EfficientNet: ``N×3×H×W`` aligned faces → ``N×D`` embeddings (not L2-normalised).
+
+    Built from :class:`~facex_backbone_efficientnet.plugin.EfficientNetConfig` (B0) or one of its
+    B1 … B7 subclasses; every width works (FaceX-Zoo's fails beyond 1.0, see the README).
+    """
+
+    def __init__(self, config: EfficientNetConfig | None = None) -> None:
+        config = EfficientNetConfig() if config is None else config
+        super().__init__(config)
+        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
+        self.embedding_size = int(config.embedding_size)
+
+        def channels(base: int) -> int:  # the paper's width scaling, TF rounding
+            return make_divisible(base * config.width)
+
+        stages = [(math.ceil(repeats * config.depth), kernel, stride, expansion, channels(out))
+                  for repeats, kernel, stride, expansion, out in STAGES]
+        num_blocks = sum(s[0] for s in stages)
+
+        self.stem = ConvBN(3, channels(STEM_CHANNELS), 3, 1, self.input_size)
+        size, c_in = self.stem.out_size, channels(STEM_CHANNELS)
+        blocks: list[MBConv] = []
+        for repeats, kernel, stride, expansion, c_out in stages:
+            for i in range(repeats):
+                # stochastic depth grows linearly with the block index (0 for the first block)
+                block = MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expansion, size,
+                               drop_path=config.drop_connect * len(blocks) / num_blocks)
+                blocks.append(block)
+                size, c_in = block.out_size, c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.head = ConvBN(c_in, channels(HEAD_CHANNELS), 1, 1, size)
+        assert size == config.map_size, (size, config.map_size)
+        # sized from the head's real width: FaceX-Zoo hard-codes 1280 here and breaks for width > 1
+        self.output_layer = FlattenEmbedding(channels(HEAD_CHANNELS), size[0], size[1],
+                                             self.embedding_size, dropout=config.drop_ratio)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # the flattening linear layer fixes H and W; say so instead of failing with a matmul shape
+        # error (not while tracing, where the sizes are traced values)
+        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
+            raise ValueError(f"EfficientNet was built for N x 3 x {self.input_size[0]} x "
+                             f"{self.input_size[1]} input (config input_size), got {tuple(images.shape)}")
+        return self.output_layer(self.head(self.blocks(self.stem(images))))

@@ -1,0 +1,143 @@
+"""Registration of the EfficientNet backbones: config classes and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_efficientnet.efficientnet` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: EfficientNet-B0's MBConv stages (paper, Table 1): (repeats, kernel, stride, expansion, output
+#: channels). The stem (3×3, 32 channels) has stride 1 here (ImageNet: 2), so the four stride-2
+#: stages take 112 to 7.
+STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+
+#: Compound-scaling coefficients (width, depth) of B0 … B7 (paper §3.3; the resolution coefficient
+#: is dropped: every variant takes 112×112 faces, as in FaceX-Zoo).
+COEFFICIENTS: dict[str, tuple[float, float]] = {
+    "b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4),
+    "b4": (1.4, 1.8), "b5": (1.6, 2.2), "b6": (1.8, 2.6), "b7": (2.0, 3.1),
+}
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    Every convolution uses TensorFlow "same" padding, so a stride-s stage maps ``n`` to
+    ``ceil(n / s)``: 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
+    """
+    h, w = input_size
+    for _, _, stride, _, _ in STAGES:
+        h, w = -(-h // stride), -(-w // stride)
+    return h, w
+
+
+_WIDTH_DOC = "width coefficient: every channel count c becomes c*width rounded to a multiple of 8"
+_DEPTH_DOC = "depth coefficient: a stage of r blocks gets ceil(r*depth) blocks"
+
+
+@config
+class EfficientNetConfig:
+    """Hyper-parameters of EfficientNet (FaceX-Zoo ``backbone_conf.yaml`` section ``EfficientNet``);
+    the defaults are B0."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map; derived from input_size when unset "
+                  "(7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    width: float = option(1.0, doc=_WIDTH_DOC)
+    depth: float = option(1.0, doc=_DEPTH_DOC)
+    drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
+    drop_connect: float = option(
+        0.2, doc="stochastic depth: residual block i of n drops its branch with probability "
+                 "drop_connect*i/n in training (FaceX-Zoo fixes 0.2)")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if self.width <= 0 or self.depth <= 0:
+            raise ValueError(f"width and depth must be > 0, got {self.width} and {self.depth}")
+        for name in ("drop_ratio", "drop_connect"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        derived = feature_map_size(self.input_size)
+        for name, given, size in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
+            if given is not None and given != size:
+                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
+                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
+                                 f"set {name}={size} or leave it unset")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
+        return feature_map_size(self.input_size)
+
+
+def _scaled_config(variant: str) -> type:
+    """A subclass of :class:`EfficientNetConfig` whose width/depth defaults are ``variant``'s."""
+    width, depth = COEFFICIENTS[variant]
+    name = f"EfficientNet{variant.upper()}Config"
+    body = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"Hyper-parameters of EfficientNet-{variant.upper()}: width {width}, depth {depth}.",
+        "__annotations__": {"width": float, "depth": float},
+        "width": option(width, doc=_WIDTH_DOC),
+        "depth": option(depth, doc=_DEPTH_DOC),
+    }
+    return config(type(name, (EfficientNetConfig,), body))
+
+
+EfficientNetB0Config = EfficientNetConfig
+EfficientNetB1Config = _scaled_config("b1")
+EfficientNetB2Config = _scaled_config("b2")
+EfficientNetB3Config = _scaled_config("b3")
+EfficientNetB4Config = _scaled_config("b4")
+EfficientNetB5Config = _scaled_config("b5")
+EfficientNetB6Config = _scaled_config("b6")
+EfficientNetB7Config = _scaled_config("b7")
+
+#: Config class of each variant.
+CONFIGS: dict[str, type] = {
+    "b0": EfficientNetB0Config, "b1": EfficientNetB1Config, "b2": EfficientNetB2Config,
+    "b3": EfficientNetB3Config, "b4": EfficientNetB4Config, "b5": EfficientNetB5Config,
+    "b6": EfficientNetB6Config, "b7": EfficientNetB7Config,
+}
+
+#: Measured (``facex-core describe``) params in millions and GMACs at 112×112, D = 512.
+_SIZES: dict[str, tuple[float, float]] = {
+    "b0": (36.12, 0.42), "b1": (38.63, 0.60), "b2": (43.03, 0.69), "b3": (49.24, 1.00),
+    "b4": (62.51, 1.55), "b5": (79.73, 2.41), "b6": (98.54, 3.42), "b7": (128.02, 5.23),
+}
+
+_FACTORY = "facex_backbone_efficientnet.efficientnet:EfficientNet"
+_PAPER = ("M. Tan, Q. V. Le. EfficientNet: Rethinking Model Scaling for Convolutional Neural "
+          "Networks. ICML 2019 (arXiv:1905.11946); FaceX-Zoo layout (stem stride 1, flatten+FC "
+          "embedding) without its unused ImageNet classifier _fc (1280*w x 1000 + 1000 params)")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    components = []
+    for variant, cfg in CONFIGS.items():
+        width, depth = COEFFICIENTS[variant]
+        params, gmacs = _SIZES[variant]
+        components.append(Component(
+            kind="backbone", name=f"efficientnet_{variant}", config=cfg, factory=_FACTORY,
+            summary=f"EfficientNet-{variant.upper()} (width {width}, depth {depth}): {params:.2f}M "
+                    f"params, {gmacs:.2f} GMACs at 112x112 (no dead ImageNet classifier)",
+            paper=_PAPER))
+    return components

@@ -1,0 +1,86 @@
+"""Registration of the GhostNet backbone: its config class and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_ghostnet.ghostnet` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Ghost bottlenecks of GhostNet 1.0× (paper, Table 1): (depthwise kernel, expansion (hidden)
+#: channels, output channels, squeeze-excitation ratio (0 = none), stride). The stem (3×3, 16
+#: channels) has stride 1 here (ImageNet: 2), so the four stride-2 blocks take 112 to 7.
+BLOCKS: tuple[tuple[int, int, int, float, int], ...] = (
+    (3, 16, 16, 0.0, 1),
+    (3, 48, 24, 0.0, 2), (3, 72, 24, 0.0, 1),
+    (5, 72, 40, 0.25, 2), (5, 120, 40, 0.25, 1),
+    (3, 240, 80, 0.0, 2), (3, 200, 80, 0.0, 1), (3, 184, 80, 0.0, 1), (3, 184, 80, 0.0, 1),
+    (3, 480, 112, 0.25, 1), (3, 672, 112, 0.25, 1),
+    (5, 672, 160, 0.25, 2), (5, 960, 160, 0.0, 1), (5, 960, 160, 0.25, 1), (5, 960, 160, 0.0, 1),
+    (5, 960, 160, 0.25, 1),
+)
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    A stride-2 block (k×k depthwise conv, padding (k-1)/2) maps ``n`` to ``ceil(n / 2)``:
+    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
+    """
+    h, w = input_size
+    for *_, stride in BLOCKS:
+        h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
+    return h, w
+
+
+@config
+class GhostNetConfig:
+    """Hyper-parameters of GhostNet (FaceX-Zoo ``backbone_conf.yaml`` section ``GhostNet``)."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map; derived from input_size when unset "
+                  "(7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    width: float = option(
+        1.0, doc="width multiplier: every channel count c (stem, blocks, the final 960) becomes "
+                 "c*width rounded to a multiple of 4")
+    drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if self.width <= 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+        if not 0.0 <= self.drop_ratio < 1.0:
+            raise ValueError(f"drop_ratio must be in [0, 1), got {self.drop_ratio}")
+        out = self.map_size
+        if any(given is not None and given != size for given, size in zip((self.out_h, self.out_w), out)):
+            raise ValueError(f"out_h/out_w = {self.out_h}/{self.out_w} do not match input_size "
+                             f"{tuple(self.input_size)}, whose last feature map is {out[0]}x{out[1]}; "
+                             "leave them unset or give these values")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
+        return feature_map_size(self.input_size)
+
+
+_FACTORY = "facex_backbone_ghostnet.ghostnet:GhostNet"
+_PAPER = ("K. Han, Y. Wang, Q. Tian, J. Guo, C. Xu, C. Xu. GhostNet: More Features from Cheap "
+          "Operations. CVPR 2020 (arXiv:1911.11907); FaceX-Zoo layout (stem stride 1, flatten+FC "
+          "embedding), the embedding layer sized for any width")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="ghostnet", config=GhostNetConfig, factory=_FACTORY,
+                  summary="GhostNet, FaceX-Zoo layout, width 1.0 (any width works): 26.76M params, "
+                          "0.16 GMACs at 112x112",
+                  paper=_PAPER),
+    ]

@@ -1,0 +1,201 @@
+"""Tests of the GhostNet backbone (CPU, batch 2, single thread)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import facex_core
+from facex_backbone_ghostnet.ghostnet import GhostBottleneck, GhostModule, GhostNet
+from facex_backbone_ghostnet.plugin import BLOCKS, GhostNetConfig, feature_map_size
+from facex_core.testing import check_backbone, check_backbone_export
+
+#: FaceX-Zoo's measured parameter count of GhostNet (width 1.0, feat_dim 512, 112x112), in millions.
+REFERENCE_PARAMS_M = 26.759
+#: Exact counts of this plugin at 112x112, D = 512, per width (as in the README).
+EXACT_PARAMS = {0.5: 12_735_348, 1.0: 26_759_364, 1.3: 35_792_956}
+
+
+def expected_params(width: float = 1.0, embedding: int = 512, out_h: int = 7, out_w: int = 7) -> int:
+    """An independent count from the block table (BN = 2 parameters per channel)."""
+    def ch(c: float) -> int:
+        return facex_core.make_divisible(c * width, 4)
+
+    def ghost(c_in: int, c_out: int) -> int:   # 1x1 conv to ceil(c/2) + 3x3 depthwise copy, BN each
+        half = (c_out + 1) // 2
+        return c_in * half + 2 * half + 9 * half + 2 * half
+
+    c_in = ch(16)
+    total = 27 * c_in + 2 * c_in                                             # stem
+    for kernel, hidden, out, se, stride in BLOCKS:
+        mid, c_out = ch(hidden), ch(out)
+        total += ghost(c_in, mid) + ghost(mid, c_out)
+        if stride > 1:
+            total += kernel * kernel * mid + 2 * mid                         # depthwise, stride 2
+        if se:
+            r = facex_core.make_divisible(mid * se, 4)
+            total += 2 * mid * r + r + mid                                   # SE convs, with bias
+        if stride > 1 or c_in != c_out:
+            total += kernel * kernel * c_in + 2 * c_in + c_in * c_out + 2 * c_out  # conv shortcut
+        c_in = c_out
+    last = ch(960)
+    total += c_in * last + 2 * last                                          # final 1x1 conv
+    return total + 2 * last + last * out_h * out_w * embedding + 3 * embedding  # output layer
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def with_running_stats(net: GhostNet) -> GhostNet:
+    """Cumulative BatchNorm statistics from two random batches, so that eval outputs are O(1)."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    net.train()
+    with torch.no_grad():
+        net(net.example_input(4))
+        net(net.example_input(4))
+    return net.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Small batches gain nothing from intra-op threads on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model() -> GhostNet:
+    torch.manual_seed(0)
+    return with_running_stats(GhostNet(GhostNetConfig()))
+
+
+# -- sizes ---------------------------------------------------------------------------------------
+
+def test_param_count_matches_reference(model: GhostNet) -> None:
+    count = n_params(model)
+    assert count == expected_params() == EXACT_PARAMS[1.0]
+    assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
+    # of which the flattening linear layer, 960*7*7 -> 512, is FaceX-Zoo's 24.09M
+    assert model.output_layer.linear.weight.numel() + 512 == 24_084_992
+
+
+@pytest.mark.parametrize("width", [0.5, 1.0, 1.3])
+def test_width_multiplier_param_count_matches_formula(width: float) -> None:
+    with torch.device("meta"):
+        net = GhostNet(GhostNetConfig(width=width))
+    assert n_params(net) == expected_params(width) == EXACT_PARAMS[width]
+    # the last layer scales with the width (FaceX-Zoo keeps 960 in its embedding layer)
+    last = facex_core.make_divisible(960 * width, 4)
+    assert net.final[0].out_channels == net.output_layer.bn.num_features == last
+    assert net.output_layer.linear.in_features == last * 49
+
+
+@pytest.mark.parametrize("width", [0.5, 1.3])
+def test_other_widths_run(width: float) -> None:
+    torch.manual_seed(0)
+    check_backbone(GhostNet(GhostNetConfig(width=width, embedding_size=64)), batch=2)
+
+
+# -- layout --------------------------------------------------------------------------------------
+
+def test_ghost_module_makes_half_its_maps_cheaply() -> None:
+    torch.manual_seed(0)
+    module = GhostModule(8, 12, relu=True).eval()
+    x = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        out = module(x)
+        primary = module.primary(x)
+        torch.testing.assert_close(out[:, :6], primary)
+        torch.testing.assert_close(out[:, 6:], module.cheap(primary))
+    assert out.shape == (2, 12, 5, 5)
+    assert module.cheap[0].groups == 6 and module.cheap[0].kernel_size == (3, 3)
+    assert GhostModule(8, 7, relu=False)(x).shape[1] == 7   # odd widths drop the spare ghost
+
+
+def test_bottleneck_layout(model: GhostNet) -> None:
+    first, down, se_block = model.blocks[0], model.blocks[1], model.blocks[3]
+    assert isinstance(first, GhostBottleneck) and isinstance(first.shortcut, torch.nn.Identity)
+    assert isinstance(first.depthwise, torch.nn.Identity) and isinstance(first.se, torch.nn.Identity)
+    assert down.depthwise[0].stride == (2, 2) and not isinstance(down.shortcut, torch.nn.Identity)
+    assert se_block.se.reduce.out_channels == 20           # make_divisible(72 / 4, 4)
+    assert isinstance(se_block.se.gate, torch.nn.Hardsigmoid)
+
+
+def test_resolution_halves_four_times(model: GhostNet) -> None:
+    with torch.no_grad():
+        x = model.stem(torch.randn(1, 3, 112, 112))
+        assert x.shape[-2:] == (112, 112)
+        x = model.blocks(x)
+    assert x.shape[-2:] == (7, 7) and sum(s == 2 for *_, s in BLOCKS) == 4
+
+
+def test_upper_half_face_input() -> None:
+    cfg = GhostNetConfig(input_size=(60, 112), embedding_size=64)
+    assert cfg.map_size == feature_map_size((60, 112)) == (4, 7)
+    net = GhostNet(cfg).eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 60, 112))
+    assert out.shape == (2, 64) and torch.isfinite(out).all()
+    assert n_params(net) == expected_params(embedding=64, out_h=4)
+    GhostNetConfig(input_size=(60, 112), out_h=4, out_w=7)  # FaceX-Zoo spells them out
+    with pytest.raises(ValueError, match="out_h/out_w"):
+        GhostNetConfig(input_size=(60, 112), out_h=7)
+
+
+def test_wrong_input_size_is_a_clear_error(model: GhostNet) -> None:
+    with pytest.raises(ValueError, match="input_size"):
+        model(torch.randn(2, 3, 112, 96))
+
+
+def test_invalid_configs_rejected() -> None:
+    for bad in (dict(width=0.0), dict(embedding_size=0), dict(drop_ratio=1.0), dict(input_size=(112,)),
+                dict(out_w=6)):
+        with pytest.raises(ValueError):
+            GhostNetConfig(**bad)
+
+
+# -- behaviour and the core contract -----------------------------------------------------------
+
+def test_contract_and_unnormalised_output(model: GhostNet) -> None:
+    check_backbone(model, batch=2)
+    model.eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        out, single = model(x), model(x[:1])
+    assert 0.1 < out.abs().mean().item() < 10
+    assert not torch.allclose(out.norm(dim=1), torch.ones(2))  # raw embeddings, no L2 step
+    torch.testing.assert_close(single, out[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_export_and_channels_last(model: GhostNet) -> None:
+    check_backbone_export(with_running_stats(model))
+
+
+# -- registration ------------------------------------------------------------------------------
+
+def test_plugin_module_does_not_import_torch() -> None:
+    code = ("import sys, facex_backbone_ghostnet.plugin as p; "
+            "names = [c.name for c in p.facex_components()]; "
+            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "['ghostnet']" in result.stdout
+
+
+def test_built_by_name_with_width() -> None:
+    from facex_backbone_ghostnet import plugin
+
+    (comp,) = plugin.facex_components()
+    assert comp.kind == "backbone" and comp.config is GhostNetConfig
+    assert comp.factory == "facex_backbone_ghostnet.ghostnet:GhostNet" and "26.76M" in comp.summary
+    net = facex_core.build("backbone", "ghostnet", width=0.5, embedding_size=128)
+    assert isinstance(net, GhostNet) and net.embedding_size == 128
+    assert n_params(net) == expected_params(0.5, embedding=128)

@@ -1,0 +1,97 @@
+"""Registration of the HRNet backbone: its config class and the ``facex_components`` hook.
+
+Imported at plugin discovery, so it stays light: no torch here (the network lives in
+:mod:`facex_backbone_hrnet.hrnet` and is imported only when a model is built).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Branches of stages 2, 3 and 4 (fixed by the architecture: one new, half-resolution branch per stage).
+STAGE_BRANCHES = (2, 3, 4)
+
+
+def branch_sizes(input_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Spatial size of each of the four branches, highest resolution first.
+
+    The stem's one stride-2 convolution gives branch 1; every further branch (and every stride-2
+    step of the classification head) is a 3×3 stride-2 padding-1 convolution, mapping a side ``n``
+    to ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and 60 → 30, 15, 8, 4.
+    """
+    h, w = input_size
+    sizes = []
+    for _ in range(len(STAGE_BRANCHES) + 1):
+        h, w = -(-h // 2), -(-w // 2)
+        sizes.append((h, w))
+    return sizes
+
+
+@config
+class HRNetConfig:
+    """Hyper-parameters of FaceX-Zoo's HRNet (``backbone_conf.yaml`` section ``HRNet``), W18 layout.
+
+    FaceX-Zoo's ``EXTRA.STAGEk`` keys map onto ``stem_*`` (STAGE1), ``width`` (``NUM_CHANNELS`` of
+    STAGE2–4 are ``width·[1, 2, 4, 8]``), ``modules`` (``NUM_MODULES``) and ``blocks`` (``NUM_BLOCKS``,
+    the same count on every branch of a stage).
+    """
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last (lowest-resolution) map fed to the linear layer; derived from "
+                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    width: int = option(
+        18, doc="channels of the highest-resolution branch; the four branches carry "
+                "width*1, *2, *4, *8 (18 = HRNet-W18, FaceX-Zoo's default)")
+    stem_channels: int = option(
+        64, doc="bottleneck width of the stage-1 layer (FaceX-Zoo STAGE1 NUM_CHANNELS); it outputs 4x that")
+    stem_blocks: int = option(4, doc="Bottleneck blocks in stage 1 (FaceX-Zoo STAGE1 NUM_BLOCKS)")
+    modules: tuple[int, int, int] = option(
+        (1, 4, 3), doc="multi-resolution modules in stages 2, 3 and 4 (FaceX-Zoo NUM_MODULES)")
+    blocks: tuple[int, int, int] = option(
+        (4, 4, 4), doc="BasicBlocks on each branch of a module, for stages 2, 3 and 4 (FaceX-Zoo NUM_BLOCKS)")
+    head_channels: tuple[int, int, int, int] = option(
+        (32, 64, 128, 256), doc="bottleneck widths of the head's per-branch 'increase' blocks "
+                                "(outputs 4x: 128/256/512/1024)")
+    final_channels: int = option(
+        2048, doc="channels of the head's last 1x1 convolution, flattened with the map into the linear layer")
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        counts = {"embedding_size": [self.embedding_size], "width": [self.width],
+                  "stem_channels": [self.stem_channels], "stem_blocks": [self.stem_blocks],
+                  "final_channels": [self.final_channels], "modules": self.modules,
+                  "blocks": self.blocks, "head_channels": self.head_channels}
+        lengths = {"modules": 3, "blocks": 3, "head_channels": 4}
+        for key, values in counts.items():
+            if len(values) != lengths.get(key, 1) or min(values) < 1:
+                raise ValueError(f"{key} must be {lengths.get(key, 1)} integer(s) >= 1, got {getattr(self, key)}")
+        last = self.map_size
+        for key, given, derived in (("out_h", self.out_h, last[0]), ("out_w", self.out_w, last[1])):
+            if given is not None and given != derived:
+                raise ValueError(f"{key}={given} disagrees with input_size {tuple(self.input_size)} "
+                                 f"(last map {last[0]}x{last[1]}); set {key}={derived} or leave it unset")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: size of the lowest-resolution branch, which the head ends at."""
+        return branch_sizes(self.input_size)[-1]
+
+
+_PAPER = ("J. Wang, K. Sun, T. Cheng, et al. Deep High-Resolution Representation Learning for Visual "
+          "Recognition. TPAMI 2020 (arXiv:1908.07919); classification head from HRNet-Image-Classification, "
+          "face variant (stem stride 1 in the second conv, flatten+linear output) from FaceX-Zoo")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="hrnet_w18", config=HRNetConfig,
+                  factory="facex_backbone_hrnet.hrnet:HRNet",
+                  summary="HRNet-W18, FaceX-Zoo face variant: 70.63M params (51.38M in the "
+                          "flatten+linear output layer), 4.3 GMACs at 112x112",
+                  paper=_PAPER),
+    ]

@@ -1,0 +1,110 @@
+"""Registration of the LightCNN backbones: config classes and the ``facex_components`` hook.
+
+Imported at plugin discovery, so it stays light: no torch here (the network lives in
+:mod:`facex_backbone_lightcnn.lightcnn` and is imported only when a model is built).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: 2×2 stride-2 poolings: after conv1, group1, group2 and group4.
+NUM_POOLS = 4
+#: How each pooling step combines its windows: FaceX-Zoo's LightCNN-29 v2 adds a max-pool and an
+#: average-pool; the paper's 9-layer network max-pools.
+POOLINGS = ("max+avg", "max")
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """``(out_h, out_w)`` after the four 2×2 stride-2 poolings, which round up (``ceil_mode``):
+    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4."""
+    h, w = input_size
+    for _ in range(NUM_POOLS):
+        h, w = -(-h // 2), -(-w // 2)
+    return h, w
+
+
+@config
+class LightCNNConfig:
+    """Hyper-parameters of LightCNN (FaceX-Zoo ``backbone_conf.yaml`` section ``LightCNN``); the
+    default is LightCNN-29 v2, FaceX-Zoo's ``depth: 29``."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last map fed to the linear layer; derived from input_size when "
+                  "unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    dropout: float = option(
+        0.2, doc="dropout between the output BatchNorm2d and the linear layer (FaceX-Zoo: dropout_ratio)")
+    blocks: tuple[int, int, int, int] = option(
+        (1, 2, 3, 4), doc="MFM residual blocks before group1..group4 (1,2,3,4 = 29 layers, "
+                          "0,0,0,0 = the 9-layer network); depth = 9 + 2*sum(blocks)")
+    pooling: str = option(
+        "max+avg", doc="each downsampling step: 'max+avg' (sum of 2x2 max- and average-pool, "
+                       "LightCNN-29 v2) or 'max' (2x2 max-pool, LightCNN-9)")
+    channels: tuple[int, int, int, int, int] = option(
+        (48, 96, 192, 128, 128), doc="MFM output channels of conv1 and of group1..group4 (each "
+                                     "convolution computes twice as many, MFM keeps the max of pairs)")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if len(self.blocks) != 4 or min(self.blocks) < 0:
+            raise ValueError(f"blocks must be 4 counts >= 0, got {self.blocks}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if len(self.channels) != 5 or min(self.channels) < 1:
+            raise ValueError(f"channels must be 5 counts >= 1, got {self.channels}")
+        h, w = self.map_size
+        mismatched = [f"{k}={v} (should be {want})"
+                      for k, v, want in (("out_h", self.out_h, h), ("out_w", self.out_w, w))
+                      if v is not None and v != want]
+        if mismatched:
+            raise ValueError(f"{', '.join(mismatched)}: input_size {tuple(self.input_size)} ends at a "
+                             f"{h}x{w} map; leave out_h/out_w unset to derive them")
+
+    @property
+    def depth(self) -> int:
+        """Weight layers: conv1 + 2 per group + 2 per residual block (fc layers not counted)."""
+        return 1 + 2 * NUM_POOLS + 2 * sum(self.blocks)
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
+        return feature_map_size(self.input_size)
+
+
+@config
+class LightCNN9Config(LightCNNConfig):
+    """LightCNN-9: the paper's 9-layer network (no residual blocks, max-pooling)."""
+
+    blocks: tuple[int, int, int, int] = option(
+        (0, 0, 0, 0), doc="MFM residual blocks before group1..group4 (0,0,0,0 = the 9-layer "
+                          "network, 1,2,3,4 = 29 layers); depth = 9 + 2*sum(blocks)")
+    pooling: str = option(
+        "max", doc="each downsampling step: 'max' (2x2 max-pool, LightCNN-9) or 'max+avg' "
+                   "(sum of 2x2 max- and average-pool, LightCNN-29 v2)")
+
+
+_FACTORY = "facex_backbone_lightcnn.lightcnn:LightCNN"
+_PAPER = ("X. Wu, R. He, Z. Sun, T. Tan. A Light CNN for Deep Face Representation with Noisy Labels. "
+          "IEEE TIFS 13(11), 2018 (arXiv:1511.02683); face layout (3-channel input, BN2d-dropout-"
+          "flatten-linear-BN1d output layer) from FaceX-Zoo")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="lightcnn29", config=LightCNNConfig, factory=_FACTORY,
+                  summary="LightCNN-29 v2 (Max-Feature-Map), FaceX-Zoo layout: 11.60M params, "
+                          "2.8 GMACs at 112x112", paper=_PAPER),
+        Component(kind="backbone", name="lightcnn9", config=LightCNN9Config, factory=_FACTORY,
+                  summary="LightCNN-9 (Max-Feature-Map), the paper's 9 layers with FaceX-Zoo's output "
+                          "layer (FaceX-Zoo's own fails to build): 4.50M params, 0.81 GMACs at 112x112",
+                  paper=_PAPER),
+    ]

@@ -1,0 +1,121 @@
+"""Registration of the RepVGG backbones: config classes and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_repvgg.repvgg` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Stride-2 steps between the input and the last feature map: the first block of each of the four
+#: stages (stage 0 keeps the resolution for faces; ImageNet RepVGG strides there too).
+NUM_HALVINGS = 4
+
+#: (blocks per stage, width multipliers per stage) of the variants, from the RepVGG paper (Table 2).
+PRESETS: dict[str, tuple[tuple[int, int, int, int], tuple[float, float, float, float]]] = {
+    "a0": ((2, 4, 14, 1), (0.75, 0.75, 0.75, 2.5)),
+    "b0": ((4, 6, 16, 1), (1.0, 1.0, 1.0, 2.5)),
+    "b1": ((4, 6, 16, 1), (2.0, 2.0, 2.0, 4.0)),
+}
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    A stride-2 block's 3×3 (padding 1) and 1×1 (padding 0) branches both map ``n`` to
+    ``ceil(n / 2)``; four of them give ``ceil(n / 16)``: 112 → 7, 60 → 4.
+    """
+    h, w = input_size
+    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
+
+
+_BLOCKS_DOC = ("blocks in stages 1-4, each stage's first with stride 2 "
+               "(FaceX-Zoo: blocks1..blocks4; A: 2,4,14,1, B: 4,6,16,1)")
+_WIDTH_DOC = ("width multipliers of stages 1-4 over 64,128,256,512 channels "
+              "(FaceX-Zoo: width1..width4; A0: 0.75,0.75,0.75,2.5, B0: 1,1,1,2.5, B1: 2,2,2,4)")
+
+
+@config
+class RepVGGConfig:
+    """Hyper-parameters of RepVGG (FaceX-Zoo ``backbone_conf.yaml`` section ``RepVGG``); the
+    defaults are RepVGG-B1, FaceX-Zoo's default."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at W=112), checked against it when set")
+    blocks: tuple[int, int, int, int] = option(PRESETS["b1"][0], doc=_BLOCKS_DOC)
+    width: tuple[float, float, float, float] = option(PRESETS["b1"][1], doc=_WIDTH_DOC)
+    dropout: float = option(
+        0.0, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo has none)")
+    deploy: bool = option(
+        False, doc="build the inference form: one 3x3 conv with bias per block, as produced by "
+                   "RepVGG.reparameterize(); set it to load re-parameterised checkpoints")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if len(self.blocks) != 4 or min(self.blocks) < 1:
+            raise ValueError(f"blocks must be 4 counts >= 1, got {self.blocks}")
+        if len(self.width) != 4 or min(int(64 * self.width[0]), int(128 * self.width[1]),
+                                       int(256 * self.width[2]), int(512 * self.width[3])) < 1:
+            raise ValueError(f"width must be 4 multipliers giving >= 1 channel per stage, got {self.width}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        derived = feature_map_size(self.input_size)
+        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
+            if given is not None and given != want:
+                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
+                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
+                                 f"set {name}={want} or leave it unset")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
+        return feature_map_size(self.input_size)
+
+
+def _variant(name: str) -> type:
+    """A :class:`RepVGGConfig` subclass whose ``blocks``/``width`` defaults are preset ``name``'s."""
+    blocks, width = PRESETS[name]
+    cls = f"RepVGG{name.upper()}Config"
+    namespace = {
+        "__module__": __name__, "__qualname__": cls,
+        "__doc__": f"Hyper-parameters of RepVGG-{name.upper()} (component ``repvgg_{name}``).",
+        "__annotations__": {"blocks": tuple[int, int, int, int], "width": tuple[float, float, float, float]},
+        "blocks": option(blocks, doc=_BLOCKS_DOC), "width": option(width, doc=_WIDTH_DOC),
+    }
+    return config(type(cls, (RepVGGConfig,), namespace))
+
+
+RepVGGA0Config = _variant("a0")
+RepVGGB0Config = _variant("b0")
+RepVGGB1Config = _variant("b1")
+
+#: Measured (``facex-core describe``, D = 512, 112x112): params in millions in the training form
+#: and in the deploy form, GMACs of the training form.
+_SIZES: dict[str, tuple[type, float, float, float]] = {
+    "a0": (RepVGGA0Config, 39.945, 39.930, 1.52),
+    "b0": (RepVGGB0Config, 46.654, 46.631, 3.40),
+    "b1": (RepVGGB1Config, 106.752, 106.687, 13.11),
+}
+
+_FACTORY = "facex_backbone_repvgg.repvgg:RepVGG"
+_PAPER = ("X. Ding, X. Zhang, N. Ma, J. Han, G. Ding, J. Sun. RepVGG: Making VGG-style ConvNets "
+          "Great Again. CVPR 2021 (arXiv:2101.03697); layout of FaceX-Zoo backbone/RepVGG.py "
+          "(stage 0 stride 1, flatten+FC embedding)")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name=f"repvgg_{name}", config=cfg, factory=_FACTORY, paper=_PAPER,
+                  summary=f"RepVGG-{name.upper()}, FaceX-Zoo layout: {train_m:.2f}M params "
+                          f"({deploy_m:.2f}M re-parameterised), {gmacs:.2f} GMACs at 112x112")
+        for name, (cfg, train_m, deploy_m, gmacs) in _SIZES.items()
+    ]

@@ -1,0 +1,132 @@
+"""Registration of the ResNet IR / IR-SE backbones: config classes and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_resnet.resnet` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Residual units in the 64-, 128-, 256- and 512-channel stages, for each depth FaceX-Zoo accepts.
+UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
+#: Unit types: plain improved-residual units, or the same with squeeze-excitation at the branch end.
+MODES = ("ir", "ir_se")
+#: Stages whose first unit halves the resolution (all four; the stem keeps it).
+NUM_HALVINGS = 4
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    A stage's first unit has a 3×3 stride-2 convolution with padding 1 and a stride-2 shortcut, both
+    taking a side ``n`` to ``ceil(n / 2)``; four of them give ``ceil(n / 16)``: 112 → 7, 60 → 4.
+    """
+    h, w = input_size
+    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
+
+
+_DEPTH_DOC = "50, 100 or 152: units per stage 3,4,14,3 / 3,13,30,3 / 3,8,36,3 (FaceX-Zoo: depth)"
+_MODE_DOC = "'ir' (improved residual unit) or 'ir_se' (with squeeze-excitation) (FaceX-Zoo: net_mode)"
+
+
+@config
+class ResNetConfig:
+    """Hyper-parameters of FaceX-Zoo's ResNet IR / IR-SE (``backbone_conf.yaml`` section ``ResNet``)."""
+
+    depth: int = option(50, doc=_DEPTH_DOC)
+    mode: str = option("ir", doc=_MODE_DOC)
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    dropout: float = option(
+        0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
+                 "layer (FaceX-Zoo: drop_ratio)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map seen by the linear layer; derived from input_size "
+                  "when unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map seen by the linear layer; derived from input_size "
+                  "when unset (7 at W=112), checked against it when set")
+    units: tuple[int, int, int, int] | None = option(
+        None, doc="residual units per stage, overriding depth (e.g. [1, 1, 1, 1] for a small "
+                  "test network); unset = taken from depth")
+
+    def __attrs_post_init__(self) -> None:
+        if self.depth not in UNITS:
+            raise ValueError(f"depth must be one of {sorted(UNITS)}, got {self.depth}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if self.units is not None and (len(self.units) != 4 or min(self.units) < 1):
+            raise ValueError(f"units must be 4 counts >= 1, got {self.units}")
+        derived = feature_map_size(self.input_size)
+        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
+            if given is not None and given != want:
+                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
+                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
+                                 f"set {name}={want} or leave it unset")
+
+    @property
+    def stage_units(self) -> tuple[int, int, int, int]:
+        """Residual units in each of the four stages: ``units`` if given, else those of ``depth``."""
+        return tuple(self.units) if self.units is not None else UNITS[self.depth]
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
+        return feature_map_size(self.input_size)
+
+
+def _variant(depth: int, mode: str) -> type:
+    """A :class:`ResNetConfig` subclass whose ``depth`` and ``mode`` defaults name one variant."""
+    suffix = "IRSE" if mode == "ir_se" else "IR"
+    name = f"ResNet{depth}{suffix}Config"
+    namespace = {
+        "__module__": __name__, "__qualname__": name,
+        "__doc__": f"Hyper-parameters of ResNet-{depth} {suffix.replace('IRSE', 'IR-SE')} "
+                   f"(component ``resnet{depth}_{mode.replace('_', '')}``).",
+        "__annotations__": {"depth": int, "mode": str},
+        "depth": option(depth, doc=_DEPTH_DOC), "mode": option(mode, doc=_MODE_DOC),
+    }
+    return config(type(name, (ResNetConfig,), namespace))
+
+
+ResNet50IRConfig = _variant(50, "ir")
+ResNet50IRSEConfig = _variant(50, "ir_se")
+ResNet100IRConfig = _variant(100, "ir")
+ResNet100IRSEConfig = _variant(100, "ir_se")
+ResNet152IRConfig = _variant(152, "ir")
+ResNet152IRSEConfig = _variant(152, "ir_se")
+
+_FACTORY = "facex_backbone_resnet.resnet:ResNet"
+_PAPER = ("J. Deng, J. Guo, N. Xue, S. Zafeiriou. ArcFace: Additive Angular Margin Loss for Deep Face "
+          "Recognition. CVPR 2019 (arXiv:1801.07698), improved residual unit; IR-SE adds J. Hu et al. "
+          "Squeeze-and-Excitation Networks, CVPR 2018. Layout of FaceX-Zoo backbone/ResNets.py "
+          "(from TreB1eN/InsightFace_Pytorch)")
+
+#: (config class, params in millions, GMACs at 112x112), measured with ``facex-core describe``.
+_VARIANTS = (
+    (ResNet50IRConfig, 43.575, 6.30),
+    (ResNet50IRSEConfig, 43.798, 6.30),
+    (ResNet100IRConfig, 65.130, 12.08),
+    (ResNet100IRSEConfig, 65.502, 12.08),
+    (ResNet152IRConfig, 70.738, 12.31),
+    (ResNet152IRSEConfig, 71.149, 12.31),
+)
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    components = []
+    for cfg, params_m, gmacs in _VARIANTS:
+        defaults = cfg()
+        label = "IR-SE" if defaults.mode == "ir_se" else "IR"
+        components.append(Component(
+            kind="backbone", name=f"resnet{defaults.depth}_{defaults.mode.replace('_', '')}",
+            config=cfg, factory=_FACTORY, paper=_PAPER,
+            summary=f"FaceX-Zoo ResNet-{defaults.depth} {label}: {params_m:.2f}M params, "
+                    f"{gmacs:.2f} GMACs at 112x112"))
+    return components

@@ -1,0 +1,89 @@
+"""Registration of the ReXNet backbone: its config class and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_rexnet.rexnet` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: ReXNet's six stages (paper, Table 5 / the official ``rexnetv1.py``): blocks at depth_mult 1.0,
+#: stride of the first block, squeeze-excitation (when use_se). The stem (3×3, 32 channels) has
+#: stride 1 here (ImageNet: 2), so the four stride-2 stages take 112 to 7.
+STAGE_BLOCKS = (1, 2, 2, 3, 3, 5)
+STAGE_STRIDES = (1, 2, 2, 2, 1, 2)
+STAGE_SE = (False, False, True, True, True, True)
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    Every stride-2 step is a 3×3 depthwise convolution with padding 1, mapping ``n`` to
+    ``ceil(n / 2)``: 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
+    """
+    h, w = input_size
+    for stride in STAGE_STRIDES:
+        h, w = (h + stride - 1) // stride, (w + stride - 1) // stride
+    return h, w
+
+
+@config
+class ReXNetConfig:
+    """Hyper-parameters of ReXNet (FaceX-Zoo ``backbone_conf.yaml`` section ``ReXNet``); the
+    defaults are ReXNet-1.0 as FaceX-Zoo trains it (without squeeze-excitation)."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map; derived from input_size when unset "
+                  "(7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
+                  "checked against it when set")
+    input_ch: int = option(16, doc="output channels of the first block (before width_mult)")
+    final_ch: int = option(180, doc="channel growth: each of the N blocks after the first adds "
+                                    "final_ch/N channels (16 -> 185 over 16 blocks at the defaults)")
+    width_mult: float = option(1.0, doc="width multiplier of every block and of the 512-channel last conv")
+    depth_mult: float = option(1.0, doc="depth multiplier: a stage of n blocks gets ceil(n*depth_mult)")
+    use_se: bool = option(False, doc="squeeze-excitation in stages 3-6 (FaceX-Zoo's default: off)")
+    se_ratio: int = option(12, doc="squeeze-excitation reduction: C -> C // se_ratio channels")
+    dropout_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if self.input_ch < 1 or self.final_ch < 0:
+            raise ValueError(f"need input_ch >= 1 and final_ch >= 0, got {self.input_ch}, {self.final_ch}")
+        if self.width_mult <= 0 or self.depth_mult <= 0:
+            raise ValueError(f"width_mult and depth_mult must be > 0, got {self.width_mult}, {self.depth_mult}")
+        if self.se_ratio < 1:
+            raise ValueError(f"se_ratio must be >= 1, got {self.se_ratio}")
+        if not 0.0 <= self.dropout_ratio < 1.0:
+            raise ValueError(f"dropout_ratio must be in [0, 1), got {self.dropout_ratio}")
+        derived = self.map_size
+        for key, given, size in zip(("out_h", "out_w"), (self.out_h, self.out_w), derived):
+            if given is not None and given != size:
+                raise ValueError(f"{key}={given} does not match input_size {tuple(self.input_size)} "
+                                 f"(last feature map {derived[0]}x{derived[1]}): set {key}={size} or omit it")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
+        return feature_map_size(self.input_size)
+
+
+_FACTORY = "facex_backbone_rexnet.rexnet:ReXNet"
+_PAPER = ("D. Han, S. Yun, B. Heo, Y. Yoo. Rethinking Channel Dimensions for Efficient Model Design "
+          "(ReXNet). CVPR 2021 (arXiv:2007.00992); FaceX-Zoo layout (stem stride 1, 512-channel last "
+          "conv, flatten+FC embedding), the embedding layer sized for any width_mult")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="rexnet_1_0", config=ReXNetConfig, factory=_FACTORY,
+                  summary="ReXNet-1.0, FaceX-Zoo layout (use_se off): 15.20M params, 0.40 GMACs at "
+                          "112x112 (use_se on: 16.22M)",
+                  paper=_PAPER),
+    ]

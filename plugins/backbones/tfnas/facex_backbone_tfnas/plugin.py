@@ -1,0 +1,78 @@
+"""Registration of the TF-NAS backbone: its config class and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_tfnas.tfnas` and is loaded on build).
+
+Only TF-NAS-A is registered. The TF-NAS authors publish B, C and D as trained checkpoints only
+(AberHu/TF-NAS ``checkpoints/README.md`` lists their FLOPs and accuracy and links Google-Drive
+folders); the searched per-block operations and widths are not written out anywhere in text, so
+they cannot be rebuilt here from a citable source. FaceX-Zoo itself ships only A.
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Stride-2 steps between the input and the last feature map (stages 1, 2, 3 and 5; the first
+#: stem convolution keeps the resolution, unlike ImageNet TF-NAS).
+NUM_HALVINGS = 4
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    Every convolution pads ``kernel // 2``, so a stride-2 block maps ``n`` to ``ceil(n / 2)``:
+    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
+    """
+    h, w = input_size
+    for _ in range(NUM_HALVINGS):
+        h, w = -(-h // 2), -(-w // 2)
+    return h, w
+
+
+@config
+class TFNASConfig:
+    """Hyper-parameters of TF-NAS-A (FaceX-Zoo ``backbone_conf.yaml`` section ``TF-NAS``)."""
+
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at W=112), checked against it when set")
+    dropout: float = option(
+        0.2, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo: drop_ratio)")
+
+    def __attrs_post_init__(self) -> None:
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        derived = feature_map_size(self.input_size)
+        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
+            if given is not None and given != want:
+                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
+                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
+                                 f"set {name}={want} or leave it unset")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
+        return feature_map_size(self.input_size)
+
+
+_FACTORY = "facex_backbone_tfnas.tfnas:TFNAS"
+_PAPER = ("Y. Hu, X. Wu, R. He. TF-NAS: Rethinking Three Search Freedoms of Latency-Constrained "
+          "Differentiable Neural Architecture Search. ECCV 2020 (arXiv:2008.05314); searched "
+          "TF-NAS-A in the layout of FaceX-Zoo backbone/TF_NAS.py (stem stride 1, flatten+FC embedding)")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="tfnas_a", config=TFNASConfig, factory=_FACTORY,
+                  summary="TF-NAS-A, FaceX-Zoo layout: 39.59M params, 0.49 GMACs at 112x112",
+                  paper=_PAPER),
+    ]

@@ -1,0 +1,1 @@
+"""AM-Softmax / CosFace head for FaceX (additive cosine margin, Wang et al. 2018)."""

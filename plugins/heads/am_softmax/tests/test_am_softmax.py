@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+
+import facex_core
+from facex_core.testing import check_head
+from facex_head_am_softmax.am_softmax import AMSoftmax
+from facex_head_am_softmax.plugin import AMSoftmaxConfig
+
+
+def cosine(x, w):
+    return ((x / x.norm()) * (w / w.norm())).sum().clamp(-1, 1)
+
+
+def reference_logits(emb, weight, labels, s, m):
+    """Per-sample loop straight from the formula: s·(cos θ_y − m) for the own class, s·cos θ_j otherwise."""
+    rows = []
+    for i in range(emb.shape[0]):
+        row = []
+        for j in range(weight.shape[0]):
+            c = cosine(emb[i], weight[j])
+            row.append(s * (c - m) if j == labels[i] else s * c)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def reference_loss(logits, labels):
+    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]]
+                        for i in range(len(labels))]).mean()
+
+
+@pytest.mark.parametrize("name, scale", [("am_softmax", 30.0), ("cosface", 64.0)])
+def test_matches_per_sample_loop_with_gradients(name, scale):
+    torch.manual_seed(0)
+    head = facex_core.build("head", name, num_classes=10, embedding_size=8).double()
+    assert isinstance(head, AMSoftmax) and head.scale == scale and head.margin == 0.35
+    emb = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 3, 9, 2, 3, 1])
+    out = head(emb, labels)
+    out.loss.backward()
+
+    emb2 = emb.detach().clone().requires_grad_(True)
+    w2 = head.weight.detach().clone().requires_grad_(True)
+    ref = reference_logits(emb2, w2, labels, scale, 0.35)
+    ref_loss = reference_loss(ref, labels)
+    ref_loss.backward()
+    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-5)
+    assert out.extra_losses == {}
+
+
+def test_paper_defaults_per_name():
+    assert facex_core.component_config("head", "am_softmax", {"num_classes": 5})[1].scale == 30.0
+    assert facex_core.component_config("head", "cosface", {"num_classes": 5})[1].scale == 64.0
+    cfg = facex_core.component_config("head", "cosface", {"num_classes": 5, "scale": 32.0})[1]
+    assert (cfg.scale, cfg.margin) == (32.0, 0.35)  # FaceX-Zoo's values are one override away
+
+
+def test_margin_subtracts_m_from_the_target_cosine_only():
+    head = AMSoftmax(AMSoftmaxConfig(num_classes=2, embedding_size=2, scale=1.0, margin=0.3))
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    theta = 0.8
+    logits = head(torch.tensor([[math.cos(theta), math.sin(theta)]]), torch.tensor([0])).logits
+    assert logits[0, 0].item() == pytest.approx(math.cos(theta) - 0.3, abs=1e-6)
+    assert logits[0, 1].item() == pytest.approx(math.sin(theta), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["am_softmax", "cosface"])
+def test_contract(name):
+    check_head(facex_core.build("head", name, num_classes=10, embedding_size=8))
+
+
+def test_bf16_autocast_forward_backward_is_finite():
+    head = facex_core.build("head", "cosface", num_classes=10, embedding_size=8)
+    emb = torch.randn(6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+    out.total_loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+
+
+def test_partial_fc_gives_finite_loss_over_sampled_columns():
+    torch.manual_seed(0)
+    head = facex_core.build("head", "am_softmax", num_classes=10, embedding_size=8,
+                            classifier={"sample_rate": 0.5})
+    emb = torch.randn(6, 8, requires_grad=True)
+    out = head(emb, torch.tensor([0, 0, 3, 3, 7, 7]))
+    out.loss.backward()
+    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()
+    here = out.targets >= 0
+    assert bool(here.all())

@@ -1,0 +1,1 @@
+"""MagFace head for FaceX (magnitude-aware margin and regulariser, Meng et al., CVPR 2021)."""

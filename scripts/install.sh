@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install FaceX (core + every plugin under plugins/, editable) into .venv. Idempotent: a re-run
+# reuses the environment and reinstalls only when a pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.facex-install-stamp
+want=$(cat scripts/install.sh pyproject.toml plugins/*/*/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+  echo "FaceX environment is up to date (.venv)"
+  exit 0
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check "$@"; }
+# torch is pinned here only (plugins declare ranges); these builds come from the local wheel cache.
+pip install -q torch==2.14.1 torchvision==0.29.1
+pip install -q "setuptools>=64" wheel
+editable=(-e ".[test]")
+for dir in plugins/*/*/; do
+  editable+=(-e "$dir")
+done
+pip install -q --no-build-isolation "${editable[@]}"
+echo "$want" > "$stamp"
+echo "FaceX installed: $(.venv/bin/facex-core list | tail -n 1)"

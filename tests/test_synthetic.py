@@ -1,0 +1,259 @@
+"""Tests of the synthetic face-identity generator (facex_core._synthetic)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+import cv2
+import numpy as np
+import pytest
+
+from facex_core._options import DOC_KEY
+from facex_core._synthetic import (
+    META_NAME,
+    SyntheticConfig,
+    SyntheticDataError,
+    generate,
+    render_face,
+    sample_identity,
+    sample_nuisance,
+)
+
+# 6 training identities × 3 images; 6 test identities × 3 images in 3 folds of 2 identities, 4 pairs each
+TINY = SyntheticConfig(train_identities=6, train_images_per_identity=3, test_identities=6,
+                       test_images_per_identity=3, pairs_per_fold=4, folds=3, seed=0, image_size=112)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tiny")
+    return out, generate(TINY, out)
+
+
+def _read_pairs(path: Path) -> tuple[list[str], list[list[str]]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+
+
+# ---- determinism ------------------------------------------------------------------------------------
+
+def test_same_seed_same_bytes_and_other_seed_differs(tiny: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = tiny
+    again = tmp_path / "again"
+    generate(TINY, again)
+    assert _files(out) == _files(again)
+
+    other = tmp_path / "other"
+    generate(attrs.evolve(TINY, seed=1), other)
+    a, b = _files(out), _files(other)
+    jpgs = [k for k in a if k.endswith(".jpg")]
+    assert jpgs and set(jpgs) <= set(b)
+    assert all(a[k] != b[k] for k in jpgs)
+
+
+def test_workers_match_serial_byte_for_byte(tiny: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = tiny
+    par = tmp_path / "par"
+    res = generate(TINY, par, workers=2)
+    assert res["rendered"] == 36
+    assert _files(out) == _files(par)
+
+
+def test_sampling_and_rendering_are_deterministic() -> None:
+    assert sample_identity(0, 3) == sample_identity(0, 3)
+    assert sample_identity(0, 3) != sample_identity(0, 4)
+    assert sample_identity(0, 3) != sample_identity(1, 3)
+    assert sample_nuisance(0, 3, 1) == sample_nuisance(0, 3, 1)
+    assert sample_nuisance(0, 3, 1) != sample_nuisance(0, 3, 2)
+    assert sample_nuisance(0, 3, 1) != sample_nuisance(0, 4, 1)
+    img = render_face(sample_identity(0, 3), sample_nuisance(0, 3, 1))
+    assert img.shape == (112, 112, 3) and img.dtype == np.uint8
+    assert np.array_equal(img, render_face(sample_identity(0, 3), sample_nuisance(0, 3, 1)))
+    assert img.std() > 10  # not a blank image
+    small = render_face(sample_identity(0, 3), sample_nuisance(0, 3, 1), size=64)
+    assert small.shape == (64, 64, 3)
+
+
+# ---- formats ----------------------------------------------------------------------------------------
+
+def test_train_list_parses(tiny: tuple[Path, dict]) -> None:
+    out, res = tiny
+    root = Path(res["train_root"])
+    assert root == out / "train" / "images"
+    lines = Path(res["train_list"]).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 18 == res["train_images"]
+    samples = []
+    for line in lines:
+        rel, label = line.split(" ")
+        samples.append((rel, int(label)))
+        assert (root / rel).is_file()
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert folders == [f"id_{i:05d}" for i in range(6)]
+    assert sorted({lab for _, lab in samples}) == list(range(6)) == list(range(res["num_classes"]))
+    for rel, lab in samples:
+        assert rel.split("/")[0] == folders[lab]  # labels follow sorted folder order
+    assert [rel for rel, _ in samples] == sorted(rel for rel, _ in samples)
+    assert samples[:3] == [("id_00000/0000.jpg", 0), ("id_00000/0001.jpg", 0), ("id_00000/0002.jpg", 0)]
+    img = cv2.imread(str(root / samples[0][0]))
+    assert img is not None and img.shape == (112, 112, 3)
+
+
+def test_pairs_file_follows_lfw_format(tiny: tuple[Path, dict]) -> None:
+    out, res = tiny
+    header, rows = _read_pairs(Path(res["pairs_file"]))
+    assert header == ["3", "2"]
+    half = 2
+    assert len(rows) == 3 * 2 * half == res["pairs"]
+    listed = Path(res["image_list"]).read_text(encoding="utf-8").splitlines()
+    assert len(listed) == len(set(listed)) == 18 == res["test_images"]
+    root = Path(res["test_root"])
+    on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*.jpg"))
+    assert sorted(listed) == on_disk
+    assert all(p.split("/")[1] == f"{p.split('/')[0]}_{p[-8:-4]}.jpg" for p in listed)
+
+    def rel(name: str, i: str) -> str:
+        assert i == str(int(i)) and int(i) >= 1  # unpadded, 1-based
+        return f"{name}/{name}_{int(i):04d}.jpg"
+
+    fold_of: dict[str, int] = {}
+    seen: set[frozenset] = set()
+    for f in range(3):
+        block = rows[f * 2 * half:(f + 1) * 2 * half]
+        assert all(len(row) == 3 for row in block[:half])  # positives first
+        assert all(len(row) == 4 for row in block[half:])  # then negatives
+        for row in block:
+            if len(row) == 3:
+                name, i, j = row
+                assert i != j
+                refs, names = [rel(name, i), rel(name, j)], [name]
+            else:
+                assert len(row) == 4
+                n1, i, n2, j = row
+                assert n1 != n2
+                refs, names = [rel(n1, i), rel(n2, j)], [n1, n2]
+            for r in refs:
+                assert r in listed and (root / r).is_file()
+            for n in names:
+                assert fold_of.setdefault(n, f) == f  # an identity lies in one fold only
+            key = frozenset(refs)
+            assert key not in seen  # no duplicate pairs
+            seen.add(key)
+
+
+def test_meta_and_return_value(tiny: tuple[Path, dict]) -> None:
+    import json
+
+    out, res = tiny
+    meta = json.loads((out / META_NAME).read_text(encoding="utf-8"))
+    assert meta["config"] == attrs.asdict(TINY)
+    assert meta["counts"]["train_images"] == 18 and meta["counts"]["pairs"] == 12
+    assert isinstance(meta["format_version"], int)
+    for key in ("train_root", "train_list", "test_root", "pairs_file", "image_list"):
+        assert Path(res[key]).exists()
+
+
+def test_config_fields_are_documented_and_validated() -> None:
+    for f in attrs.fields(SyntheticConfig):
+        assert f.metadata.get(DOC_KEY)
+    with pytest.raises(ValueError):
+        SyntheticConfig(seed=-1)
+    with pytest.raises(TypeError):
+        SyntheticConfig(train_identities=2.5)  # type: ignore[arg-type]
+    with pytest.raises(SyntheticDataError, match="even"):
+        generate(attrs.evolve(TINY, pairs_per_fold=5), "/nonexistent/never/written")
+    with pytest.raises(SyntheticDataError, match="folds"):
+        generate(attrs.evolve(TINY, test_identities=4), "/nonexistent/never/written")
+    with pytest.raises(SyntheticDataError, match="positive"):
+        generate(attrs.evolve(TINY, pairs_per_fold=40), "/nonexistent/never/written")
+
+
+# ---- identity signal --------------------------------------------------------------------------------
+
+def test_images_of_one_identity_are_closer_than_images_of_two() -> None:
+    n_id, n_img = 10, 4
+    feats, labels = [], []
+    for i in range(n_id):
+        ip = sample_identity(5, i)
+        for k in range(n_img):
+            img = render_face(ip, sample_nuisance(5, i, k))
+            grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            feats.append(cv2.resize(grey, (28, 28), interpolation=cv2.INTER_AREA).astype(np.float32).ravel())
+            labels.append(i)
+    x, y = np.stack(feats), np.asarray(labels)
+    dist = np.linalg.norm(x[:, None] - x[None], axis=2)
+    same = (y[:, None] == y[None]) & ~np.eye(len(y), dtype=bool)
+    diff = y[:, None] != y[None]
+    assert dist[same].mean() < 0.95 * dist[diff].mean()
+    # per identity too, for most identities: its own images are nearer than others' on average
+    closer = sum(dist[y == i][:, y == i][~np.eye(n_img, dtype=bool)].mean() < dist[y == i][:, y != i].mean()
+                 for i in range(n_id))
+    assert closer >= 0.8 * n_id
+
+
+# ---- idempotence and resuming -----------------------------------------------------------------------
+
+def test_second_call_rewrites_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    generate(TINY, out)
+    before = _mtimes(out)
+    calls: list[tuple[int, int]] = []
+    res = generate(TINY, out, progress=lambda d, t: calls.append((d, t)))
+    assert _mtimes(out) == before
+    assert res["rendered"] == 0
+    assert calls == [(36, 36)]
+
+
+def test_resume_renders_only_missing_images(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    generate(TINY, out)
+    full = _files(out)
+    before = _mtimes(out)
+    gone = ["train/images/id_00002/0001.jpg", "test/images/Synth_Person_0004/Synth_Person_0004_0003.jpg",
+            "test/pairs.txt"]
+    for rel in gone:
+        (out / rel).unlink()
+    stale = out / "train" / "images" / "id_00003" / ".0002.jpg.12345.tmp"
+    stale.write_bytes(b"half a jpeg")  # what a killed run leaves behind
+    calls: list[tuple[int, int]] = []
+    res = generate(TINY, out, progress=lambda d, t: calls.append((d, t)))
+    assert res["rendered"] == 2
+    assert not stale.exists()
+    assert _files(out) == full
+    after = _mtimes(out)
+    assert all(after[k] == v for k, v in before.items() if k not in gone)
+    assert calls[0] == (34, 36) and calls[-1] == (36, 36)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_other_config_raises_unless_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    generate(TINY, out)
+    smaller = attrs.evolve(TINY, train_identities=4, seed=3)
+    with pytest.raises(SyntheticDataError, match="train_identities") as info:
+        generate(smaller, out)
+    assert "overwrite=True" in str(info.value)
+    res = generate(smaller, out, overwrite=True)
+    assert res["rendered"] == 4 * 3 + 18
+    assert sorted(p.name for p in (out / "train" / "images").iterdir()) == [f"id_{i:05d}" for i in range(4)]
+    fresh = tmp_path / "fresh"
+    generate(smaller, fresh)
+    assert _files(out) == _files(fresh)
+
+
+def test_foreign_folder_is_not_clobbered(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "mine.txt").write_text("not generated")
+    with pytest.raises(SyntheticDataError, match=META_NAME):
+        generate(TINY, out)
+    assert (out / "train" / "mine.txt").exists()
+    assert not os.path.exists(out / META_NAME)
