@@ -158,6 +158,30 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    from ._pack import pack
+
+    info = pack(args.src, args.out, train_list=args.train_list, shuffle=args.shuffle, seed=args.seed,
+                workers=args.workers)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from ._pack import inspect
+
+    print(json.dumps(inspect(args.path, check=args.check), indent=2))
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from ._pack import write_train_list
+
+    n = write_train_list(args.src, args.out)
+    print(f"wrote {n} lines to {args.out}")
+    return 0
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from ._scaffold import write_plugin
 
@@ -226,6 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     with_set(ds)
     ds.add_argument("--workers", type=int, default=2)
     ds.set_defaults(func=cmd_data_synth)
+    ds = dsub.add_parser("pack", help="image folder or train list -> InsightFace train.rec/.idx/property")
+    ds.add_argument("src", help="image folder (one sub-folder per identity), or an image root with --train-list")
+    ds.add_argument("out")
+    ds.add_argument("--train-list", help="FaceX-Zoo list file with paths relative to SRC")
+    ds.add_argument("--shuffle", action="store_true")
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--workers", type=int, default=2)
+    ds.set_defaults(func=cmd_data_pack)
+    ds = dsub.add_parser("inspect", help="counts, images per identity, sizes, unreadable images")
+    ds.add_argument("path", help="image folder, train list, or folder with train.rec")
+    ds.add_argument("--check", action="store_true", help="decode every image (default: a sample)")
+    ds.set_defaults(func=cmd_data_inspect)
+    ds = dsub.add_parser("list", help="image folder -> FaceX-Zoo train list")
+    ds.add_argument("src")
+    ds.add_argument("out")
+    ds.set_defaults(func=cmd_data_list)
 
     sp = sub.add_parser("new-plugin", help="write a skeleton plugin distribution")
     sp.add_argument("kind", choices=["backbone", "head", "protocol", "training_mode"])

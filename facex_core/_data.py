@@ -97,9 +97,10 @@ def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
 class DataConfig:
     """The ``[data]`` table of an experiment: where training images are and how to read them."""
 
-    format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file) or 'image_folder' (one folder per identity).",
-                         validator=attrs.validators.in_(("train_list", "image_folder")))
-    root: str = option(doc="Folder the image paths are relative to.")
+    format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file), 'image_folder' (one folder per "
+                                           "identity) or 'recordio' (InsightFace train.rec/.idx/property in root).",
+                         validator=attrs.validators.in_(("train_list", "image_folder", "recordio")))
+    root: str = option(doc="Folder the image paths are relative to (the .rec folder for 'recordio').")
     train_list: str = option("", doc="The list file (format 'train_list' only).")
     num_workers: int = option(2, doc="DataLoader worker processes.")
     flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
@@ -107,7 +108,9 @@ class DataConfig:
 
 
 def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
-    """The (relative path, label) list described by a data config."""
+    """The (relative path, label) list described by a data config (``key`` strings for RecordIO)."""
+    if cfg.format == "recordio":
+        return RecordDataset(cfg.root).samples
     if cfg.format == "train_list":
         if not cfg.train_list:
             raise ValueError("data.train_list: required when data.format = 'train_list'")
@@ -181,3 +184,31 @@ class EpochSampler(Sampler):
 
     def __len__(self) -> int:
         return max(0, self.size - self.start)
+
+
+class RecordDataset(FaceImageDataset):
+    """Images and labels from an InsightFace ``train.rec``/``train.idx`` (+ ``property``) folder."""
+
+    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
+        from ._recordio import RecordReader, image_keys, read_property, record_label
+
+        root = Path(root)
+        self.reader = RecordReader(root / "train.rec", root / "train.idx")
+        keys = image_keys(self.reader)
+        labels = [record_label(self.reader.read_header(k)) for k in keys]
+        super().__init__(root, [(str(k), lab) for k, lab in zip(keys, labels)], **kwargs)
+        if (root / "property").exists():
+            self.num_classes = max(self.num_classes, read_property(root / "property")[0])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        from ._recordio import unpack_record
+
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        rec_key, label = self.samples[index]
+        _, data = unpack_record(self.reader.read(int(rec_key)))
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        if img is None:
+            raise ImageLoadError(f"{self.reader.rec_path}: record {rec_key} is not a decodable image")
+        if self.flip and (seed & 1):
+            img = img[:, ::-1]
+        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label

@@ -244,6 +244,11 @@ class Experiment:
 
     def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
         assert self.data is not None
+        if self.data.format == "recordio":
+            from ._data import RecordDataset
+
+            return RecordDataset(self.data.root, input_size=input_size, flip=self.data.flip,
+                                 crop_eye=self.data.crop_eye)
         return FaceImageDataset(self.data.root, self.samples, input_size=input_size,
                                 flip=self.data.flip, crop_eye=self.data.crop_eye)
 

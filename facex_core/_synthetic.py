@@ -32,6 +32,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -188,12 +189,18 @@ def _rng(*words: int) -> np.random.Generator:
     return np.random.default_rng([int(w) for w in words])
 
 
+def _color(values: Any) -> Color:
+    """Three numbers clipped to 0..255 as a BGR float triple."""
+    b, g, r = (float(min(255.0, max(0.0, float(v)))) for v in values)
+    return (b, g, r)
+
+
 def _mix(c1: Sequence[float], c2: Sequence[float], t: float) -> Color:
-    return tuple(float(a + (b - a) * t) for a, b in zip(c1, c2))  # type: ignore[return-value]
+    return _color(a + (b - a) * t for a, b in zip(c1, c2))
 
 
 def _scaled(c: Sequence[float], f: float) -> Color:
-    return tuple(float(min(255.0, max(0.0, v * f))) for v in c)  # type: ignore[return-value]
+    return _color(v * f for v in c)
 
 
 _SKIN_DARK = (40.0, 62.0, 100.0)
@@ -206,18 +213,21 @@ _IRIS = [(30.0, 55.0, 90.0), (20.0, 32.0, 50.0), (150.0, 110.0, 60.0), (80.0, 12
 
 
 def sample_identity(seed: int, index: int) -> IdentityParams:
-    """The look of identity ``index`` under ``seed`` (drawn from ``default_rng([seed, tag, index])``)."""
+    """The look of identity ``index`` under ``seed`` (drawn from ``default_rng([seed, tag, index])``).
+
+    Training identity ``i`` is index ``i``; test identity ``j`` is index ``TEST_IDENTITY_OFFSET + j``.
+    """
     r = _rng(seed, _TAG_IDENTITY, index)
     u = r.uniform
     face_a = u(0.25, 0.32)
     face_b = u(0.33, 0.40)
     skin_t = r.beta(1.6, 1.4)
     skin = _mix(_SKIN_DARK, _SKIN_LIGHT, skin_t)
-    skin = tuple(float(np.clip(v + n, 0, 255)) for v, n in zip(skin, r.normal(0, 8, 3)))
+    skin = _color(np.asarray(skin) + r.normal(0, 8, 3))
     hair_i = int(r.choice(len(_HAIR), p=_HAIR_P))
-    hair = tuple(float(np.clip(v * u(0.85, 1.15) + r.normal(0, 6), 0, 255)) for v in _HAIR[hair_i])
+    hair = _color(v * u(0.85, 1.15) + r.normal(0, 6) for v in _HAIR[hair_i])
     bald = bool(r.random() < 0.08)
-    iris = tuple(float(np.clip(v + r.normal(0, 8), 0, 255)) for v in _IRIS[int(r.integers(len(_IRIS)))])
+    iris = _color(v + r.normal(0, 8) for v in _IRIS[int(r.integers(len(_IRIS)))])
     brow_src = hair if hair_i not in (5, 6) or r.random() < 0.5 else _HAIR[1]
     lip_mix = u(0.2, 0.55)
     has_mole = r.random() < 0.35
@@ -228,8 +238,8 @@ def sample_identity(seed: int, index: int) -> IdentityParams:
     return IdentityParams(
         face_a=float(face_a), face_b=float(face_b), face_cy=float(u(-0.04, 0.0)),
         face_square=float(u(2.0, 3.2)), jaw_taper=float(u(0.0, 0.38)), forehead=float(u(0.88, 1.04)),
-        skin=skin, blush=float(u(0.1, 0.3)) if r.random() < 0.35 else 0.0,  # type: ignore[arg-type]
-        hair=hair, hair_volume=float(u(0.005, 0.07)) if not bald else float(u(0.0, 0.01)),  # type: ignore[arg-type]
+        skin=skin, blush=float(u(0.1, 0.3)) if r.random() < 0.35 else 0.0,
+        hair=hair, hair_volume=float(u(0.005, 0.07)) if not bald else float(u(0.0, 0.01)),
         hairline=float(u(-0.72, -0.38)) if not bald else -1.2, hair_tilt=float(u(-0.35, 0.35)),
         widow_peak=float(u(0.0, 0.15)) if r.random() < 0.35 else 0.0,
         temple_drop=float(u(0.15, 0.7)) if not bald else float(u(1.0, 1.5)),
@@ -237,7 +247,7 @@ def sample_identity(seed: int, index: int) -> IdentityParams:
         hair_seed=int(r.integers(2**31 - 1)),
         ear_y=float(u(-0.02, 0.05)), ear_w=float(u(0.025, 0.045)), ear_h=float(u(0.055, 0.085)),
         eye_y=float(face_b * u(-0.2, 0.0)), eye_dx=float(face_a * u(0.36, 0.48)), eye_w=float(u(0.044, 0.066)),
-        eye_h=float(u(0.38, 0.62)), eye_tilt=float(u(-9.0, 9.0)), iris=iris,  # type: ignore[arg-type]
+        eye_h=float(u(0.38, 0.62)), eye_tilt=float(u(-9.0, 9.0)), iris=iris,
         iris_r=float(u(0.38, 0.52)), lid_crease=bool(r.random() < 0.5),
         brow_gap=float(u(0.018, 0.05)), brow_thick=float(u(0.008, 0.024)), brow_len=float(u(1.0, 1.45)),
         brow_arch=float(u(0.0, 0.022)), brow_tilt=float(u(-0.015, 0.02)),
@@ -247,7 +257,7 @@ def sample_identity(seed: int, index: int) -> IdentityParams:
         lip_upper=float(u(0.006, 0.014)), lip_lower=float(u(0.008, 0.02)),
         lip_color=_mix(_scaled(skin, 0.9), (80.0, 70.0, 175.0), lip_mix), cupid=float(u(0.0, 0.6)),
         mole=mole, beard=beard, moustache=moustache, glasses=glasses,
-        glasses_color=_mix((15.0, 15.0, 15.0), tuple(r.uniform(20, 200, 3)), float(u(0, 1))),  # type: ignore[arg-type]
+        glasses_color=_mix((15.0, 15.0, 15.0), r.uniform(20, 200, 3), float(u(0, 1))),
         neck_w=float(face_a * u(0.45, 0.65)),
     )
 
@@ -265,10 +275,10 @@ def sample_nuisance(seed: int, identity: int, image: int) -> NuisanceParams:
         smile=float(u(-0.5, 1.0)), mouth_open=mouth_open, brow_raise=float(u(-0.006, 0.014)),
         eye_open=eye_open, gaze=(float(u(-0.3, 0.3)), float(u(-0.12, 0.12))),
         light_angle=float(u(0, 2 * math.pi)), light_strength=float(u(0.0, 0.5)), gain=float(u(0.7, 1.2)),
-        cast=tuple(float(v) for v in np.clip(1 + r.normal(0, 0.07, 3), 0.8, 1.2)),  # type: ignore[arg-type]
-        background=tuple(float(v) for v in r.uniform(20, 235, 3)),  # type: ignore[arg-type]
+        cast=_color(np.clip(1 + r.normal(0, 0.07, 3), 0.8, 1.2)),
+        background=_color(r.uniform(20, 235, 3)),
         background_kind=int(r.integers(3)), background_contrast=float(u(0.05, 0.35)),
-        clothes=tuple(float(v) for v in r.uniform(10, 245, 3)),  # type: ignore[arg-type]
+        clothes=_color(r.uniform(10, 245, 3)),
         blur=float(u(0.3, 1.3)) if r.random() < 0.6 else 0.0, noise=float(u(1.0, 7.0)),
         texture_seed=int(r.integers(2**31 - 1)),
     )
@@ -310,11 +320,6 @@ class _Canvas:
         thickness = -1 if t < 0 else self.thick(t)
         cv2.ellipse(self.img if img is None else img, center, ax, angle, start, end, color, thickness,
                     cv2.LINE_AA, _SHIFT)
-
-    def blend_poly(self, pts: Any, color: Color, alpha: float) -> None:
-        mask = np.zeros(self.img.shape[:2], np.uint8)
-        self.poly(pts, (255,), img=mask)
-        self.blend_mask(mask, color, alpha)
 
     def soft_ellipse(self, c: tuple[float, float], axes: tuple[float, float], color: Color, alpha: float) -> None:
         """A blurred-edge filled ellipse blended in with ``alpha`` (cheek blush)."""
@@ -384,7 +389,7 @@ def _background(nu: NuisanceParams, full: int, rng: np.random.Generator) -> np.n
         img8 = np.empty((size, size, 3), np.uint8)
         img8[:] = np.clip(base, 0, 255).astype(np.uint8)
         for _ in range(int(rng.integers(3, 8))):
-            col = tuple(float(v) for v in np.clip(base + rng.normal(0, amp, 3), 0, 255))
+            col = _color(base + rng.normal(0, amp, 3))
             cx, cy = (int(v) for v in rng.integers(0, size, 2))
             if rng.random() < 0.5:
                 rad = int(rng.uniform(0.05, 0.3) * size)
@@ -482,7 +487,7 @@ def _draw_eye(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams, cx: float, cy
     cv.line(upper, lash, 0.007)
     cv.line(lower, _scaled(ip.skin, 0.8), 0.003)
     if ip.lid_crease:
-        cv.line(place(xs * 0.85, -h_up * bump[::1] * 0.85 - w * 0.45), _scaled(ip.skin, 0.78), 0.003)
+        cv.line(place(xs * 0.85, -h_up * bump * 0.85 - w * 0.45), _scaled(ip.skin, 0.78), 0.003)
 
 
 def _draw_brow(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams, cx: float, cy: float, side: int) -> None:
@@ -526,14 +531,14 @@ def _draw_nose(cv: _Canvas, ip: IdentityParams, nx: float, eye_y: float, tip_y: 
     cv.ellipse((nx, tip_y - w * 0.15), (w * 0.55, w * 0.4), shade, start=15, end=165, t=0.004)
     for s in (-1, 1):
         cv.ellipse((nx + s * w * 0.55, tip_y), (w * 0.24, w * 0.13), _scaled(ip.skin, 0.5), angle=s * 15)
-        cv.ellipse((nx + s * w * 0.75, tip_y - w * 0.2), (w * 0.3, w * 0.4), shade, angle=0,
-                   start=90 - s * 90 + (-60 if s < 0 else 0), end=90 - s * 90 + (0 if s < 0 else 60), t=0.003)
+        start, end = (120, 180) if s < 0 else (0, 60)  # the outer curve of each nostril wing
+        cv.ellipse((nx + s * w * 0.75, tip_y - w * 0.2), (w * 0.3, w * 0.4), shade, start=start, end=end, t=0.003)
     if ip.nose_bridge:
         sides = (-1,) if ip.nose_bridge == 1 else (-1, 1)
         for s in sides:
             y0 = eye_y + 0.01
-            cv.line([(nx + s * w * 0.3, y0), (nx + s * w * 0.35, (y0 + tip_y) / 2), (nx + s * w * 0.6, tip_y - w * 0.4)],
-                    _scaled(ip.skin, 0.8), 0.0035)
+            pts = [(nx + s * w * 0.3, y0), (nx + s * w * 0.35, (y0 + tip_y) / 2), (nx + s * w * 0.6, tip_y - w * 0.4)]
+            cv.line(pts, _scaled(ip.skin, 0.8), 0.0035)
 
 
 def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
@@ -546,8 +551,7 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
              (-ip.neck_w * 1.1, fcy + b + 0.12)], _scaled(skin, 0.82))
     cv.ellipse((0.0, fcy + b + 0.1), (ip.neck_w * 1.35, 0.05), nu.clothes, start=0, end=180)
     # hair behind the head
-    full = cv.img.shape[0]
-    hair_layer, back_mask, front_mask = _hair_assets(ip, cv.side, full)
+    hair_layer, back_mask, front_mask = _hair_assets(ip, cv.side, cv.img.shape[0])
     cv.blend_mask(back_mask, hair_layer)
     # ears
     ear_y = fcy + ip.ear_y + nu.pitch * 0.5
@@ -583,9 +587,8 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
         bowl = bowl[np.argsort(-bowl[:, 0])]  # right to left along the jaw
         hw = float(np.interp(y_side, ys, half_w))
         cheek = [(fx + ip.mouth_w * 1.5, y_lip + 0.01), (fx, y_lip), (fx - ip.mouth_w * 1.5, y_lip + 0.01)]
-        region = np.concatenate([[(hw * 0.78, y_side)], cheek, [(-hw * 0.78, y_side)], [(-hw, y_side)],
-                                 bowl[::-1],
-                                 [(hw, y_side)]])
+        region = np.concatenate([[(hw * 0.78, y_side)], cheek, [(-hw * 0.78, y_side), (-hw, y_side)],
+                                 bowl[::-1], [(hw, y_side)]])
         mask = np.zeros(cv.img.shape[:2], np.uint8)
         cv.poly(region, (255,), img=mask)
         cv.blend_mask(mask, hair_layer, ip.beard)
@@ -616,7 +619,13 @@ def _draw_face(cv: _Canvas, ip: IdentityParams, nu: NuisanceParams) -> None:
 
 
 def render_face(identity_params: IdentityParams, nuisance_params: NuisanceParams, size: int = 112) -> np.ndarray:
-    """Draw one ``size``×``size`` BGR ``uint8`` image of an identity under the given nuisance."""
+    """Draw one ``size``×``size`` BGR ``uint8`` image of an identity under the given nuisance.
+
+    Pure: the same parameters give the same pixels (the background texture and sensor noise come
+    from ``nuisance_params.texture_seed``).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"size must be an integer >= 16, got {size!r}")
     ip, nu = identity_params, nuisance_params
     side = size * _SUPERSAMPLE
     margin = side // 6
@@ -635,7 +644,8 @@ def render_face(identity_params: IdentityParams, nuisance_params: NuisanceParams
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
     # lighting: a linear gradient, overall gain and a colour cast
     g = (np.arange(size, dtype=np.float32) - (size - 1) / 2.0) / (size / 2.0)
-    grad = 1.0 + nu.light_strength * 0.5 * (math.cos(nu.light_angle) * g[None, :] + math.sin(nu.light_angle) * g[:, None])
+    ramp = math.cos(nu.light_angle) * g[None, :] + math.sin(nu.light_angle) * g[:, None]
+    grad = 1.0 + nu.light_strength * 0.5 * ramp
     img *= grad[..., None] * (np.asarray(nu.cast, np.float32) * nu.gain)
     if nu.blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), nu.blur)
@@ -652,7 +662,7 @@ def train_identity_name(index: int) -> str:
     return f"id_{index:05d}"
 
 
-def test_identity_name(index: int) -> str:
+def lfw_identity_name(index: int) -> str:
     """LFW-style name of test identity ``index`` (``Synth_Person_0042``)."""
     return f"Synth_Person_{index:04d}"
 
@@ -662,7 +672,7 @@ def _train_rel(ident: int, k: int) -> str:
 
 
 def _test_rel(ident: int, k: int) -> str:
-    name = test_identity_name(ident)
+    name = lfw_identity_name(ident)
     return f"{name}/{name}_{k + 1:04d}.jpg"
 
 
@@ -839,9 +849,9 @@ def _lists(cfg: SyntheticConfig) -> tuple[str, str, str]:
     for fold in make_pairs(cfg):
         for p in fold:
             if len(p) == 3:
-                lines.append(f"{test_identity_name(p[0])}\t{p[1]}\t{p[2]}\n")
+                lines.append(f"{lfw_identity_name(p[0])}\t{p[1]}\t{p[2]}\n")
             else:
-                lines.append(f"{test_identity_name(p[0])}\t{p[1]}\t{test_identity_name(p[2])}\t{p[3]}\n")
+                lines.append(f"{lfw_identity_name(p[0])}\t{p[1]}\t{lfw_identity_name(p[2])}\t{p[3]}\n")
     return train, images, "".join(lines)
 
 
@@ -870,8 +880,6 @@ def _config_diff(old: Any, new: dict[str, Any]) -> str:
 
 
 def _clear(out: Path) -> None:
-    import shutil
-
     for sub in ("train", "test"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
