@@ -46,6 +46,8 @@ _LAZY = {
     # shared layers
     "FlattenEmbedding": "_layers", "SqueezeExcite": "_layers", "DropPath": "_layers",
     "make_divisible": "_layers", "conv_out_size": "_layers",
+    # synthetic demo data
+    "SyntheticConfig": "_synthetic", "generate_synthetic": "_synthetic",
     # misc
     "Progress": "_progress", "count_params_and_macs": "_complexity", "export_onnx": "_export",
 }

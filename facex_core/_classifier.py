@@ -62,7 +62,11 @@ class _AllGather(torch.autograd.Function):
 
 
 class _ShardedCrossEntropy(torch.autograd.Function):
-    """Mean softmax cross-entropy over columns split across ranks (exact; no logits gathered)."""
+    """Mean softmax cross-entropy over columns split across ranks (exact; no logits gathered).
+
+    ``loss_i = log Σ_j exp(z_ij − M_i) + M_i − z_iy`` with the row max ``M_i``, the sum and the
+    target logit ``z_iy`` all-reduced, so no probability is ever clamped.
+    """
 
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -72,13 +76,12 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         exp = (logits - row_max).exp()
         denom = exp.sum(dim=1, keepdim=True)
         dist.all_reduce(denom, op=dist.ReduceOp.SUM)
-        prob = exp / denom
         here = target >= 0
-        p_target = torch.zeros(logits.shape[0], device=logits.device)
-        p_target[here] = prob[here, target[here]]
-        dist.all_reduce(p_target, op=dist.ReduceOp.SUM)
-        ctx.save_for_backward(prob, target)
-        return -(p_target.clamp_min(1e-30).log()).mean()
+        z_target = torch.zeros(logits.shape[0], device=logits.device)
+        z_target[here] = logits[here, target[here]]
+        dist.all_reduce(z_target, op=dist.ReduceOp.SUM)
+        ctx.save_for_backward(exp / denom, target)
+        return (denom.squeeze(1).log() + row_max.squeeze(1) - z_target).mean()
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -87,6 +90,19 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         here = (target >= 0).nonzero().squeeze(1)
         g[here, target[here]] -= 1.0
         return g * (grad / prob.shape[0]), None
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; gradient multiplied by ``factor`` (undoes the all-gather's sum over ranks)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, factor: float) -> torch.Tensor:
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.factor, None
 
 
 class Classifier(nn.Module):
@@ -131,13 +147,15 @@ class Classifier(nn.Module):
         local = torch.where((local >= 0) & (local < self.num_local), local, torch.full_like(local, -1))
         index = self._select(local)
         weight = self.weight if index is None else self.weight[index]
-        x = F.normalize(embeddings.float(), dim=1)
-        w = F.normalize(weight.float(), dim=-1)
-        if self.config.sub_centers == 1:
-            cos = F.linear(x, w)
-        else:
-            cos = torch.einsum("nd,ckd->nck", x, w).max(dim=2).values
-        cos = cos.clamp(-1.0, 1.0)
+        # cosines stay float32 under autocast: margins take acos/sqrt of values near ±1
+        with torch.autocast(embeddings.device.type, enabled=False):
+            x = F.normalize(embeddings.float(), dim=1)
+            w = F.normalize(weight.float(), dim=-1)
+            if self.config.sub_centers == 1:
+                cos = F.linear(x, w)
+            else:
+                cos = torch.einsum("nd,ckd->nck", x, w).max(dim=2).values
+            cos = cos.clamp(-1.0, 1.0)
         if index is None:
             target = local
         else:
@@ -152,6 +170,23 @@ class Classifier(nn.Module):
             dist.all_reduce(target_cos, op=dist.ReduceOp.SUM)
         return CosineBatch(cos=cos, target=target, target_cos=target_cos,
                            norms=embeddings.float().norm(dim=1), labels=labels, embeddings=embeddings)
+
+    def all_reduce(self, value: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        """Combine a per-shard statistic over the ranks holding centres (identity when unsharded).
+
+        No gradient flows through the reduction; use it for buffers and detached statistics.
+        """
+        if not self.sharded:
+            return value
+        value = value.detach().clone()
+        dist.all_reduce(value, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
+                                   "min": dist.ReduceOp.MIN}[op])
+        return value
+
+    def replicated_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Make a loss term that every rank computes identically from the gathered batch (a
+        regulariser on all norms, say) back-propagate once, not once per rank."""
+        return _ScaleGrad.apply(loss, 1.0 / self.world) if self.sharded else loss
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean softmax cross-entropy of the margin logits (exact across shards)."""

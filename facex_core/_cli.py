@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, RegistryError) as exc:
+    except (ConfigError, RegistryError, FileNotFoundError) as exc:
         print(f"facex-core: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

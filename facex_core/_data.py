@@ -168,8 +168,10 @@ class EpochSampler(Sampler):
     Yields ``(index, seed)``: the seed drives per-sample augmentation.
     """
 
-    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True,
+                 rank: int = 0, world: int = 1) -> None:
         self.size, self.seed, self.epoch, self.start, self.shuffle = size, seed, epoch, start, shuffle
+        self.rank, self.world = rank, world
 
     def order(self) -> list[int]:
         if not self.shuffle:
@@ -178,12 +180,15 @@ class EpochSampler(Sampler):
         return torch.randperm(self.size, generator=g).tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        # rank r takes positions r, r + world, ...: with one process this is the plain order
         order = self.order()
-        for pos in range(self.start, self.size):
+        per_rank = self.size // self.world
+        for i in range(self.start, per_rank):
+            pos = i * self.world + self.rank
             yield order[pos], _sample_seed(self.seed, self.epoch, pos)
 
     def __len__(self) -> int:
-        return max(0, self.size - self.start)
+        return max(0, self.size // self.world - self.start)
 
 
 class RecordDataset(FaceImageDataset):

@@ -95,7 +95,12 @@ class MarginSoftmaxHead(Head):
         raise NotImplementedError
 
     def extra_losses(self, batch: CosineBatch) -> dict[str, torch.Tensor]:
-        """Weighted extra loss terms (regularisers); none by default."""
+        """Weighted extra loss terms (regularisers); none by default.
+
+        A term computed identically on every rank from the gathered batch (e.g. a regulariser of
+        ``batch.norms``) must go through ``self.classifier.replicated_loss`` so that its gradient
+        is counted once under model parallelism.
+        """
         return {}
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:

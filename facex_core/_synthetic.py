@@ -40,6 +40,7 @@ import attrs
 import cv2
 import numpy as np
 
+from ._errors import ConfigError
 from ._options import config, option
 
 #: Version of the on-disk layout and of the drawing code; bump it when either changes the bytes.
@@ -57,7 +58,7 @@ _SHIFT = 4  # fixed-point bits for OpenCV drawing coordinates
 _ONE = float(1 << _SHIFT)
 
 
-class SyntheticDataError(ValueError):
+class SyntheticDataError(ConfigError):
     """The synthetic data config is infeasible, or the output folder holds data made differently."""
 
 
@@ -967,3 +968,7 @@ def generate(cfg: SyntheticConfig, out_dir: str | os.PathLike, workers: int = 0,
         _write_text_if_changed(path, text)
     return _result(cfg, out, total - present)
 
+
+
+#: Public alias used by ``facex_core.generate_synthetic``.
+generate_synthetic = generate

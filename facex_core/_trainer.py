@@ -1,12 +1,13 @@
-"""The training engine shared by training modes: loop, SGD, multi-step LR, atomic checkpoints,
-bit-exact resume, tensorboardX scalars and a progress bar with ETA."""
+"""The training engine shared by training modes: loop, optimiser, LR schedule with warm-up,
+gradient accumulation and clipping, mixed precision with guard rails, DDP, atomic checkpoints,
+bit-exact resume, online validation, tensorboardX scalars and a progress bar with ETA."""
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import torch
@@ -14,9 +15,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._data import EpochSampler, FaceImageDataset
+from ._distributed import is_main, sum_gradients_hook, world_rank
 from ._head import Head, HeadOutput
-from ._train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ._progress import Progress
+from ._train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ._training_mode import TrainResult
 
 if TYPE_CHECKING:
@@ -58,36 +60,87 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def build_optimizer(cfg: OptimizerConfig, params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.no_decay_1d:
+        groups = [{"params": [p for _, p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+                  {"params": [p for _, p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
 
 
 class Trainer:
     """Runs epochs of ``model`` over ``dataset``; resumable bit for bit from ``last.pt``."""
 
     def __init__(self, experiment: "Experiment", model: FaceModel, dataset: FaceImageDataset,
-                 optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig,
-                 extra_state: Callable[[], dict] | None = None) -> None:
+                 optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig) -> None:
         self.experiment = experiment
         self.model = model
         self.dataset = dataset
         self.optimizer_cfg = optimizer
         self.schedule = schedule
         self.loop = loop
+        self.world, self.rank = world_rank()
         self.device = experiment.device
+        if loop.batch_size % (self.world * loop.grad_accumulation):
+            raise ValueError(f"training.loop.batch_size = {loop.batch_size} must divide by world size "
+                             f"{self.world} × grad_accumulation {loop.grad_accumulation}")
+        self.micro_batch = loop.batch_size // (self.world * loop.grad_accumulation)
+        if loop.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("training.loop.amp = 'fp16' needs CUDA; use 'bf16' on CPU")
         self.model.to(self.device)
-        self.optimizer = build_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad])
+        if loop.channels_last:
+            self.model.backbone.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(optimizer, model)
+        self.scaler = torch.amp.GradScaler("cuda", growth_interval=100) if loop.amp == "fp16" else None
+        self.forward_model: nn.Module = model
+        self._wrap_parallel()
         self.out = Path(experiment.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
-        self.steps_per_epoch = len(dataset) // loop.batch_size
+        per_step = self.micro_batch * self.world
+        self.steps_per_epoch = len(dataset) // per_step  # micro-steps
+        self.steps_per_epoch -= self.steps_per_epoch % loop.grad_accumulation
         if self.steps_per_epoch == 0:
             raise ValueError(f"data: {len(dataset)} images is fewer than one batch "
                              f"(training.loop.batch_size = {loop.batch_size})")
         self.epoch = 0
-        self.step_in_epoch = 0
-        self.global_step = 0
+        self.step_in_epoch = 0  # micro-steps
+        self.global_step = 0    # optimiser steps
+        self.nonfinite_in_row = 0
+        self.skipped = 0
+        self.best: dict[str, Any] = {}
+
+    def _wrap_parallel(self) -> None:
+        if self.world == 1:
+            if self.loop.compile:
+                self.model.backbone = torch.compile(self.model.backbone)
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        classifier = getattr(self.model.head, "classifier", None)
+        if classifier is not None and getattr(classifier, "sharded", False):
+            # centres are split across ranks: only the backbone is replicated, and its gradients are
+            # summed because each rank already back-propagates the global batch's loss
+            ddp = DDP(self.model.backbone, device_ids=ids, broadcast_buffers=False)
+            ddp.register_comm_hook(None, sum_gradients_hook)
+            self.forward_model = FaceModel(ddp, self.model.head)
+        else:
+            self.forward_model = DDP(self.model, device_ids=ids, broadcast_buffers=False)
 
     # -- checkpoints -------------------------------------------------------------------------
+    def _ckpt_name(self, base: str) -> str:
+        sharded = getattr(getattr(self.model.head, "classifier", None), "sharded", False)
+        return f"{base}.pt" if self.rank == 0 or not sharded else f"{base}.rank{self.rank}.pt"
+
+    def _should_save(self) -> bool:
+        sharded = getattr(getattr(self.model.head, "classifier", None), "sharded", False)
+        return self.rank == 0 or sharded
+
     def state(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
@@ -95,73 +148,139 @@ class Trainer:
             "components": self.experiment.component_names(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else {},
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-            "rng": {"torch": torch.get_rng_state()},
+            "skipped": self.skipped, "best": dict(self.best), "world": self.world,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else torch.zeros(0)},
         }
 
     def save(self, epoch_end: bool = False) -> Path:
-        payload = self.state()
-        last = self.ckpt_dir / "last.pt"
-        save_checkpoint(last, payload)
-        if epoch_end:
-            save_checkpoint(self.ckpt_dir / f"epoch_{self.epoch}.pt", payload)
-        self.experiment.broadcast_train_event("checkpoint", {"path": str(last), "step": self.global_step})
+        last = self.ckpt_dir / self._ckpt_name("last")
+        if self._should_save():
+            payload = self.state()
+            save_checkpoint(last, payload)
+            if epoch_end:
+                save_checkpoint(self.ckpt_dir / self._ckpt_name(f"epoch_{self.epoch}"), payload)
+        if self.rank == 0:
+            self.experiment.broadcast_train_event("checkpoint", {"path": str(last), "step": self.global_step})
         return last
 
     def restore(self, path: str | os.PathLike) -> None:
         ckpt = load_checkpoint(path)
+        if int(ckpt.get("world", 1)) != self.world:
+            raise ValueError(f"{path}: written with {ckpt.get('world')} processes, resuming with {self.world}")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scaler and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.step_in_epoch = int(ckpt["epoch"]), int(ckpt["step_in_epoch"])
         self.global_step = int(ckpt["global_step"])
+        self.skipped = int(ckpt.get("skipped", 0))
+        self.best = dict(ckpt.get("best", {}))
         torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.device.type == "cuda" and ckpt["rng"]["cuda"].numel():
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
 
     # -- loop --------------------------------------------------------------------------------
     def _loader(self, epoch: int, start_step: int) -> DataLoader:
         sampler = EpochSampler(len(self.dataset), self.experiment.seed, epoch,
-                               start=start_step * self.loop.batch_size)
+                               start=start_step * self.micro_batch, rank=self.rank, world=self.world)
         workers = self.experiment.data.num_workers if self.experiment.data else 0
-        return DataLoader(self.dataset, batch_size=self.loop.batch_size, sampler=sampler,
-                          num_workers=workers, drop_last=True,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+        return DataLoader(self.dataset, batch_size=self.micro_batch, sampler=sampler,
+                          num_workers=workers, drop_last=True, pin_memory=self.device.type == "cuda",
+                          prefetch_factor=4 if workers else None)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.loop.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.loop.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _optimizer_step(self) -> None:
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.loop.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.clip_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _validate(self, writer: Any) -> None:
+        from ._evaluate import validate_online
+
+        name, value = validate_online(self.experiment, self.model.backbone)
+        writer.add_scalar(f"val/{name}", value, self.global_step)
+        if not self.best or value > self.best["value"]:
+            self.best = {"metric": name, "value": value, "step": self.global_step}
+            save_checkpoint(self.ckpt_dir / "best.pt", self.state())
+        self.model.train()
 
     def fit(self, resume: bool = False) -> TrainResult:
-        last = self.ckpt_dir / "last.pt"
+        last = self.ckpt_dir / self._ckpt_name("last")
         if resume:
             if not last.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last}")
             self.restore(last)
-        else:
-            torch.manual_seed(self.experiment.seed)
-        writer = self.experiment.summary_writer()
-        total_steps = self.loop.epochs * self.steps_per_epoch
+        main = self.rank == 0
+        writer = self.experiment.summary_writer() if main else None
+        accum = self.loop.grad_accumulation
+        opt_steps_per_epoch = self.steps_per_epoch // accum
+        total_steps = self.loop.epochs * opt_steps_per_epoch
         if self.loop.max_steps:
             total_steps = min(total_steps, self.loop.max_steps)
         bar = Progress(total_steps, desc="train", unit="step", initial=self.global_step)
-        self.experiment.broadcast_train_event("start", {"global_step": self.global_step})
+        bar.disabled = bar.disabled or not main
+        if main:
+            self.experiment.broadcast_train_event("start", {"global_step": self.global_step})
         loss_v = acc_v = float("nan")
         seen, t0 = 0, time.perf_counter()
         stopped = False
+        lr = self.optimizer_cfg.lr
         self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
         while self.epoch < self.loop.epochs and not stopped:
-            lr = self.schedule.lr(self.optimizer_cfg.lr, self.epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
             for images, labels in self._loader(self.epoch, self.step_in_epoch):
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    break
+                position = self.epoch + self.step_in_epoch / self.steps_per_epoch
+                lr = self.schedule.lr(self.optimizer_cfg.lr, position, self.loop.epochs)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
                 images = images.to(self.device, non_blocking=True)
+                if self.loop.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 labels = labels.to(self.device, non_blocking=True)
-                out = self.model(images, labels)
-                loss = out.total_loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.global_step}")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+                with self._autocast():
+                    out = self.forward_model(images, labels)
+                loss = out.total_loss.float()
+                if not bool(torch.isfinite(loss.detach())):
+                    # a NaN/inf step is dropped (its gradients too) rather than poisoning the weights
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.nonfinite_in_row += 1
+                    self.skipped += 1
+                    if writer:
+                        writer.add_scalar("train/skipped_steps", self.skipped, self.global_step)
+                    if self.nonfinite_in_row >= self.loop.max_nonfinite:
+                        raise FloatingPointError(
+                            f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
+                            "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
+                    self.step_in_epoch += 1
+                    continue
+                self.nonfinite_in_row = 0
+                (self.scaler.scale(loss / accum) if self.scaler else loss / accum).backward()
                 self.step_in_epoch += 1
+                seen += images.shape[0] * self.world
+                if self.step_in_epoch % accum:
+                    continue
+                self._optimizer_step()
                 self.global_step += 1
-                seen += images.shape[0]
-                if self.global_step % self.loop.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
-                    loss_v = float(loss.detach())
+                end_of_epoch = self.step_in_epoch >= self.steps_per_epoch
+                if main and (self.global_step % self.loop.log_every == 0 or end_of_epoch):
+                    loss_v = float(out.loss.detach())
                     acc_v = out.accuracy(labels)
                     ips = seen / max(1e-9, time.perf_counter() - t0)
                     for key, val in (("loss", loss_v), ("accuracy", acc_v), ("lr", lr), ("images_per_s", ips)):
@@ -170,24 +289,30 @@ class Trainer:
                         writer.add_scalar(f"train/{key}", float(val.detach()), self.global_step)
                     self.experiment.broadcast_train_event(
                         "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
-                bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs} loss {loss_v:.3f} acc {acc_v:.3f} lr {lr:g}")
+                bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs} loss {loss_v:.3f} acc {acc_v:.3f} lr {lr:.3g}")
+                if main and self.loop.validate_every and self.global_step % self.loop.validate_every == 0:
+                    self._validate(writer)
                 if self.loop.max_steps and self.global_step >= self.loop.max_steps:
-                    stopped = self.step_in_epoch < self.steps_per_epoch or self.epoch + 1 < self.loop.epochs
+                    stopped = not end_of_epoch or self.epoch + 1 < self.loop.epochs
                     break
-                if self.global_step % self.loop.checkpoint_every == 0:
+                if self.global_step % self.loop.checkpoint_every == 0 and not end_of_epoch:
                     self.save()
             if self.step_in_epoch >= self.steps_per_epoch:
                 self.epoch += 1
                 self.step_in_epoch = 0
                 self.save(epoch_end=True)
-                self.experiment.broadcast_train_event("epoch", {"epoch": self.epoch})
+                if main:
+                    self.experiment.broadcast_train_event("epoch", {"epoch": self.epoch})
             else:
                 self.save()
         bar.close()
-        writer.close()
+        if writer:
+            writer.close()
         ips = seen / max(1e-9, time.perf_counter() - t0)
         result = TrainResult(output_dir=str(self.out), last_checkpoint=str(last), epochs_done=self.epoch,
                              global_step=self.global_step, loss=loss_v, accuracy=acc_v,
-                             images_per_s=ips, finished=not stopped)
-        self.experiment.broadcast_train_event("end", attrs.asdict(result))
+                             images_per_s=ips, finished=not stopped, skipped_steps=self.skipped,
+                             best=dict(self.best))
+        if main:
+            self.experiment.broadcast_train_event("end", attrs.asdict(result))
         return result

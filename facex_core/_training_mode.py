@@ -22,6 +22,10 @@ class TrainResult:
     images_per_s: float
     finished: bool
     """False when the run stopped early (``max_steps``) and can be resumed."""
+    skipped_steps: int = 0
+    """Steps dropped because the loss was not finite."""
+    best: dict = attrs.field(factory=dict)
+    """Best online-validation result: metric, value and step (empty without validation)."""
 
 
 class TrainingMode:

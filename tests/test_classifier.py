@@ -104,7 +104,8 @@ def _rank_main(rank, world, init_file, emb, labels, weight, queue):
     local = emb[rank * n:(rank + 1) * n].clone().requires_grad_(True)
     out = h(local, labels[rank * n:(rank + 1) * n])
     out.loss.backward()
-    queue.put((rank, float(out.loss), local.grad.clone(), c.weight.grad.clone(), c.class_start, c.num_local))
+    # plain lists: shared-memory tensors would vanish when this process exits before the parent reads
+    queue.put((rank, float(out.loss.detach()), local.grad.tolist(), c.weight.grad.tolist(), c.class_start, c.num_local))
     dist.destroy_process_group()
 
 
@@ -131,6 +132,15 @@ def test_sharded_centres_over_two_gloo_ranks_equal_single_process(tmp_path):
         assert p.exitcode == 0
     for rank, loss, g_emb, g_w, start, num in results:
         assert loss == pytest.approx(float(out.loss.detach()), abs=1e-6)
-        torch.testing.assert_close(g_emb, e.grad[rank * 4:(rank + 1) * 4], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(g_w, single.weight.grad[start:start + num], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(torch.tensor(g_emb), e.grad[rank * 4:(rank + 1) * 4], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(torch.tensor(g_w), single.weight.grad[start:start + num], atol=1e-6, rtol=1e-5)
     assert [r[4:] for r in results] == [(0, 6), (6, 5)]
+
+
+def test_cosines_stay_float32_under_bf16_autocast():
+    h = head()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        batch = h.classifier(torch.randn(3, 6), torch.tensor([0, 1, 2]))
+        out = h(torch.randn(3, 6, requires_grad=True), torch.tensor([0, 1, 2]))
+    assert batch.cos.dtype == torch.float32 and batch.target_cos.dtype == torch.float32
+    assert torch.isfinite(out.loss)

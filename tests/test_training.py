@@ -22,6 +22,7 @@ num_workers = {workers}
 [backbone]
 name = "mobilefacenet"
 embedding_size = 32
+input_size = [32, 32]
 
 [head]
 name = "arcface"

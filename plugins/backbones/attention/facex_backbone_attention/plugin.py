@@ -87,10 +87,10 @@ def facex_components() -> list[Component]:
     return [
         Component(kind="backbone", name="attention56", config=AttentionNetConfig, factory=_FACTORY,
                   summary="Residual Attention Network-56, FaceX-Zoo layout: 81.14M params (FaceX-Zoo "
-                          "98.97M incl. 17.83M unused shortcut convs), 6.3 GMACs at 112x112",
+                          "98.97M incl. 17.83M unused shortcut convs), 6.23 GMACs at 112x112",
                   paper=_PAPER),
         Component(kind="backbone", name="attention92", config=Attention92Config, factory=_FACTORY,
                   summary="Residual Attention Network-92, FaceX-Zoo layout: 101.79M params (FaceX-Zoo "
-                          "134.56M incl. 32.77M unused shortcut convs), 10.6 GMACs at 112x112",
+                          "134.56M incl. 32.77M unused shortcut convs), 10.49 GMACs at 112x112",
                   paper=_PAPER),
     ]

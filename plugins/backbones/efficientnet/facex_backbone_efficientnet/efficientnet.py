@@ -1,4 +1,5 @@
-"""EfficientNet (Tan & Le 2019) for aligned faces, in FaceX-Zoo's layout (from lukemelas/EfficientNet-PyTorch).
+"""EfficientNet (Tan & Le 2019) for aligned faces, in FaceX-Zoo's layout
+(taken over from lukemelas/EfficientNet-PyTorch).
 
 B0 at 112×112 (``c(x) = make_divisible(x * width)``, ``r(n) = ceil(n * depth)`` for B1 … B7)::
 

@@ -65,15 +65,17 @@ class GhostBottleneck(nn.Module):
                  se_ratio: float) -> None:
         super().__init__()
         self.expand = GhostModule(in_channels, hidden, relu=True)
-        self.depthwise = conv_bn(hidden, hidden, kernel, stride, groups=hidden) if stride > 1 else nn.Identity()
+        self.depthwise = (conv_bn(hidden, hidden, kernel, stride, groups=hidden) if stride > 1
+                          else nn.Identity())
         self.se = (SqueezeExcite(hidden, make_divisible(hidden * se_ratio, DIVISOR), gate=nn.Hardsigmoid)
                    if se_ratio > 0 else nn.Identity())
         self.project = GhostModule(hidden, out_channels, relu=False)
         if stride == 1 and in_channels == out_channels:
             self.shortcut: nn.Module = nn.Identity()
         else:
-            self.shortcut = nn.Sequential(conv_bn(in_channels, in_channels, kernel, stride, groups=in_channels),
-                                          conv_bn(in_channels, out_channels, 1))
+            self.shortcut = nn.Sequential(
+                conv_bn(in_channels, in_channels, kernel, stride, groups=in_channels),
+                conv_bn(in_channels, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.se(self.depthwise(self.expand(x)))) + self.shortcut(x)

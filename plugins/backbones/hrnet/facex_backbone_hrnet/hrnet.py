@@ -157,9 +157,9 @@ class HRNet(Backbone):
         self.bn1 = nn.BatchNorm2d(64)
         self.conv2 = nn.Conv2d(64, 64, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(64)
-        self.layer1 = bottleneck_layer(64, config.stem_channels, config.stem_blocks)
+        self.layer1 = bottleneck_layer(64, config.stage1_channels, config.stage1_blocks)
 
-        previous = [config.stem_channels * BOTTLENECK_EXPANSION]
+        previous = [config.stage1_channels * BOTTLENECK_EXPANSION]
         for stage, (modules, blocks) in enumerate(zip(config.modules, config.blocks), start=2):
             current = widths[:stage]
             self.add_module(f"transition{stage - 1}", transition(previous, current))
@@ -201,10 +201,10 @@ class HRNet(Backbone):
         for transition_layer, stage in ((self.transition1, self.stage2), (self.transition2, self.stage3),
                                         (self.transition3, self.stage4)):
             # existing branches pass through their own path; the new one grows from the lowest
-            inputs = [path(x) for path, x in zip(transition_layer, xs)]
+            inputs = [path(branch) for path, branch in zip(transition_layer, xs)]
             inputs.append(transition_layer[-1](xs[-1]))
             xs = stage(inputs)
         y = self.incre_modules[0](xs[0])
-        for incre, down, x in zip(self.incre_modules[1:], self.downsamp_modules, xs[1:]):
-            y = incre(x) + down(y)
+        for incre, down, branch in zip(self.incre_modules[1:], self.downsamp_modules, xs[1:]):
+            y = incre(branch) + down(y)
         return self.output_layer(self.final_layer(y))

@@ -28,7 +28,7 @@ def branch_sizes(input_size: tuple[int, int]) -> list[tuple[int, int]]:
 class HRNetConfig:
     """Hyper-parameters of FaceX-Zoo's HRNet (``backbone_conf.yaml`` section ``HRNet``), W18 layout.
 
-    FaceX-Zoo's ``EXTRA.STAGEk`` keys map onto ``stem_*`` (STAGE1), ``width`` (``NUM_CHANNELS`` of
+    FaceX-Zoo's ``EXTRA.STAGEk`` keys map onto ``stage1_*`` (STAGE1), ``width`` (``NUM_CHANNELS`` of
     STAGE2–4 are ``width·[1, 2, 4, 8]``), ``modules`` (``NUM_MODULES``) and ``blocks`` (``NUM_BLOCKS``,
     the same count on every branch of a stage).
     """
@@ -45,9 +45,9 @@ class HRNetConfig:
     width: int = option(
         18, doc="channels of the highest-resolution branch; the four branches carry "
                 "width*1, *2, *4, *8 (18 = HRNet-W18, FaceX-Zoo's default)")
-    stem_channels: int = option(
+    stage1_channels: int = option(
         64, doc="bottleneck width of the stage-1 layer (FaceX-Zoo STAGE1 NUM_CHANNELS); it outputs 4x that")
-    stem_blocks: int = option(4, doc="Bottleneck blocks in stage 1 (FaceX-Zoo STAGE1 NUM_BLOCKS)")
+    stage1_blocks: int = option(4, doc="Bottleneck blocks in stage 1 (FaceX-Zoo STAGE1 NUM_BLOCKS)")
     modules: tuple[int, int, int] = option(
         (1, 4, 3), doc="multi-resolution modules in stages 2, 3 and 4 (FaceX-Zoo NUM_MODULES)")
     blocks: tuple[int, int, int] = option(
@@ -61,14 +61,13 @@ class HRNetConfig:
     def __attrs_post_init__(self) -> None:
         if len(self.input_size) != 2 or min(self.input_size) < 1:
             raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
-        counts = {"embedding_size": [self.embedding_size], "width": [self.width],
-                  "stem_channels": [self.stem_channels], "stem_blocks": [self.stem_blocks],
-                  "final_channels": [self.final_channels], "modules": self.modules,
-                  "blocks": self.blocks, "head_channels": self.head_channels}
-        lengths = {"modules": 3, "blocks": 3, "head_channels": 4}
-        for key, values in counts.items():
-            if len(values) != lengths.get(key, 1) or min(values) < 1:
-                raise ValueError(f"{key} must be {lengths.get(key, 1)} integer(s) >= 1, got {getattr(self, key)}")
+        for key in ("embedding_size", "width", "stage1_channels", "stage1_blocks", "final_channels"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key, length in (("modules", 3), ("blocks", 3), ("head_channels", 4)):
+            values = getattr(self, key)
+            if len(values) != length or min(values) < 1:
+                raise ValueError(f"{key} must be {length} integers >= 1, got {values}")
         last = self.map_size
         for key, given, derived in (("out_h", self.out_h, last[0]), ("out_w", self.out_w, last[1])):
             if given is not None and given != derived:
@@ -92,6 +91,6 @@ def facex_components() -> list[Component]:
         Component(kind="backbone", name="hrnet_w18", config=HRNetConfig,
                   factory="facex_backbone_hrnet.hrnet:HRNet",
                   summary="HRNet-W18, FaceX-Zoo face variant: 70.63M params (51.38M in the "
-                          "flatten+linear output layer), 4.3 GMACs at 112x112",
+                          "flatten+linear output layer), 4.32 GMACs at 112x112",
                   paper=_PAPER),
     ]

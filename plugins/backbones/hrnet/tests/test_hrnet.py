@@ -18,7 +18,7 @@ REFERENCE_OUTPUT_LAYER_M = 51.381
 
 #: A layout with every kind of part (4 branches, all fusion paths, the head) but tiny widths and
 #: one module / one block everywhere, for forward, backward and export checks.
-SMALL = dict(width=4, stem_channels=8, stem_blocks=1, modules=(1, 1, 1), blocks=(1, 1, 1),
+SMALL = dict(width=4, stage1_channels=8, stage1_blocks=1, modules=(1, 1, 1), blocks=(1, 1, 1),
              head_channels=(4, 8, 16, 32), final_channels=64, embedding_size=64)
 
 
@@ -44,7 +44,8 @@ def bn(c: int) -> int:
 def bottleneck(c_in: int, planes: int) -> int:
     out = 4 * planes
     shortcut = conv(c_in, out, 1) + bn(out) if c_in != out else 0
-    return conv(c_in, planes, 1) + conv(planes, planes, 3) + conv(planes, out, 1) + 2 * bn(planes) + bn(out) + shortcut
+    body = conv(c_in, planes, 1) + conv(planes, planes, 3) + conv(planes, out, 1) + 2 * bn(planes) + bn(out)
+    return body + shortcut
 
 
 def fusion(chs: list[int]) -> int:
@@ -59,13 +60,14 @@ def fusion(chs: list[int]) -> int:
     return total
 
 
-def expected_params(width: int = 18, stem_channels: int = 64, stem_blocks: int = 4,
+def expected_params(width: int = 18, stage1_channels: int = 64, stage1_blocks: int = 4,
                     modules: tuple[int, ...] = (1, 4, 3), blocks: tuple[int, ...] = (4, 4, 4),
                     head_channels: tuple[int, ...] = (32, 64, 128, 256), final_channels: int = 2048,
                     embedding_size: int = 512, out_hw: int = 49) -> int:
     total = conv(3, 64, 3) + bn(64) + conv(64, 64, 3) + bn(64)
-    total += bottleneck(64, stem_channels) + (stem_blocks - 1) * bottleneck(4 * stem_channels, stem_channels)
-    previous = [4 * stem_channels]
+    total += bottleneck(64, stage1_channels)
+    total += (stage1_blocks - 1) * bottleneck(4 * stage1_channels, stage1_channels)
+    previous = [4 * stage1_channels]
     for n_branches, n_modules, n_blocks in zip((2, 3, 4), modules, blocks):
         chs = [width * 2 ** i for i in range(n_branches)]
         total += sum(conv(p, c, 3) + bn(c) for p, c in zip(previous, chs) if p != c)
@@ -85,7 +87,8 @@ def n_params(module: torch.nn.Module) -> int:
 
 @pytest.fixture(scope="module")
 def w18() -> HRNet:
-    return HRNet(HRNetConfig())
+    with torch.device("meta"):  # layout and counts only: no memory, no initialisation
+        return HRNet(HRNetConfig())
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,12 @@ IR unit it has one more BatchNorm (``bn2``, before the PReLU), and stage 1's fir
 conv shortcut where FaceX-Zoo subsamples. Every BatchNorm uses eps 1e-5, as InsightFace's.
 
 Attribute names, hence ``state_dict`` keys and shapes, are exactly InsightFace's, so a released
-``backbone.pth`` (e.g. ``ms1mv3_arcface_r50_fp16``) loads with ``load_state_dict(strict=True)``.
+``backbone.pth`` (e.g. ``ms1mv3_arcface_r50_fp16``) loads with ``load_state_dict(strict=True)``;
+:func:`convert_insightface_input` adapts its first layer to FaceX's input convention.
 """
 from __future__ import annotations
+
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -34,6 +37,9 @@ STAGE_CHANNELS = (64, 128, 256, 512)
 BN_EPS = 1e-5
 #: Standard deviation of InsightFace's normal initialisation of every convolution.
 CONV_INIT_STD = 0.1
+#: Pixel scale of InsightFace's input, ``(x - 127.5) / 127.5``; FaceX's is ``(x - 127.5) / 128``.
+INSIGHTFACE_PIXEL_SCALE = 127.5
+FACEX_PIXEL_SCALE = 128.0
 
 
 class IBasicBlock(nn.Module):
@@ -81,13 +87,14 @@ class IResNet(Backbone):
         self.conv1 = nn.Conv2d(3, STAGE_CHANNELS[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(STAGE_CHANNELS[0], eps=BN_EPS)
         self.prelu = nn.PReLU(STAGE_CHANNELS[0])
-        in_channels = STAGE_CHANNELS[0]
-        for index, (channels, blocks) in enumerate(zip(STAGE_CHANNELS, config.layers), start=1):
-            setattr(self, f"layer{index}", _stage(in_channels, channels, blocks))
-            in_channels = channels
-        self.bn2 = nn.BatchNorm2d(in_channels, eps=BN_EPS)
+        c1, c2, c3, c4 = STAGE_CHANNELS
+        self.layer1 = _stage(c1, c1, config.layers[0])
+        self.layer2 = _stage(c1, c2, config.layers[1])
+        self.layer3 = _stage(c2, c3, config.layers[2])
+        self.layer4 = _stage(c3, c4, config.layers[3])
+        self.bn2 = nn.BatchNorm2d(c4, eps=BN_EPS)
         self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(in_channels * out_h * out_w, self.embedding_size)
+        self.fc = nn.Linear(c4 * out_h * out_w, self.embedding_size)
         self.features = nn.BatchNorm1d(self.embedding_size, eps=BN_EPS)
         self.reset_parameters()
 
@@ -101,7 +108,7 @@ class IResNet(Backbone):
             elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        # the embedding's scale is left to the trunk; the final BN only centres (and normalises)
+        # as in InsightFace: of the final BN's affine part only the shift is learnt
         self.features.weight.requires_grad_(False)
 
     def _trunk(self, images: torch.Tensor) -> torch.Tensor:
@@ -110,11 +117,11 @@ class IResNet(Backbone):
         return self.dropout(torch.flatten(self.bn2(x), 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under torch.jit.trace, where sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        # fc's width is fixed by input_size: say so instead of failing inside the matmul
+        # (not under torch.jit.trace, whose traced sizes would make the comparison warn)
+        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
+            raise ValueError(f"IResNet built for 3 x {self.input_size[0]} x {self.input_size[1]} input "
+                             f"(config input_size), got a batch of shape {tuple(images.shape)}")
         if self.fp16:
             device = images.device.type
             half = torch.bfloat16 if device == "cpu" else torch.float16
@@ -125,3 +132,18 @@ class IResNet(Backbone):
         else:
             x = self._trunk(images)
         return self.features(self.fc(x))
+
+
+def convert_insightface_input(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fold InsightFace's input convention into ``conv1`` so that a released checkpoint takes FaceX's.
+
+    InsightFace trains on RGB images scaled as ``(x - 127.5) / 127.5``; FaceX feeds BGR scaled as
+    ``(x - 127.5) / 128``. ``conv1`` is the first layer and has no bias (its zero padding is
+    unaffected by scaling), so reversing its input channels and multiplying it by 128 / 127.5 makes
+    the network give, on FaceX input, exactly the embeddings the original gives on InsightFace input.
+    Keys and shapes are unchanged; the other tensors are not copied.
+    """
+    converted = dict(state_dict)
+    weight = converted["conv1.weight"]
+    converted["conv1.weight"] = weight.flip(1) * (FACEX_PIXEL_SCALE / INSIGHTFACE_PIXEL_SCALE)
+    return converted

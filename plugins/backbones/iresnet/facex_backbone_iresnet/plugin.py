@@ -3,6 +3,8 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_iresnet.iresnet` and is loaded on build).
 """
+from attrs import validators
+
 from facex_core import Component, config, hookimpl, option
 
 #: IBasicBlocks in the 64-, 128-, 256- and 512-channel stages of each InsightFace variant.
@@ -33,9 +35,11 @@ class IResNetConfig:
 
     layers: tuple[int, int, int, int] = option(LAYERS[50], doc=_LAYERS_DOC)
     embedding_size: int = option(
-        512, doc="length D of the output embedding (InsightFace: num_features / config.embedding_size)")
+        512, doc="length D of the output embedding (InsightFace: num_features / config.embedding_size)",
+        validator=validators.ge(1))
     dropout: float = option(
-        0.0, doc="dropout on the flattened last map, before fc (InsightFace default 0)")
+        0.0, doc="dropout on the flattened last map, before fc (InsightFace default 0)",
+        validator=[validators.ge(0.0), validators.lt(1.0)])
     input_size: tuple[int, int] = option(
         (112, 112), doc="input (H, W); fc sees a ceil(H/16) x ceil(W/16) map (7x7 at 112x112, "
                         "4x7 at 60x112); released checkpoints need 112x112")
@@ -46,12 +50,8 @@ class IResNetConfig:
     def __attrs_post_init__(self) -> None:
         if len(self.layers) != 4 or min(self.layers) < 1:
             raise ValueError(f"layers must be 4 block counts >= 1, got {self.layers}")
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if len(self.input_size) != 2 or not all(side >= 1 for side in self.input_size):
+            raise ValueError(f"input_size must hold a height and a width >= 1, got {self.input_size}")
 
     @property
     def map_size(self) -> tuple[int, int]:

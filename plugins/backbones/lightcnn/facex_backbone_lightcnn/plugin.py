@@ -102,7 +102,7 @@ def facex_components() -> list[Component]:
     return [
         Component(kind="backbone", name="lightcnn29", config=LightCNNConfig, factory=_FACTORY,
                   summary="LightCNN-29 v2 (Max-Feature-Map), FaceX-Zoo layout: 11.60M params, "
-                          "2.8 GMACs at 112x112", paper=_PAPER),
+                          "2.83 GMACs at 112x112", paper=_PAPER),
         Component(kind="backbone", name="lightcnn9", config=LightCNN9Config, factory=_FACTORY,
                   summary="LightCNN-9 (Max-Feature-Map), the paper's 9 layers with FaceX-Zoo's output "
                           "layer (FaceX-Zoo's own fails to build): 4.50M params, 0.81 GMACs at 112x112",

@@ -28,9 +28,9 @@ def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
 
 
 _BLOCKS_DOC = ("blocks in stages 1-4, each stage's first with stride 2 "
-               "(FaceX-Zoo: blocks1..blocks4; A: 2,4,14,1, B: 4,6,16,1)")
+               "(FaceX-Zoo: block_stage1..4; A: 2,4,14,1, B: 4,6,16,1)")
 _WIDTH_DOC = ("width multipliers of stages 1-4 over 64,128,256,512 channels "
-              "(FaceX-Zoo: width1..width4; A0: 0.75,0.75,0.75,2.5, B0: 1,1,1,2.5, B1: 2,2,2,4)")
+              "(FaceX-Zoo: width_stage1..4; A0: 0.75,0.75,0.75,2.5, B0: 1,1,1,2.5, B1: 2,2,2,4)")
 
 
 @config
@@ -100,9 +100,9 @@ RepVGGB1Config = _variant("b1")
 #: Measured (``facex-core describe``, D = 512, 112x112): params in millions in the training form
 #: and in the deploy form, GMACs of the training form.
 _SIZES: dict[str, tuple[type, float, float, float]] = {
-    "a0": (RepVGGA0Config, 39.945, 39.930, 1.52),
-    "b0": (RepVGGB0Config, 46.654, 46.631, 3.40),
-    "b1": (RepVGGB1Config, 106.752, 106.687, 13.11),
+    "a0": (RepVGGA0Config, 39.945, 39.145, 1.54),
+    "b0": (RepVGGB0Config, 46.654, 45.175, 3.43),
+    "b1": (RepVGGB1Config, 106.752, 101.166, 13.18),
 }
 
 _FACTORY = "facex_backbone_repvgg.repvgg:RepVGG"

@@ -3,6 +3,8 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_resnet.resnet` and is loaded on build).
 """
+from attrs import validators
+
 from facex_core import Component, config, hookimpl, option
 
 #: Residual units in the 64-, 128-, 256- and 512-channel stages, for each depth FaceX-Zoo accepts.
@@ -33,10 +35,12 @@ class ResNetConfig:
 
     depth: int = option(50, doc=_DEPTH_DOC)
     mode: str = option("ir", doc=_MODE_DOC)
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)",
+                                 validator=validators.ge(1))
     dropout: float = option(
         0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
-                 "layer (FaceX-Zoo: drop_ratio)")
+                 "layer (FaceX-Zoo: drop_ratio)",
+        validator=[validators.ge(0.0), validators.lt(1.0)])
     input_size: tuple[int, int] = option(
         (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
     out_h: int | None = option(
@@ -54,20 +58,18 @@ class ResNetConfig:
             raise ValueError(f"depth must be one of {sorted(UNITS)}, got {self.depth}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+            raise ValueError(f"input_size must be (H, W) with H, W >= 1, got {self.input_size}")
         if self.units is not None and (len(self.units) != 4 or min(self.units) < 1):
             raise ValueError(f"units must be 4 counts >= 1, got {self.units}")
-        derived = feature_map_size(self.input_size)
-        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
-            if given is not None and given != want:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
-                                 f"set {name}={want} or leave it unset")
+        # FaceX-Zoo configs spell out the map size; a value that contradicts input_size is an error
+        out = dict(zip(("out_h", "out_w"), self.map_size))
+        wrong = {k: v for k, v in (("out_h", self.out_h), ("out_w", self.out_w))
+                 if v is not None and v != out[k]}
+        if wrong:
+            raise ValueError(f"{', '.join(f'{k}={v}' for k, v in wrong.items())} contradicts "
+                             f"input_size {tuple(self.input_size)}, whose last feature map is "
+                             f"{out['out_h']}x{out['out_w']}: leave out_h/out_w unset")
 
     @property
     def stage_units(self) -> tuple[int, int, int, int]:
@@ -104,8 +106,9 @@ ResNet152IRSEConfig = _variant(152, "ir_se")
 _FACTORY = "facex_backbone_resnet.resnet:ResNet"
 _PAPER = ("J. Deng, J. Guo, N. Xue, S. Zafeiriou. ArcFace: Additive Angular Margin Loss for Deep Face "
           "Recognition. CVPR 2019 (arXiv:1801.07698), improved residual unit; IR-SE adds J. Hu et al. "
-          "Squeeze-and-Excitation Networks, CVPR 2018. Layout of FaceX-Zoo backbone/ResNets.py "
-          "(from TreB1eN/InsightFace_Pytorch)")
+          "Squeeze-and-Excitation Networks, CVPR 2018. Layout and parameter counts of FaceX-Zoo "
+          "backbone/ResNets.py (from TreB1eN/InsightFace_Pytorch); SE and output-layer keys renamed "
+          "(resnet.convert_facexzoo_state_dict maps them), embedding returned without L2 norm")
 
 #: (config class, params in millions, GMACs at 112x112), measured with ``facex-core describe``.
 _VARIANTS = (

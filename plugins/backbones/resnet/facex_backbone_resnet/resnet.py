@@ -89,12 +89,17 @@ class ResNet(Backbone):
                                              dropout=config.dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under torch.jit.trace, where sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        if not torch.jit.is_tracing():   # traced sizes are tensors; comparing them would warn
+            self._check_input(images)
         return self.output_layer(self.body(self.input_layer(images)))
+
+    def _check_input(self, images: torch.Tensor) -> None:
+        """The linear layer's width fixes the input size; a mismatch is reported here, by name,
+        rather than as a matrix-shape error inside the output layer."""
+        h, w = self.input_size
+        if images.dim() != 4 or images.shape[1] != 3 or images.shape[2] != h or images.shape[3] != w:
+            raise ValueError(f"ResNet expects images of shape (N, 3, {h}, {w}) as set by input_size, "
+                             f"got {tuple(images.shape)}")
 
 
 #: FaceX-Zoo key pattern -> FaceX key, for the parts that use the core's shared layers.

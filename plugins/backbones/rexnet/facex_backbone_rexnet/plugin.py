@@ -5,7 +5,7 @@ network lives in :mod:`facex_backbone_rexnet.rexnet` and is loaded on build).
 """
 from facex_core import Component, config, hookimpl, option
 
-#: ReXNet's six stages (paper, Table 5 / the official ``rexnetv1.py``): blocks at depth_mult 1.0,
+#: ReXNet's six stages (as in the official ``rexnetv1.py``): blocks at depth_mult 1.0,
 #: stride of the first block, squeeze-excitation (when use_se). The stem (3×3, 32 channels) has
 #: stride 1 here (ImageNet: 2), so the four stride-2 stages take 112 to 7.
 STAGE_BLOCKS = (1, 2, 2, 3, 3, 5)
@@ -56,7 +56,8 @@ class ReXNetConfig:
         if self.input_ch < 1 or self.final_ch < 0:
             raise ValueError(f"need input_ch >= 1 and final_ch >= 0, got {self.input_ch}, {self.final_ch}")
         if self.width_mult <= 0 or self.depth_mult <= 0:
-            raise ValueError(f"width_mult and depth_mult must be > 0, got {self.width_mult}, {self.depth_mult}")
+            raise ValueError(f"width_mult and depth_mult must be > 0, got {self.width_mult} and "
+                             f"{self.depth_mult}")
         if self.se_ratio < 1:
             raise ValueError(f"se_ratio must be >= 1, got {self.se_ratio}")
         if not 0.0 <= self.dropout_ratio < 1.0:

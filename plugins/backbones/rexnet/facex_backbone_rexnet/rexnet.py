@@ -8,7 +8,7 @@ At 112×112 with the defaults (16 blocks; ``w`` = width_mult)::
     final       1x1 conv 185 -> int(512 w), BN, SiLU (ImageNet ReXNet: 1280)            7
     output      BN2d -> Dropout -> Flatten -> Linear(int(512 w)*7*7, D) -> BN1d         D
 
-The paper's point (§3–4) is the channel configuration: every block expands (the output has more
+The paper's point is the channel configuration: every block expands (the output has more
 channels than the input) and the channel count grows *linearly* with the block index. A block is
 [1×1 expand ×6, BN, SiLU] → 3×3 depthwise, BN → [squeeze-excitation] → ReLU6 → 1×1 projection, BN;
 when the stride is 1 the input is added to the first ``C_in`` output channels (a partial identity,

@@ -112,9 +112,9 @@ _PAPER = ("Z. Liu, Y. Lin, Y. Cao, H. Hu, Y. Wei, Z. Zhang, S. Lin, B. Guo. Swin
 def facex_components() -> list[Component]:
     return [
         Component(kind="backbone", name="swin_t", config=SwinTConfig, factory=_FACTORY,
-                  summary="Swin-T, FaceX-Zoo layout: 46.79M params, 4.52 GMACs at 224x224",
+                  summary="Swin-T, FaceX-Zoo layout: 46.79M params, 4.51 GMACs at 224x224",
                   paper=_PAPER),
         Component(kind="backbone", name="swin_s", config=SwinSConfig, factory=_FACTORY,
-                  summary="Swin-S, FaceX-Zoo layout: 68.11M params, 8.77 GMACs at 224x224",
+                  summary="Swin-S, FaceX-Zoo layout: 68.11M params, 8.76 GMACs at 224x224",
                   paper=_PAPER),
     ]

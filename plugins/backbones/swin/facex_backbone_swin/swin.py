@@ -11,10 +11,11 @@ At 224×224 (FaceX-Zoo resizes its 112×112 crops) the network is::
 
 A Swin block is ``x + DropPath(WindowAttention(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` (paper
 Eq. 3); odd blocks shift the grid by half a window before partitioning (the shifted windows).
-Module and buffer names follow FaceX-Zoo's ``backbone/Swin_Transformer.py``, so a FaceX-Zoo Swin
-``state_dict`` (its backbone part) loads unchanged. Differences: the output layer's sizes come from
-the config (FaceX-Zoo hard-codes ``49*768 -> 512``), and grids that are not multiples of the window
-or odd before a merge are padded (FaceX-Zoo asserts), so other input sizes work.
+Module and buffer names and shapes follow FaceX-Zoo's ``backbone/Swin_Transformer.py``, so the
+backbone part of a FaceX-Zoo Swin ``state_dict`` is meant to load unchanged. Differences: the output
+layer's sizes come from the config (FaceX-Zoo hard-codes ``49*768 -> 512``), and grids that are not
+multiples of the window or odd before a merge are padded (FaceX-Zoo asserts), so other input sizes
+work.
 """
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ class WindowAttention(nn.Module):
         q, k, v = self.qkv(x).reshape(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
         logits = (q * self.scale) @ k.transpose(-2, -1) + self.relative_position_bias()
         if mask is not None:
-            logits = (logits.reshape(-1, mask.shape[0], heads, n, n) + mask.unsqueeze(1)).reshape(-1, heads, n, n)
+            # the same nW masks for every image: view the batch of windows as images × windows
+            logits = logits.reshape(-1, mask.shape[0], heads, n, n) + mask.unsqueeze(1)
+            logits = logits.reshape(-1, heads, n, n)
         weights = self.attn_drop(logits.softmax(dim=-1))
         out = (weights @ v).transpose(1, 2).reshape(-1, n, c)
         return self.proj_drop(self.proj(out))

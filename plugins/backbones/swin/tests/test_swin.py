@@ -205,7 +205,8 @@ def naive_block(block: SwinTransformerBlock, x: torch.Tensor) -> torch.Tensor:
     return x + block.mlp(block.norm2(x))
 
 
-@pytest.mark.parametrize("grid,shifted", [((14, 14), True), ((9, 10), True), ((5, 9), True), ((9, 10), False)])
+@pytest.mark.parametrize("grid,shifted",
+                         [((14, 14), True), ((9, 10), True), ((5, 9), True), ((9, 10), False)])
 def test_block_matches_token_by_token_definition(grid, shifted) -> None:
     torch.manual_seed(1)
     block = SwinTransformerBlock(8, grid, num_heads=2, window_size=7, shifted=shifted, mlp_ratio=2.0,

@@ -98,12 +98,12 @@ _PAPER = ("A. Dosovitskiy et al. An Image is Worth 16x16 Words: Transformers for
 def facex_components() -> list[Component]:
     return [
         Component(kind="backbone", name="vit_t", config=ViTTConfig, factory=_FACTORY,
-                  summary="InsightFace ViT-T (dim 256, 12 blocks): 19.14M params, 1.51 GMACs at 112x112",
+                  summary="InsightFace ViT-T (dim 256, 12 blocks): 19.14M params, 1.50 GMACs at 112x112",
                   paper=_PAPER),
         Component(kind="backbone", name="vit_s", config=ViTSConfig, factory=_FACTORY,
-                  summary="InsightFace ViT-S (dim 512, 12 blocks): 56.64M params, 5.75 GMACs at 112x112",
+                  summary="InsightFace ViT-S (dim 512, 12 blocks): 76.02M params, 5.75 GMACs at 112x112",
                   paper=_PAPER),
         Component(kind="backbone", name="vit_b", config=ViTBConfig, factory=_FACTORY,
-                  summary="InsightFace ViT-B (dim 512, 24 blocks): 94.46M params, 11.4 GMACs at 112x112",
+                  summary="InsightFace ViT-B (dim 512, 24 blocks): 113.83M params, 11.44 GMACs at 112x112",
                   paper=_PAPER),
     ]

@@ -12,8 +12,8 @@ At 112×112 with 9×9 patches (pixels 108..111 of each side fall outside the 12�
                   -> Linear(C, D, no bias) -> BN1d(D)                        D
 
 The MLP uses ReLU6 (InsightFace's choice, not the GELU of the ViT paper) and the query/key/value
-projection has no bias. Module names follow InsightFace's ``backbones/vit.py``, so its ``state_dict``
-loads unchanged.
+projection has no bias. Module names and shapes follow InsightFace's ``backbones/vit.py``, so its
+``state_dict`` is meant to load unchanged.
 """
 from __future__ import annotations
 
@@ -86,13 +86,23 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping ``p×p`` patches → ``C`` channels (a stride-``p`` convolution), as tokens."""
+    """Non-overlapping ``p×p`` patches → ``C`` channels (a stride-``p`` convolution), as tokens.
 
-    def __init__(self, patch_size: int, dim: int) -> None:
+    Rejects images of another size than ``input_size``: the position embedding and the feature
+    head are sized for its patch grid.
+    """
+
+    def __init__(self, input_size: tuple[int, int], patch_size: int, dim: int) -> None:
         super().__init__()
+        self.input_size = input_size
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # sizes are traced tensors under torch.jit.trace, where the comparison would only warn
+        if not torch.jit.is_tracing():
+            if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != self.input_size:
+                raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, got "
+                                 f"{tuple(images.shape)} (set input_size in the backbone config)")
         return self.proj(images).flatten(2).transpose(1, 2)
 
 
@@ -113,7 +123,7 @@ class VisionTransformer(Backbone):
         self.gradient_checkpointing = bool(config.gradient_checkpointing)
         dim, depth = config.embed_dim, config.depth
 
-        self.patch_embed = PatchEmbed(config.patch_size, dim)
+        self.patch_embed = PatchEmbed(self.input_size, config.patch_size, dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, dim))
         self.pos_drop = nn.Dropout(config.drop_rate)
         self.blocks = nn.ModuleList(
@@ -151,11 +161,6 @@ class VisionTransformer(Backbone):
         return self.training and self.kept_patches < self.num_patches
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under torch.jit.trace, where sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
         x = self.pos_drop(self.patch_embed(images) + self.pos_embed)
         if self.masking:
             index = self.random_keep_index(x)

@@ -56,7 +56,5 @@ class AdaMSoftmax(MarginSoftmaxHead):
         if self.classifier.sharded:
             # every rank reports the same value; the gradient reaches only its own margins
             local = total.detach()
-            everywhere = local.clone()
-            dist.all_reduce(everywhere, op=dist.ReduceOp.SUM)
-            total = total + (everywhere - local)
+            total = total + (self.classifier.all_reduce(local) - local)
         return {"margin": self.margin_loss_weight * (1.0 - total / self.num_classes)}

@@ -41,7 +41,8 @@ def test_margins_are_one_learnable_parameter_per_class_initialised_in_range():
     torch.manual_seed(0)
     head = make_head(c=1000)
     assert isinstance(head.margins, torch.nn.Parameter) and head.margins.shape == (1000,)
-    assert float(head.margins.min()) >= 0.3 and float(head.margins.max()) <= 0.4
+    m = head.margins.detach()
+    assert float(m.min()) >= 0.3 and float(m.max()) <= 0.4
     assert "margins" in head.state_dict()
 
 
@@ -82,8 +83,8 @@ def test_training_projects_margins_into_unit_interval_and_eval_only_clamps():
     assert torch.equal(head.margins.detach(), raw.clamp(0, 1))
     torch.testing.assert_close(evaluated.logits, trained.logits)
     torch.testing.assert_close(evaluated.extra_losses["margin"], trained.extra_losses["margin"])
-    cos_0 = float(cosine(emb[0], head.weight.detach()[0]))
-    assert float(trained.logits[0, 0]) == pytest.approx(30.0 * (cos_0 - 0.0), abs=1e-4)
+    cos_0 = float(cosine(emb[0], head.weight.detach()[0]))  # label 0's raw margin −0.5 projects to 0
+    assert float(trained.logits.detach()[0, 0]) == pytest.approx(30.0 * (cos_0 - 0.0), abs=1e-4)  # m_0 = 0
 
 
 def test_two_forwards_before_one_backward_are_allowed():
@@ -117,8 +118,8 @@ def test_partial_fc_uses_the_margin_of_each_samples_global_class():
     assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()
     for i in range(6):
         cos_y = float(cosine(emb[i].detach(), head.weight.detach()[labels[i]]))
-        expected = 30.0 * (cos_y - float(head.margins[labels[i]]))
-        assert float(out.logits[i, out.targets[i]]) == pytest.approx(expected, abs=1e-4)
+        expected = 30.0 * (cos_y - float(head.margins.detach()[labels[i]]))
+        assert float(out.logits.detach()[i, out.targets[i]]) == pytest.approx(expected, abs=1e-4)
 
 
 def test_contract_and_registration():

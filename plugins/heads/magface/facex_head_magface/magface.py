@@ -48,9 +48,5 @@ class MagFace(MarginSoftmaxHead):
     def extra_losses(self, batch: CosineBatch) -> dict[str, torch.Tensor]:
         a = self._norm(batch)
         term = self.config.lambda_g * (a / self.config.upper_norm ** 2 + 1.0 / a).mean()
-        if self.classifier.sharded:
-            # Every rank computes this same term from the all-gathered norms, and the all-gather's
-            # backward sums the ranks' gradients: scale the gradient (not the value) by 1/world.
-            world = self.classifier.world
-            term = term / world + (term - term / world).detach()
-        return {"magface_g": term}
+        # every rank computes it from the all-gathered norms: count its gradient once
+        return {"magface_g": self.classifier.replicated_loss(term)}

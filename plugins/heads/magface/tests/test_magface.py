@@ -122,7 +122,7 @@ def _rank_main(rank, world, init_file, emb, labels, weight, queue):
     local = emb[rank * n:(rank + 1) * n].clone().requires_grad_(True)
     out = head(local, labels[rank * n:(rank + 1) * n])
     out.total_loss.backward()
-    queue.put((rank, out.total_loss.item(), local.grad.clone(), c.weight.grad.clone(), c.class_start, c.num_local))
+    queue.put((rank, out.total_loss.item(), local.grad.numpy(), c.weight.grad.numpy(), c.class_start, c.num_local))
     dist.destroy_process_group()
 
 
@@ -148,5 +148,7 @@ def test_magface_sharded_over_two_gloo_ranks_equals_single_process(tmp_path):
         assert p.exitcode == 0
     for rank, loss, g_emb, g_w, start, num in results:
         assert loss == pytest.approx(out.total_loss.item(), abs=1e-5)
-        torch.testing.assert_close(g_emb, e.grad[rank * 4:(rank + 1) * 4], atol=1e-6, rtol=1e-4)
-        torch.testing.assert_close(g_w, single.weight.grad[start:start + num], atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(torch.from_numpy(g_emb), e.grad[rank * 4:(rank + 1) * 4],
+                                   atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(torch.from_numpy(g_w), single.weight.grad[start:start + num],
+                                   atol=1e-6, rtol=1e-4)

@@ -1,0 +1,124 @@
+"""Registration of the ResNeSt backbones: config classes and the ``facex_components`` hook.
+
+This module is imported at plugin discovery, so it must stay light: it never imports torch (the
+network lives in :mod:`facex_backbone_resnest.resnest` and is loaded on build).
+"""
+from facex_core import Component, config, hookimpl, option
+
+#: Split-attention bottlenecks per stage, for each depth (ResNeSt paper / reference code).
+LAYERS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+#: Deep-stem width per depth: ResNeSt-50 uses 32, the deeper networks 64. The stem's output, and so
+#: the input of the first stage, is twice this; the face input layer that replaces the stem must
+#: match it (FaceX-Zoo hard-codes 64 channels, which is why its ResNeSt-101 fails).
+STEM_WIDTH = {50: 32, 101: 64}
+#: Stride-2 steps between the input and the last feature map: the first block of each stage (the
+#: face input layer keeps the resolution; ImageNet ResNeSt's stem and max-pool are dropped).
+NUM_HALVINGS = 4
+
+
+def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
+
+    A stride-2 block pools its residual branch with a 3×3, padding-1 average pool and its shortcut
+    with a 2×2 ceil-mode average pool; both map ``n`` to ``ceil(n / 2)``: 112 → 7, 60 → 4.
+    """
+    h, w = input_size
+    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
+
+
+_DEPTH_DOC = "50 or 101: blocks per stage 3,4,6,3 / 3,4,23,3 (FaceX-Zoo: depth)"
+
+
+@config
+class ResNeStConfig:
+    """Hyper-parameters of ResNeSt (FaceX-Zoo ``backbone_conf.yaml`` section ``ResNeSt``); the
+    defaults are ResNeSt-50."""
+
+    depth: int = option(50, doc=_DEPTH_DOC)
+    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
+    input_size: tuple[int, int] = option(
+        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
+    out_h: int | None = option(
+        None, doc="height of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
+    out_w: int | None = option(
+        None, doc="width of the last feature map seen by the linear layer; derived from "
+                  "input_size when unset (7 at W=112), checked against it when set")
+    dropout: float = option(
+        0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
+                 "layer (FaceX-Zoo: drop_ratio)")
+    radix: int = option(
+        2, doc="splits per split-attention convolution, a divisor of 64 (1 = an SE-like sigmoid gate)")
+    stem_width: int | None = option(
+        None, doc="deep-stem width; the face input layer has 2*stem_width channels. Unset = the "
+                  "paper's for depth (32 for 50, 64 for 101)")
+    layers: tuple[int, int, int, int] | None = option(
+        None, doc="blocks per stage, overriding depth (e.g. [1, 1, 1, 1] for a small test "
+                  "network); unset = taken from depth")
+
+    def __attrs_post_init__(self) -> None:
+        if self.depth not in LAYERS:
+            raise ValueError(f"depth must be one of {sorted(LAYERS)}, got {self.depth}")
+        if self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.radix < 1 or 64 % self.radix:
+            # the splits are the groups of one grouped convolution over the 64*2^k-wide input
+            raise ValueError(f"radix must be a divisor of 64 (1, 2, 4, ...), got {self.radix}")
+        if self.stem_width is not None and self.stem_width < 1:
+            raise ValueError(f"stem_width must be >= 1, got {self.stem_width}")
+        if self.layers is not None and (len(self.layers) != 4 or min(self.layers) < 1):
+            raise ValueError(f"layers must be 4 counts >= 1, got {self.layers}")
+        derived = feature_map_size(self.input_size)
+        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
+            if given is not None and given != want:
+                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
+                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
+                                 f"set {name}={want} or leave it unset")
+
+    @property
+    def stage_layers(self) -> tuple[int, int, int, int]:
+        """Blocks in each of the four stages: ``layers`` if given, else those of ``depth``."""
+        return tuple(self.layers) if self.layers is not None else LAYERS[self.depth]
+
+    @property
+    def stem_channels(self) -> int:
+        """Channels of the face input layer = input channels of the first stage."""
+        return 2 * (self.stem_width if self.stem_width is not None else STEM_WIDTH[self.depth])
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
+        return feature_map_size(self.input_size)
+
+
+@config
+class ResNeSt101Config(ResNeStConfig):
+    """Hyper-parameters of ResNeSt-101 (component ``resnest101``)."""
+
+    depth: int = option(101, doc=_DEPTH_DOC)
+
+
+ResNeSt50Config = ResNeStConfig
+
+_FACTORY = "facex_backbone_resnest.resnest:ResNeSt"
+_PAPER = ("H. Zhang, C. Wu, Z. Zhang, Y. Zhu, H. Lin, Z. Zhang, Y. Sun, T. He, J. Mueller, "
+          "R. Manmatha, M. Li, A. Smola. ResNeSt: Split-Attention Networks. CVPRW 2022 "
+          "(arXiv:2004.08955); layout of FaceX-Zoo backbone/resnest (3x3 face input layer instead of "
+          "the deep stem, flatten+FC embedding), returning the embedding unnormalised")
+
+
+@hookimpl
+def facex_components() -> list[Component]:
+    return [
+        Component(kind="backbone", name="resnest50", config=ResNeSt50Config, factory=_FACTORY,
+                  paper=_PAPER,
+                  summary="ResNeSt-50 (radix 2), FaceX-Zoo layout: 76.79M params, 5.47 GMACs at 112x112"),
+        Component(kind="backbone", name="resnest101", config=ResNeSt101Config, factory=_FACTORY,
+                  paper=_PAPER,
+                  summary="ResNeSt-101 (radix 2), FaceX-Zoo layout with its 64-vs-128 stem mismatch "
+                          "fixed: 97.50M params, 9.31 GMACs at 112x112"),
+    ]

@@ -1,0 +1,154 @@
+import math
+
+import pytest
+import torch
+
+import facex_core
+from facex_core.testing import check_head
+from facex_head_adaface.adaface import AdaFace
+from facex_head_adaface.plugin import AdaFaceConfig
+
+M, H, S, ALPHA, EPS = 0.4, 0.333, 64.0, 0.01, 1e-3
+
+
+def ema(norms, mean=20.0, std=100.0):
+    """The statistics after one training step, by hand: α·batch + (1 − α)·old (unbiased batch std)."""
+    n = len(norms)
+    batch_mean = sum(norms) / n
+    batch_std = math.sqrt(sum((a - batch_mean) ** 2 for a in norms) / (n - 1))
+    return ALPHA * batch_mean + (1 - ALPHA) * mean, ALPHA * batch_std + (1 - ALPHA) * std
+
+
+def reference_logits(emb, weight, labels, mean, std):
+    """Per-sample loop from the AdaFace formula with the given statistics."""
+    rows = []
+    for i in range(emb.shape[0]):
+        norm = min(max(emb[i].norm().item(), 1e-3), 100.0)  # detached, as in the paper
+        z = min(max(H * (norm - mean) / (std + EPS), -1.0), 1.0)
+        x = emb[i] / emb[i].norm()
+        row = []
+        for j in range(weight.shape[0]):
+            c = (x * weight[j] / weight[j].norm()).sum().clamp(-1, 1)
+            if j == labels[i]:
+                theta = torch.acos(c.clamp(-1 + EPS, 1 - EPS))
+                c = torch.cos((theta - M * z).clamp(EPS, math.pi - EPS)) - (M * z + M)
+            row.append(S * c)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def reference_loss(logits, labels):
+    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]] for i in range(len(labels))]).mean()
+
+
+def embeddings():
+    torch.manual_seed(1)
+    x = torch.nn.functional.normalize(torch.randn(6, 8, dtype=torch.float64), dim=1)
+    return x * torch.tensor([2.0, 15.0, 20.0, 25.0, 60.0, 300.0], dtype=torch.float64)[:, None]
+
+
+def test_adaface_matches_per_sample_loop_with_gradients():
+    torch.manual_seed(0)
+    head = AdaFace(AdaFaceConfig(num_classes=10, embedding_size=8)).double()
+    # statistics near the batch's, so ẑ spans the clipped and the linear range
+    head.batch_mean.fill_(20.0)
+    head.batch_std.fill_(15.0)
+    labels = torch.tensor([0, 3, 9, 2, 3, 7])
+    emb = embeddings().requires_grad_(True)
+    out = head(emb, labels)
+    out.loss.backward()
+
+    norms = [min(n, 100.0) for n in emb.detach().norm(dim=1).tolist()]
+    mean, std = ema(norms, 20.0, 15.0)
+    emb2 = emb.detach().clone().requires_grad_(True)
+    w2 = head.weight.detach().clone().requires_grad_(True)
+    ref = reference_logits(emb2, w2, labels, mean, std)
+    ref_loss = reference_loss(ref, labels)
+    ref_loss.backward()
+    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_adaface_statistics_buffers_follow_ema_in_training_only():
+    head = facex_core.build("head", "adaface", num_classes=10, embedding_size=8)
+    assert {"batch_mean", "batch_std"} <= set(dict(head.named_buffers()))
+    emb = embeddings().float()
+    labels = torch.tensor([0, 3, 9, 2, 3, 7])
+    head.train()
+    head(emb, labels)
+    mean, std = ema([min(n, 100.0) for n in emb.norm(dim=1).tolist()])
+    assert head.batch_mean.item() == pytest.approx(mean, rel=1e-6)
+    assert head.batch_std.item() == pytest.approx(std, rel=1e-6)
+
+    head.eval()
+    with torch.no_grad():
+        head(emb * 3, labels)
+    assert head.batch_mean.item() == pytest.approx(mean, rel=1e-6)
+    assert head.batch_std.item() == pytest.approx(std, rel=1e-6)
+
+    restored = facex_core.build("head", "adaface", num_classes=10, embedding_size=8)
+    restored.load_state_dict(head.state_dict())
+    assert restored.batch_mean.item() == head.batch_mean.item()
+    assert restored.batch_std.item() == head.batch_std.item()
+
+
+@pytest.mark.parametrize("norm, expected", [
+    (0.5, math.cos(1.0 + M)),            # ẑ = −1 (clipped): ArcFace
+    (10.0, math.cos(1.0) - M),           # ẑ = 0: CosFace
+    (30.0, math.cos(1.0 - M) - 2 * M),   # ẑ = 1 (clipped): hard samples stressed
+])
+def test_adaface_target_moves_from_arcface_to_cosface_to_hard_emphasis(norm, expected):
+    head = AdaFace(AdaFaceConfig(num_classes=2, embedding_size=2, scale=1.0, eps=1e-9)).eval()
+    head.batch_mean.fill_(10.0)
+    head.batch_std.fill_(3.0)  # ẑ = h·(norm − 10)/3
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    emb = torch.tensor([[math.cos(1.0), math.sin(1.0)]]) * norm
+    logits = head(emb, torch.tensor([0])).logits
+    assert logits[0, 0].item() == pytest.approx(expected, abs=1e-5)
+    assert logits[0, 1].item() == pytest.approx(math.sin(1.0), abs=1e-6)
+
+
+def test_adaface_norms_get_no_gradient_from_the_margin():
+    head = AdaFace(AdaFaceConfig(num_classes=10, embedding_size=8))
+    emb = embeddings().float().requires_grad_(True)
+    out = head(emb, torch.tensor([0, 3, 9, 2, 3, 7]))
+    (grad,) = torch.autograd.grad(out.loss, emb)
+    radial = (grad * torch.nn.functional.normalize(emb.detach(), dim=1)).sum(1)
+    torch.testing.assert_close(radial, torch.zeros(6), atol=1e-6, rtol=0)  # only the direction is trained
+
+
+def test_adaface_contract_and_finite_gradient_at_alignment():
+    check_head(facex_core.build("head", "adaface", num_classes=10, embedding_size=8))
+    head = AdaFace(AdaFaceConfig(num_classes=3, embedding_size=4))
+    emb = head.weight.detach()[:2].clone().requires_grad_(True)
+    head(emb, torch.tensor([0, 1])).loss.backward()
+    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+
+
+def test_adaface_single_sample_batch_keeps_std():
+    head = AdaFace(AdaFaceConfig(num_classes=3, embedding_size=4))
+    out = head(torch.randn(1, 4), torch.tensor([2]))
+    assert torch.isfinite(out.loss) and head.batch_std.item() == 100.0
+
+
+def test_adaface_bf16_autocast_gives_finite_loss_and_gradients():
+    torch.manual_seed(0)
+    head = facex_core.build("head", "adaface", num_classes=10, embedding_size=8)
+    emb = (torch.randn(6, 8) * 5).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    assert head.batch_mean.dtype == torch.float32
+
+
+def test_adaface_partial_fc_gives_finite_loss_and_sampled_logits():
+    torch.manual_seed(0)
+    head = facex_core.build("head", "adaface", num_classes=10, embedding_size=8, classifier={"sample_rate": 0.5})
+    emb = (torch.randn(6, 8) * 5).requires_grad_(True)
+    out = head(emb, torch.tensor([0, 1, 1, 4, 4, 7]))
+    out.loss.backward()
+    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()

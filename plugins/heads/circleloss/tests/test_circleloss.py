@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+import facex_core
+from facex_core.testing import check_head
+from facex_head_circleloss.circleloss import CircleLoss
+from facex_head_circleloss.plugin import CircleLossConfig
+
+
+def cosine(x, w):
+    return ((x / x.norm()) * (w / w.norm())).sum().clamp(-1, 1)
+
+
+def reference_logits(emb, weight, labels, m, gamma):
+    """Per-sample loop: γ·α_p·(s_p − Δ_p) for the own class, γ·α_n·(s_n − Δ_n) for the others, α constant."""
+    rows = []
+    for i in range(emb.shape[0]):
+        row = []
+        for j in range(weight.shape[0]):
+            s = cosine(emb[i], weight[j])
+            if j == labels[i]:
+                alpha = max(0.0, 1 + m - float(s.detach()))  # [O_p − s_p]₊
+                row.append(gamma * alpha * (s - (1 - m)))
+            else:
+                alpha = max(0.0, float(s.detach()) + m)  # [s_n − O_n]₊
+                row.append(gamma * alpha * (s - m))
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def paper_loss(logits, labels):
+    """The paper's form log[1 + Σ_j exp(z_j) · exp(−z_y)] (not a cross-entropy call)."""
+    losses = []
+    for i in range(len(labels)):
+        others = sum(torch.exp(logits[i, j] - logits[i, labels[i]]) for j in range(logits.shape[1]) if j != labels[i])
+        losses.append(torch.log1p(others))
+    return torch.stack(losses).mean()
+
+
+def make_head(c=10, d=8, **kw):
+    return CircleLoss(CircleLossConfig(num_classes=c, embedding_size=d, **kw))
+
+
+@pytest.mark.parametrize("gamma", [256.0, 16.0])
+def test_matches_per_sample_loop_with_gradients(gamma):
+    torch.manual_seed(0)
+    head = make_head(gamma=gamma).double()
+    emb = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 3, 9, 2, 3, 1])
+    out = head(emb, labels)
+    out.loss.backward()
+
+    emb2 = emb.detach().clone().requires_grad_(True)
+    w2 = head.weight.detach().clone().requires_grad_(True)
+    ref = reference_logits(emb2, w2, labels, 0.25, gamma)
+    ref_loss = paper_loss(ref, labels)
+    ref_loss.backward()
+    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=gamma * 1e-6)
+    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=gamma * 1e-7)
+    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=gamma * 1e-7)
+    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=gamma * 1e-7)
+
+
+def test_paper_defaults():
+    cfg = facex_core.component_config("head", "circleloss", {"num_classes": 5})[1]
+    assert (cfg.margin, cfg.gamma) == (0.25, 256.0)
+
+
+def test_self_paced_weights_at_known_cosines():
+    """A negative at its optimum O_n = −m gets α_n = 0; a positive at s_p = 1 gets α_p = m."""
+    head = make_head(c=2, d=2, gamma=1.0)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [-0.25, (1 - 0.25 ** 2) ** 0.5]]))
+    emb = torch.tensor([[1.0, 0.0]])  # cos to class 1 is exactly −m
+    logits = head(emb, torch.tensor([0])).logits.detach()
+    assert float(logits[0, 1]) == pytest.approx(0.0, abs=1e-6)
+    assert float(logits[0, 0]) == pytest.approx(0.25 * (1 - 0.75), abs=1e-6)
+
+
+def test_contract_and_registration():
+    head = facex_core.build("head", "circleloss", num_classes=10, embedding_size=8)
+    assert isinstance(head, CircleLoss)
+    check_head(head)
+
+
+def test_bf16_autocast_forward_backward_is_finite():
+    head = make_head()
+    emb = torch.randn(6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+    out.total_loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+
+
+def test_partial_fc_gives_finite_loss_over_sampled_columns():
+    torch.manual_seed(0)
+    head = make_head(classifier=facex_core.ClassifierConfig(sample_rate=0.5))
+    emb = torch.randn(6, 8, requires_grad=True)
+    out = head(emb, torch.tensor([0, 0, 3, 3, 7, 7]))
+    out.loss.backward()
+    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()

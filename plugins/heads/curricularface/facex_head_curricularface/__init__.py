@@ -1,0 +1,1 @@
+"""CurricularFace head for FaceX (adaptive curriculum learning loss, Huang et al., CVPR 2020)."""

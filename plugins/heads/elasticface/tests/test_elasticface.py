@@ -1,0 +1,130 @@
+import math
+
+import pytest
+import torch
+
+import facex_core
+from facex_core.testing import check_head
+
+VARIANTS = {  # name: (arc?, m, σ, plus)
+    "elasticface_arc": (True, 0.5, 0.05, False),
+    "elasticface_arc_plus": (True, 0.5, 0.0175, True),
+    "elasticface_cos": (False, 0.35, 0.05, False),
+    "elasticface_cos_plus": (False, 0.35, 0.02, True),
+}
+
+
+def reference_logits(emb, weight, labels, margins, arc, s=64.0):
+    """Per-sample loop: θ = acos(cos), target cos(θ + m_i) (Arc) or cos θ − m_i (Cos)."""
+    rows = []
+    for i in range(emb.shape[0]):
+        x = emb[i] / emb[i].norm()
+        row = []
+        for j in range(weight.shape[0]):
+            c = (x * weight[j] / weight[j].norm()).sum().clamp(-1, 1)
+            if j == labels[i]:
+                theta = torch.acos(c.clamp(-1 + 1e-7, 1 - 1e-7))
+                c = torch.cos(theta + margins[i]) if arc else c - margins[i]
+            row.append(s * c)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def reference_loss(logits, labels):
+    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]] for i in range(len(labels))]).mean()
+
+
+def by_hardness(draws, own_cos):
+    """The "+" rule by hand: the sample with the k-th highest cos θ_y gets the k-th smallest draw."""
+    ranked = sorted(range(len(own_cos)), key=lambda i: -own_cos[i])
+    smallest_first = sorted(draws)
+    margins = [0.0] * len(draws)
+    for k, i in enumerate(ranked):
+        margins[i] = smallest_first[k]
+    return margins
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_elasticface_matches_per_sample_loop_with_the_same_draws(name):
+    arc, m, sigma, plus = VARIANTS[name]
+    torch.manual_seed(0)
+    head = facex_core.build("head", name, num_classes=10, embedding_size=8).double()
+    assert (head.config.margin, head.config.std, head.config.plus) == (m, sigma, plus)
+    labels = torch.tensor([0, 3, 9, 2, 3, 7])
+    emb = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(123)
+    out = head(emb, labels)
+    out.loss.backward()
+
+    torch.manual_seed(123)  # the same global-RNG draws, in the same order
+    draws = torch.normal(m, sigma, size=(6,)).tolist()
+    emb2 = emb.detach().clone().requires_grad_(True)
+    w2 = head.weight.detach().clone().requires_grad_(True)
+    if plus:
+        x = torch.nn.functional.normalize(emb2.detach(), dim=1)
+        own = [(x[i] @ torch.nn.functional.normalize(w2.detach()[labels[i]], dim=0)).item() for i in range(6)]
+        draws = by_hardness(draws, own)
+    ref = reference_logits(emb2, w2, labels, draws, arc)
+    ref_loss = reference_loss(ref, labels)
+    ref_loss.backward()
+    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_elasticface_plus_gives_the_largest_margin_to_the_hardest_sample():
+    head = facex_core.build("head", "elasticface_cos_plus", num_classes=2, embedding_size=2, scale=1.0, std=0.1)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    # ranking permutation [1, 3, 0, 2] is not its own inverse, so indexing the sorted draws by it
+    # (as the official code does) would hand out the wrong margins here
+    angles = torch.tensor([0.9, 0.2, 1.4, 0.5])
+    emb = torch.stack([angles.cos(), angles.sin()], 1)
+    out = head(emb, torch.zeros(4, dtype=torch.long))
+    margins = angles.cos() - out.logits[:, 0].detach()
+    assert margins.argsort().tolist() == angles.argsort().tolist()
+
+
+def test_elasticface_draws_replay_from_the_global_rng_state():
+    head = facex_core.build("head", "elasticface_arc", num_classes=10, embedding_size=8)
+    emb, labels = torch.randn(6, 8), torch.tensor([0, 3, 9, 2, 3, 7])
+    state = torch.get_rng_state()  # what a checkpoint saves
+    first = head(emb, labels).logits.detach()
+    second = head(emb, labels).logits.detach()
+    assert not torch.equal(first, second)  # fresh margins every step
+    torch.set_rng_state(state)  # what resume restores
+    assert torch.equal(head(emb, labels).logits.detach(), first)
+
+
+def test_elasticface_eval_uses_the_mean_margin_and_leaves_the_rng_alone():
+    head = facex_core.build("head", "elasticface_cos", num_classes=2, embedding_size=2, scale=1.0).eval()
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        logits = head(torch.tensor([[math.cos(0.3), math.sin(0.3)]]), torch.tensor([0])).logits
+    assert torch.equal(torch.get_rng_state(), state)
+    assert logits[0, 0].item() == pytest.approx(math.cos(0.3) - 0.35, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_elasticface_contract_bf16_and_partial_fc(name):
+    check_head(facex_core.build("head", name, num_classes=10, embedding_size=8))
+    torch.manual_seed(0)
+    head = facex_core.build("head", name, num_classes=10, embedding_size=8)
+    emb = torch.randn(6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    pfc = facex_core.build("head", name, num_classes=10, embedding_size=8, classifier={"sample_rate": 0.5})
+    out = pfc(torch.randn(6, 8), torch.tensor([0, 1, 1, 4, 4, 7]))
+    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss)
+
+
+def test_elasticface_arc_gradient_finite_at_exact_alignment():
+    head = facex_core.build("head", "elasticface_arc_plus", num_classes=3, embedding_size=4)
+    emb = head.weight.detach()[:2].clone().requires_grad_(True)
+    head(emb, torch.tensor([0, 1])).loss.backward()
+    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()

@@ -1,0 +1,127 @@
+import math
+
+import pytest
+import torch
+
+import facex_core
+from facex_core.testing import check_head
+from facex_head_mv_softmax.mv_softmax import MVSoftmax
+from facex_head_mv_softmax.plugin import MVSoftmaxConfig
+
+
+def cosine(x, w):
+    return ((x / x.norm()) * (w / w.norm())).sum().clamp(-1, 1)
+
+
+def reference_logits(emb, weight, labels, is_am, easy, m=0.35, t=1.2, s=32.0):
+    """Per-sample loop from the paper: f = cos θ_y − m or cos(acos(cos θ_y) + m); negatives with
+    cos θ_j > f become t·cos θ_j + t − 1; the target becomes f (kept cos θ_y where easy and cos θ_y ≤ 0)."""
+    rows = []
+    for i in range(emb.shape[0]):
+        c_y = cosine(emb[i], weight[labels[i]])
+        if is_am:
+            f = c_y - m
+        else:
+            f = torch.cos(torch.acos(c_y.clamp(-1 + 1e-7, 1 - 1e-7)) + m)
+        row = []
+        for j in range(weight.shape[0]):
+            c = cosine(emb[i], weight[j])
+            if j == labels[i]:
+                row.append(s * (c if easy and float(c.detach()) <= 0 else f))
+            elif float(c.detach()) > float(f.detach()):
+                row.append(s * (t * c + t - 1))
+            else:
+                row.append(s * c)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def reference_loss(logits, labels):
+    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]]
+                        for i in range(len(labels))]).mean()
+
+
+def make_head(c=10, d=8, **kw):
+    return MVSoftmax(MVSoftmaxConfig(num_classes=c, embedding_size=d, **kw))
+
+
+@pytest.mark.parametrize("easy", [True, False], ids=["easy_margin", "margin_everywhere"])
+@pytest.mark.parametrize("is_am", [True, False], ids=["mv_am", "mv_arc"])
+def test_matches_per_sample_loop_with_gradients(is_am, easy):
+    torch.manual_seed(0)
+    head = make_head(is_am=is_am, easy_margin=easy).double()
+    emb = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 3, 9, 2, 3, 1])
+    out = head(emb, labels)
+    out.loss.backward()
+
+    emb2 = emb.detach().clone().requires_grad_(True)
+    w2 = head.weight.detach().clone().requires_grad_(True)
+    ref = reference_logits(emb2, w2, labels, is_am, easy)
+    ref_loss = reference_loss(ref, labels)
+    ref_loss.backward()
+    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-5)
+
+    # the batch has samples on both sides of cos θ_y = 0 and both kinds of negatives
+    cos = torch.stack([torch.stack([cosine(emb2[i], w2[j]) for j in range(10)]) for i in range(6)]).detach()
+    own = cos[torch.arange(6), labels]
+    assert (own > 0).any() and (own <= 0).any()
+    negatives = torch.ones_like(cos, dtype=torch.bool)
+    negatives[torch.arange(6), labels] = False
+    emphasised = ~torch.isclose(out.logits.detach().double() / 32.0, cos, atol=1e-6) & negatives
+    assert emphasised.any() and (negatives & ~emphasised).any()
+
+
+def test_defaults_and_facexzoo_values():
+    cfg = facex_core.component_config("head", "mv_softmax", {"num_classes": 5})[1]
+    assert (cfg.is_am, cfg.margin, cfg.mv_weight, cfg.scale, cfg.easy_margin) == (True, 0.35, 1.2, 32.0, True)
+    with pytest.raises(facex_core.ConfigError, match="mv_weight"):
+        facex_core.build("head", "mv_softmax", num_classes=5, mv_weight=0.9)
+    head = facex_core.build("head", "mv_softmax", num_classes=5, mv_weight=1.12)
+    assert head.t == 1.12
+
+
+def test_hard_negative_is_reweighted_by_t():
+    head = make_head(c=2, d=2, scale=1.0, margin=0.3)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    theta = 0.7  # cos θ_1 = sin 0.7 = 0.644 > cos 0.7 − 0.3 = 0.465: mis-classified under the margin
+    logits = head(torch.tensor([[math.cos(theta), math.sin(theta)]]), torch.tensor([0])).logits.detach()
+    assert float(logits[0, 0]) == pytest.approx(math.cos(theta) - 0.3, abs=1e-6)
+    assert float(logits[0, 1]) == pytest.approx(1.2 * math.sin(theta) + 0.2, abs=1e-6)
+
+
+@pytest.mark.parametrize("is_am", [True, False])
+def test_contract_and_registration(is_am):
+    head = facex_core.build("head", "mv_softmax", num_classes=10, embedding_size=8, is_am=is_am)
+    assert isinstance(head, MVSoftmax)
+    check_head(head)
+
+
+def test_arc_gradient_finite_at_exact_alignment():
+    head = make_head(c=3, d=4, is_am=False)
+    emb = head.weight.detach()[:2].clone().requires_grad_(True)  # cos θ_y = 1 exactly
+    head(emb, torch.tensor([0, 1])).loss.backward()
+    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+
+
+@pytest.mark.parametrize("is_am", [True, False])
+def test_bf16_autocast_forward_backward_is_finite(is_am):
+    head = make_head(is_am=is_am)
+    emb = torch.randn(6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+    out.total_loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+
+
+def test_partial_fc_gives_finite_loss_over_sampled_columns():
+    torch.manual_seed(0)
+    head = make_head(classifier=facex_core.ClassifierConfig(sample_rate=0.5))
+    emb = torch.randn(6, 8, requires_grad=True)
+    out = head(emb, torch.tensor([0, 0, 3, 3, 7, 7]))
+    out.loss.backward()
+    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()
