@@ -27,6 +27,17 @@ class Backbone(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_input(self, images: torch.Tensor) -> None:
+        """Raise a clear error for images that are not ``N×3×H×W`` at :attr:`input_size`.
+
+        Skipped while tracing or exporting, where shapes are symbolic.
+        """
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return
+        if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != tuple(self.input_size):
+            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, got "
+                             f"{tuple(images.shape)} (set input_size in the backbone config)")
+
     def example_input(self, batch: int = 2) -> torch.Tensor:
         """A random batch of the right shape (for tracing, export and contract tests)."""
         return torch.randn(batch, 3, *self.input_size)

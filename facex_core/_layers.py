@@ -16,6 +16,26 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
+class ConvBNAct(nn.Sequential):
+    """Convolution (no bias) → BatchNorm → activation, the block every CNN family repeats.
+
+    Children are named ``conv``, ``bn``, ``act``; pass ``act=None`` for a linear (no activation)
+    block and a callable taking the channel count for PReLU-style activations.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 3,
+                 stride: int = 1, padding: int | tuple[int, int] | None = None, groups: int = 1,
+                 act: Callable[[int], nn.Module] | None = nn.PReLU, bias: bool = False) -> None:
+        if padding is None:
+            k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+            padding = k // 2
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
+        self.bn = nn.BatchNorm2d(out_channels)
+        if act is not None:
+            self.act = act(out_channels)
+
+
 class FlattenEmbedding(nn.Module):
     """FaceX-Zoo's "output layer": [BN2d] → [Dropout] → Flatten → Linear(C·h·w, D) → BN1d(D).
 

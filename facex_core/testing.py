@@ -131,3 +131,205 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
         ref3 = backbone(x3).numpy()
     (out,) = session.run(None, {session.get_inputs()[0].name: x3.numpy()})
     np.testing.assert_allclose(out, ref3, atol=max(atol, 1e-4) * 10, rtol=1e-3)
+
+
+def calibrate_batchnorm(model: Any, batches: int = 2, batch_size: int = 4, seed: int = 0) -> Any:
+    """Give every BatchNorm running statistics from random input, then switch to eval mode.
+
+    Freshly initialised networks have running mean 0 / var 1, which makes eval outputs tiny or
+    huge depending on the init; tolerance-based comparisons (export, channels_last) only mean
+    something on outputs of order one.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(batch_size, 3, *model.input_size, generator=gen))
+    return model.eval()
+
+
+def assert_light_module(module: str) -> None:
+    """Importing ``module`` (a plugin's registration module) must not import torch or numpy-heavy code."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, importlib; importlib.import_module({module!r}); "
+            "heavy = [m for m in ('torch', 'cv2', 'torchvision') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert not out, f"importing {module} pulled in {out}; keep plugin registration light"
+
+
+class torch_threads:
+    """Context manager (and decorator-free helper) that runs a block with ``n`` torch threads.
+
+    Small-batch tests gain nothing from intra-op threads, and on a busy machine oversubscribed
+    threads slow them down several times.
+    """
+
+    def __init__(self, n: int = 1) -> None:
+        self.n = n
+
+    def __enter__(self) -> "torch_threads":
+        import torch
+
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.previous)
+
+
+def check_head_autocast(head: Any, dtype: str = "bfloat16", batch: int = 6) -> None:
+    """Under CPU autocast (bf16 by default) the loss and every gradient stay finite."""
+    import torch
+
+    emb = torch.randn(batch, head.embedding_size, requires_grad=True)
+    labels = torch.arange(batch, dtype=torch.int64) % head.num_classes
+    head.train()
+    with torch.autocast("cpu", dtype=getattr(torch, dtype)):
+        out = head(emb, labels)
+    out.total_loss.backward()
+    assert torch.isfinite(out.total_loss), f"non-finite loss under {dtype} autocast"
+    assert torch.isfinite(emb.grad).all(), f"non-finite embedding gradient under {dtype} autocast"
+    for name, p in head.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient of {name} under {dtype} autocast"
+
+
+def check_head_partial_fc(head: Any, batch: int = 6) -> None:
+    """With Partial FC the head sees only the sampled columns and still gives a finite loss.
+
+    ``head`` must have been built with ``classifier={"sample_rate": r}``, r < 1.
+    """
+    import torch
+
+    rate = head.classifier.config.sample_rate
+    assert rate < 1.0, "build the head with classifier={'sample_rate': r < 1}"
+    emb = torch.randn(batch, head.embedding_size, requires_grad=True)
+    labels = torch.arange(batch, dtype=torch.int64) % head.num_classes
+    head.train()
+    out = head(emb, labels)
+    out.total_loss.backward()
+    expected = max(int(rate * head.num_classes), len(set(labels.tolist())))
+    assert out.logits.shape == (batch, expected), f"logits {tuple(out.logits.shape)}, expected {(batch, expected)}"
+    assert torch.isfinite(out.total_loss) and torch.isfinite(emb.grad).all()
+    assert out.targets is not None and bool((out.targets >= 0).all())
+
+
+def _shard_like(full: Any, local_shape: tuple, start: int, num_local: int) -> Any:
+    """The rank-local part of a full-size tensor: the class rows when the first dim is sharded."""
+    if tuple(full.shape) == tuple(local_shape):
+        return full
+    return full[start:start + num_local]
+
+
+def _sharded_rank(rank: int, world: int, init_file: str, build: Any, emb: Any, labels: Any,
+                  state: dict, queue: Any) -> None:
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        head = build()
+        c = head.classifier
+        local_state = {k: _shard_like(v, tuple(head.state_dict()[k].shape), c.class_start, c.num_local)
+                       for k, v in state.items()}
+        head.load_state_dict(local_state)
+        head.train()
+        n = emb.shape[0] // world
+        local = emb[rank * n:(rank + 1) * n].clone().requires_grad_(True)
+        out = head(local, labels[rank * n:(rank + 1) * n])
+        out.total_loss.backward()
+        grads = {k: p.grad.numpy().copy() for k, p in head.named_parameters() if p.grad is not None}
+        buffers = {k: b.numpy().copy() for k, b in head.named_buffers()}
+        # numpy copies: shared-memory tensors would vanish when this process exits
+        queue.put((rank, float(out.loss.detach()), {k: float(v.detach()) for k, v in out.extra_losses.items()},
+                   local.grad.numpy().copy(), grads, buffers, c.class_start, c.num_local))
+    finally:
+        dist.destroy_process_group()
+
+
+def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0,
+                       atol: float = 1e-6, rtol: float = 1e-4) -> None:
+    """Model-parallel head over ``world`` gloo processes equals one process on the same global batch.
+
+    ``build`` is a picklable zero-argument callable returning the head, e.g.
+    ``functools.partial(facex_core.build, "head", "arcface", num_classes=11, embedding_size=6)``.
+    Compares the loss, every extra loss, the gradients of the embeddings, of the (sharded) centres
+    and of every other parameter, and the buffers after the step.
+    """
+    import tempfile
+
+    import torch
+    import torch.multiprocessing as mp
+
+    torch.manual_seed(seed)
+    single = build()
+    single.train()
+    emb = torch.randn(batch, single.embedding_size) * 3
+    labels = torch.randint(0, single.num_classes, (batch,), dtype=torch.int64)
+    state = {k: v.detach().clone() for k, v in single.state_dict().items()}
+    e = emb.clone().requires_grad_(True)
+    out = single(e, labels)
+    out.total_loss.backward()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = [ctx.Process(target=_sharded_rank,
+                             args=(r, world, f"{tmp}/store", build, emb, labels, state, queue))
+                 for r in range(world)]
+        for p in procs:
+            p.start()
+        results = sorted((queue.get(timeout=300) for _ in procs), key=lambda r: r[0])
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0, f"rank process exited with {p.exitcode}"
+    n = batch // world
+    for rank, loss, extras, g_emb, grads, buffers, start, num in results:
+        np.testing.assert_allclose(loss, float(out.loss.detach()), rtol=rtol, atol=atol, err_msg="loss")
+        for k, v in extras.items():
+            np.testing.assert_allclose(v, float(out.extra_losses[k].detach()), rtol=rtol, atol=atol, err_msg=k)
+        np.testing.assert_allclose(g_emb, e.grad[rank * n:(rank + 1) * n].numpy(), rtol=rtol, atol=atol,
+                                   err_msg="embedding gradient")
+        for k, g in grads.items():
+            full = dict(single.named_parameters())[k].grad
+            np.testing.assert_allclose(g, _shard_like(full, g.shape, start, num).numpy(), rtol=rtol, atol=atol,
+                                       err_msg=f"gradient of {k}")
+        for k, b in buffers.items():
+            full = dict(single.named_buffers())[k]
+            np.testing.assert_allclose(b, _shard_like(full, b.shape, start, num).numpy(), rtol=rtol, atol=atol,
+                                       err_msg=f"buffer {k}")
+
+
+def reference_cosines(embeddings: Any, weight: Any) -> Any:
+    """N×C cosines by an explicit loop over samples and classes (float64), for head tests.
+
+    Written independently of the core's vectorised classifier so that a head's test compares two
+    computations; gradients flow through it, so autograd gives the reference gradients too.
+    """
+    import torch
+
+    rows = []
+    for i in range(embeddings.shape[0]):
+        x = embeddings[i].double() / embeddings[i].double().norm()
+        rows.append(torch.stack([(x * weight[j].double() / weight[j].double().norm()).sum()
+                                 for j in range(weight.shape[0])]))
+    return torch.stack(rows).clamp(-1.0, 1.0)
+
+
+def reference_cross_entropy(logits: Any, labels: Any) -> Any:
+    """Mean of ``log Σ_j exp(z_ij) − z_iy`` written out per sample (float64)."""
+    import torch
+
+    return torch.stack([torch.logsumexp(logits[i].double(), 0) - logits[i, int(labels[i])].double()
+                        for i in range(logits.shape[0])]).mean()

@@ -7,7 +7,6 @@ balance (classes with few, varied samples end up with larger margins, the paper'
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from facex_core import CosineBatch, MarginSoftmaxHead, replace_target
