@@ -91,24 +91,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(exp: Any, specs: Sequence[tuple[str, str | None]]) -> int:
-    from ._evaluate import evaluate_experiment, markdown_table, write_report
-
-    models = [evaluate_experiment(exp, spec, label) for label, spec in specs]
-    out = exp.output_dir / "eval"
-    files = write_report(models, out)
-    print(markdown_table(models), end="")
-    print("written: " + ", ".join(str(p) for p in files.values()))
-    return 0
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._evaluate import evaluate_experiment, markdown_table, write_report
     from ._experiment import Experiment
 
     exp = Experiment.from_file(args.config, args.set)
     exp.prepare_synthetic(workers=args.workers)
-    specs = [(None, c) for c in args.checkpoint] if args.checkpoint else [(None, None)]
-    return _evaluate(exp, [(label or "", spec) if label else (None, spec) for label, spec in specs])
+    models = [evaluate_experiment(exp, spec) for spec in (args.checkpoint or [None])]
+    files = write_report(models, exp.output_dir / "eval")
+    print(markdown_table(models), end="")
+    print("written: " + ", ".join(str(p) for p in files.values()))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -1,13 +1,11 @@
 """torch.distributed set-up from torchrun's environment, and small helpers around it."""
-from __future__ import annotations
-
 import os
 
 import torch
 import torch.distributed as dist
 
 
-def world_rank() -> tuple[int, int]:
+def world_rank() -> "tuple[int, int]":
     """(world size, rank); (1, 0) without an initialised process group."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
@@ -31,7 +29,7 @@ def is_main() -> bool:
     return world_rank()[1] == 0
 
 
-def sum_gradients_hook(state: object, bucket: "dist.GradBucket") -> torch.futures.Future:
+def sum_gradients_hook(state: object, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
     """DDP communication hook that sums instead of averaging gradients.
 
     Used when the class centres are sharded: every rank then already back-propagates the loss of

@@ -133,3 +133,16 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike) -> d
             plot_curves(series, path, title=f"{proto} {curve_name.upper()}")
             files[f"{proto}_{curve_name}"] = path
     return files
+
+
+def validate_online(exp: "Experiment", backbone: torch.nn.Module) -> tuple[str, float]:
+    """Primary metric of the first configured protocol for the backbone being trained (no cache)."""
+    if not exp.protocols:
+        raise ValueError("training.loop.validate_every needs at least one [[evaluation.protocols]] entry")
+    name, protocol = exp.build_protocols()[0]
+    ev = exp.evaluation
+    feats = extract_features(backbone, protocol.image_root, protocol.images(), input_size=backbone.input_size,
+                             batch_size=ev.batch_size, flip=ev.flip, device=exp.device, num_workers=0,
+                             crop_eye=bool(getattr(exp.data, "crop_eye", False)), desc=f"validate {name}")
+    result = protocol.evaluate(feats)
+    return f"{name}/{result.primary}", float(result.metrics[result.primary])

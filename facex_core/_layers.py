@@ -91,3 +91,37 @@ class DropPath(nn.Module):
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Spatial size after a convolution or pooling layer."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def rename_output_layer(state_dict: dict, old_prefix: str = "output_layer", new_prefix: str = "output_layer") -> dict:
+    """Map FaceX-Zoo's ``nn.Sequential`` output layer keys (``output_layer.0.weight`` …) onto
+    :class:`FlattenEmbedding`'s named children (``bn``, ``linear``, ``bn_out``).
+
+    FaceX-Zoo numbers the layers by position (BN2d, [Dropout], Flatten, Linear, BN1d), so the
+    parameter-holding modules are recognised in order: a BatchNorm before the linear layer is
+    ``bn``, the 2-D weight is ``linear``, the BatchNorm after it is ``bn_out``. Other keys pass through.
+    """
+    groups: dict[int, list[str]] = {}
+    for key in state_dict:
+        if key.startswith(old_prefix + "."):
+            index = key[len(old_prefix) + 1:].split(".", 1)[0]
+            if index.isdigit():
+                groups.setdefault(int(index), []).append(key)
+    names: dict[int, str] = {}
+    seen_linear = False
+    for index in sorted(groups):
+        weight = state_dict.get(f"{old_prefix}.{index}.weight")
+        if weight is not None and getattr(weight, "ndim", 0) == 2:
+            names[index], seen_linear = "linear", True
+        else:
+            names[index] = "bn_out" if seen_linear else "bn"
+    out = {}
+    for key, value in state_dict.items():
+        head, _, rest = key.partition(old_prefix + ".")
+        if not head and key.startswith(old_prefix + "."):
+            index, _, tail = rest.partition(".")
+            if index.isdigit() and int(index) in names:
+                out[f"{new_prefix}.{names[int(index)]}.{tail}"] = value
+                continue
+        out[key] = value
+    return out

@@ -27,18 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding
+from facex_core import Backbone, FlattenEmbedding, feature_map_size
 
-from .plugin import AttentionNetConfig, stage_sizes
+from .plugin import NUM_HALVINGS, AttentionNetConfig
 
 #: Down-samplings inside the soft-mask branch of the stage-1, stage-2 and stage-3 modules (the
 #: mask always bottoms out at the stage-3 resolution's half: 7×7 at 112×112 input).
 MASK_LEVELS = (3, 2, 1)
-
-
-def halve(size: tuple[int, int]) -> tuple[int, int]:
-    """Size after a 3×3 stride-2 padding-1 max-pool: each side ``n`` → ``ceil(n / 2)``."""
-    return -(-size[0] // 2), -(-size[1] // 2)
 
 
 class ResidualBlock(nn.Module):
@@ -91,10 +86,9 @@ class AttentionModule(nn.Module):
         self.levels = levels
         self.first_residual_blocks = ResidualBlock(channels, channels)
         self.trunk_branches = residual_blocks(channels, 2)
-        # sizes[k]: map size at mask level k (0 = the trunk's)
-        self.sizes = [size]
+        # sizes[k]: map size at mask level k (0 = the trunk's); each 3x3/s2/p1 max-pool rounds up
+        self.sizes = [feature_map_size(size, k) for k in range(levels + 1)]
         for k in range(1, levels + 1):
-            self.sizes.append(halve(self.sizes[-1]))
             self.add_module(f"mpool{k}", nn.MaxPool2d(3, 2, 1))
             self.add_module(f"softmax{k}_blocks", residual_blocks(channels, 2 if k == levels else 1))
             if k < levels:
@@ -140,7 +134,8 @@ class ResidualAttentionNet(Backbone):
         self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
         self.embedding_size = int(config.embedding_size)
         w = config.width
-        sizes = stage_sizes(self.input_size)
+        # map size after the stem and after each stride-2 block: stage 1, stage 2, stage 3, last
+        sizes = [feature_map_size(self.input_size, k) for k in range(1, NUM_HALVINGS + 1)]
         channels = (4 * w, 8 * w, 16 * w)
 
         self.conv1 = nn.Sequential(nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU())
@@ -159,8 +154,5 @@ class ResidualAttentionNet(Backbone):
                                              batchnorm_first=False, linear_bias=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         return self.output_layer(self.attention_body(self.conv1(images)))

@@ -4,26 +4,13 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_attention.attention` and is imported only when a model is built).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Resolution halvings from the input to the last map: the 7×7 stride-2 stem and the stride-2
-#: residual blocks in front of stage 2, stage 3 and the final blocks.
+#: residual blocks in front of stage 2, stage 3 and the final blocks. Every downsampling layer
+#: (7×7/s2/p3 stem, 3×3/s2/p1 convolution, 1×1/s2 shortcut, the soft masks' 3×3/s2/p1 max-pools)
+#: maps a side ``n`` to ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and 60 → 30, 15, 8, 4.
 NUM_HALVINGS = 4
-
-
-def stage_sizes(input_size: tuple[int, int]) -> list[tuple[int, int]]:
-    """Map size after the stem and after each stride-2 block: ``[stage 1, stage 2, stage 3, last]``.
-
-    Every downsampling layer (7×7/s2/p3 stem, 3×3/s2/p1 convolution, 1×1/s2 shortcut, the soft
-    masks' 3×3/s2/p1 max-pools) maps a side ``n`` to ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and
-    60 → 30, 15, 8, 4.
-    """
-    h, w = input_size
-    sizes = []
-    for _ in range(NUM_HALVINGS):
-        h, w = -(-h // 2), -(-w // 2)
-        sizes.append((h, w))
-    return sizes
 
 
 @config
@@ -50,20 +37,14 @@ class AttentionNetConfig:
         if self.embedding_size < 1 or self.width < 1:
             raise ValueError(f"embedding_size and width must be >= 1, got {self.embedding_size} "
                              f"and {self.width}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
         if len(self.modules) != 3 or min(self.modules) < 0:
             raise ValueError(f"modules must be 3 counts >= 0, got {self.modules}")
-        want_h, want_w = self.map_size
-        if self.out_h not in (None, want_h) or self.out_w not in (None, want_w):
-            raise ValueError(f"out_h/out_w = {self.out_h}/{self.out_w} disagree with input_size "
-                             f"{tuple(self.input_size)}, whose last map is {want_h}x{want_w}; "
-                             "leave them unset or give those values")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
-        return stage_sizes(self.input_size)[-1]
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 @config

@@ -1,16 +1,14 @@
 """Tests of the Residual Attention Network backbones (CPU, batch 2; forward passes only at reduced width)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 import facex_core
 from facex_backbone_attention.attention import MASK_LEVELS, AttentionModule, ResidualAttentionNet
-from facex_backbone_attention.plugin import Attention92Config, AttentionNetConfig, stage_sizes
-from facex_core.testing import check_backbone, check_backbone_export
+from facex_backbone_attention import plugin
+from facex_backbone_attention.plugin import Attention92Config, AttentionNetConfig
+from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
 
 #: FaceX-Zoo's measured parameter counts (M). They include a 1x1 shortcut conv that FaceX-Zoo builds
 #: in every residual block but uses only where channels or stride change; THOP, which counts only
@@ -26,10 +24,8 @@ SMALL = dict(width=8, embedding_size=64)
 @pytest.fixture(scope="module", autouse=True)
 def single_intra_op_thread():
     """On a shared 2-core machine batch-2 passes run faster without intra-op threading."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 # -- independent counts, from per-layer formulas ------------------------------------------------
@@ -149,14 +145,14 @@ def test_attention_residual_learning() -> None:
 
 
 def test_upper_half_face_input() -> None:
-    assert stage_sizes((60, 112)) == [(30, 56), (15, 28), (8, 14), (4, 7)]
     cfg = Attention92Config(input_size=(60, 112), out_h=4, out_w=7, **SMALL)
+    assert cfg.map_size == (4, 7)
     net = ResidualAttentionNet(cfg)
     # the stage-1 mask hourglass descends 30x56 -> 15x28 -> 8x14 -> 4x7 and upsamples back to those sizes
     assert net.attention_body[1].sizes == [(30, 56), (15, 28), (8, 14), (4, 7)]
     assert n_params(net) == expected_params((1, 2, 3), **SMALL, out_hw=4 * 7)
     check_backbone(net)
-    with pytest.raises(ValueError, match="out_h"):
+    with pytest.raises(ValueError, match="out_h=7"):
         AttentionNetConfig(input_size=(60, 112), out_h=7)
 
 
@@ -182,8 +178,5 @@ def test_built_by_name(name: str, modules: tuple[int, int, int]) -> None:
 
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_attention.plugin as p; "
-            "print([c.name for c in p.facex_components()]); assert 'torch' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['attention56', 'attention92']" in result.stdout
+    assert_light_module("facex_backbone_attention.plugin")
+    assert [c.name for c in plugin.facex_components()] == ["attention56", "attention92"]

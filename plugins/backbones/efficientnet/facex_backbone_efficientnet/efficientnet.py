@@ -126,9 +126,5 @@ class EfficientNet(Backbone):
                                              self.embedding_size, dropout=config.drop_ratio)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # the flattening linear layer fixes H and W; say so instead of failing with a matmul shape
-        # error (not while tracing, where the sizes are traced values)
-        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
-            raise ValueError(f"EfficientNet was built for N x 3 x {self.input_size[0]} x "
-                             f"{self.input_size[1]} input (config input_size), got {tuple(images.shape)}")
+        self.check_input(images)
         return self.output_layer(self.head(self.blocks(self.stem(images))))

@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_efficientnet.efficientnet` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: EfficientNet-B0's MBConv stages (paper, Table 1): (repeats, kernel, stride, expansion, output
 #: channels). The stem (3×3, 32 channels) has stride 1 here (ImageNet: 2), so the four stride-2
@@ -26,16 +26,10 @@ COEFFICIENTS: dict[str, tuple[float, float]] = {
 }
 
 
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    Every convolution uses TensorFlow "same" padding, so a stride-s stage maps ``n`` to
-    ``ceil(n / s)``: 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
-    """
-    h, w = input_size
-    for _, _, stride, _, _ in STAGES:
-        h, w = -(-h // stride), -(-w // stride)
-    return h, w
+#: Stride-2 stages between the input and the last feature map. Every convolution uses TensorFlow
+#: "same" padding, so each maps ``n`` to ``ceil(n / 2)``: 112 → 56 → 28 → 14 → 7 and
+#: 60 → 30 → 15 → 8 → 4.
+NUM_HALVINGS = sum(stride == 2 for _, _, stride, _, _ in STAGES)
 
 
 _WIDTH_DOC = "width coefficient: every channel count c becomes c*width rounded to a multiple of 8"
@@ -66,24 +60,17 @@ class EfficientNetConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if self.width <= 0 or self.depth <= 0:
             raise ValueError(f"width and depth must be > 0, got {self.width} and {self.depth}")
         for name in ("drop_ratio", "drop_connect"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        derived = feature_map_size(self.input_size)
-        for name, given, size in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
-            if given is not None and given != size:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
-                                 f"set {name}={size} or leave it unset")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _scaled_config(variant: str) -> type:

@@ -3,8 +3,6 @@ run forward only in reduced form)."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,8 +10,9 @@ import torch
 import facex_core
 from facex_backbone_efficientnet.efficientnet import EfficientNet, MBConv, same_padding
 from facex_backbone_efficientnet.plugin import (COEFFICIENTS, CONFIGS, STAGES, EfficientNetB7Config,
-                                                EfficientNetConfig, feature_map_size)
-from facex_core.testing import check_backbone, check_backbone_export
+                                                EfficientNetConfig)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
+                                check_backbone_export, torch_threads)
 
 VARIANTS = list(COEFFICIENTS)
 
@@ -75,33 +74,18 @@ def reduced(variant: str, **changes) -> EfficientNetConfig:
     return CONFIGS[variant](**values)
 
 
-def with_running_stats(net: EfficientNet, batches: int = 2) -> EfficientNet:
-    """Fill BatchNorm running statistics from random batches so that eval outputs are O(1) and
-    tolerances of 1e-5 test something."""
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    net.train()
-    with torch.no_grad():
-        for _ in range(batches):
-            net(net.example_input(4))
-    return net.eval()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Small batches gain nothing from intra-op threads on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
 def b0() -> EfficientNet:
+    # real BatchNorm statistics, so that eval outputs are O(1) and tolerances of 1e-5 test something
     torch.manual_seed(0)
-    return with_running_stats(EfficientNet(EfficientNetConfig(embedding_size=64)))
+    return calibrate_batchnorm(EfficientNet(EfficientNetConfig(embedding_size=64)))
 
 
 # -- sizes against FaceX-Zoo and an independent count ------------------------------------------
@@ -183,7 +167,7 @@ def test_tensorflow_batchnorm_settings_and_se_width() -> None:
 
 def test_upper_half_face_input() -> None:
     cfg = EfficientNetConfig(input_size=(60, 112), embedding_size=64)
-    assert cfg.map_size == feature_map_size((60, 112)) == (4, 7)
+    assert cfg.map_size == (4, 7)
     net = EfficientNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
@@ -219,7 +203,7 @@ def test_b0_contract_and_eval_determinism(b0: EfficientNet) -> None:
 
 
 def test_b0_export_and_channels_last(b0: EfficientNet) -> None:
-    check_backbone_export(with_running_stats(b0))
+    check_backbone_export(b0)
 
 
 @pytest.mark.parametrize("variant", VARIANTS[1:])
@@ -233,25 +217,20 @@ def test_wider_and_deeper_variants_run_reduced(variant: str) -> None:
 
 def test_widest_variant_exports_reduced() -> None:
     torch.manual_seed(0)
-    check_backbone_export(with_running_stats(EfficientNet(reduced("b7", input_size=(60, 112)))))
+    check_backbone_export(EfficientNet(reduced("b7", input_size=(60, 112))))
 
 
 # -- registration ------------------------------------------------------------------------------
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_efficientnet.plugin as p; "
-            "names = [c.name for c in p.facex_components()]; "
-            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert str([f"efficientnet_{v}" for v in VARIANTS]) in result.stdout
+    assert_light_module("facex_backbone_efficientnet.plugin")
 
 
 def test_components_declared() -> None:
     from facex_backbone_efficientnet import plugin
 
     comps = {c.name: c for c in plugin.facex_components()}
-    assert sorted(comps) == [f"efficientnet_{v}" for v in VARIANTS]
+    assert list(comps) == [f"efficientnet_{v}" for v in VARIANTS]
     for variant in VARIANTS:
         comp = comps[f"efficientnet_{variant}"]
         assert comp.kind == "backbone" and comp.config is CONFIGS[variant]

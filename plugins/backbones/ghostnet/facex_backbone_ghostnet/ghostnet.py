@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding, SqueezeExcite, make_divisible
+from facex_core import Backbone, ConvBNAct, FlattenEmbedding, SqueezeExcite, make_divisible
 
 from .plugin import BLOCKS, GhostNetConfig
 
@@ -31,14 +31,10 @@ CHEAP_KERNEL = 3
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
-            relu: bool = False) -> nn.Sequential:
+            relu: bool = False) -> ConvBNAct:
     """Bias-free k×k convolution (padding k//2) → BatchNorm → ReLU when ``relu``."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2,
-                                         groups=groups, bias=False),
-                               nn.BatchNorm2d(out_channels)]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+    return ConvBNAct(in_channels, out_channels, kernel, stride, groups=groups,
+                     act=(lambda _channels: nn.ReLU(inplace=True)) if relu else None)
 
 
 class GhostModule(nn.Module):
@@ -110,9 +106,5 @@ class GhostNet(Backbone):
                                              dropout=config.drop_ratio)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # the embedding layer's size fixes H and W: a clear error beats a matmul shape mismatch
-        # (skipped while tracing, where the sizes are traced values)
-        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
-            raise ValueError(f"GhostNet input must be N x 3 x {self.input_size[0]} x {self.input_size[1]} "
-                             f"(config input_size), got {tuple(images.shape)}")
+        self.check_input(images)
         return self.output_layer(self.final(self.blocks(self.stem(images))))

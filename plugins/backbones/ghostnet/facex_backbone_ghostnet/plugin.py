@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_ghostnet.ghostnet` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Ghost bottlenecks of GhostNet 1.0× (paper, Table 1): (depthwise kernel, expansion (hidden)
 #: channels, output channels, squeeze-excitation ratio (0 = none), stride). The stem (3×3, 16
@@ -19,16 +19,9 @@ BLOCKS: tuple[tuple[int, int, int, float, int], ...] = (
 )
 
 
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    A stride-2 block (k×k depthwise conv, padding (k-1)/2) maps ``n`` to ``ceil(n / 2)``:
-    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
-    """
-    h, w = input_size
-    for *_, stride in BLOCKS:
-        h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
-    return h, w
+#: Stride-2 blocks between the input and the last feature map. Each k×k depthwise conv pads
+#: (k-1)/2, mapping ``n`` to ``ceil(n / 2)``: 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
+NUM_HALVINGS = sum(stride == 2 for *_, stride in BLOCKS)
 
 
 @config
@@ -52,22 +45,16 @@ class GhostNetConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if self.width <= 0:
             raise ValueError(f"width must be > 0, got {self.width}")
         if not 0.0 <= self.drop_ratio < 1.0:
             raise ValueError(f"drop_ratio must be in [0, 1), got {self.drop_ratio}")
-        out = self.map_size
-        if any(given is not None and given != size for given, size in zip((self.out_h, self.out_w), out)):
-            raise ValueError(f"out_h/out_w = {self.out_h}/{self.out_w} do not match input_size "
-                             f"{tuple(self.input_size)}, whose last feature map is {out[0]}x{out[1]}; "
-                             "leave them unset or give these values")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_ghostnet.ghostnet:GhostNet"

@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding
+from facex_core import Backbone, FlattenEmbedding, feature_map_size
 
-from .plugin import HRNetConfig, branch_sizes
+from .plugin import NUM_HALVINGS, HRNetConfig
 
 #: Channel expansion of a Bottleneck block (output = 4 × its inner width).
 BOTTLENECK_EXPANSION = 4
@@ -150,7 +150,8 @@ class HRNet(Backbone):
         super().__init__(config)
         self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
         self.embedding_size = int(config.embedding_size)
-        sizes = branch_sizes(self.input_size)
+        # spatial size of each of the four branches, highest resolution first
+        sizes = [feature_map_size(self.input_size, k) for k in range(1, NUM_HALVINGS + 1)]
         widths = [config.width * 2 ** i for i in range(len(sizes))]
 
         self.conv1 = nn.Conv2d(3, 64, 3, 2, 1, bias=False)
@@ -191,10 +192,7 @@ class HRNet(Backbone):
                 nn.init.zeros_(m.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         x = torch.relu(self.bn1(self.conv1(images)))
         x = torch.relu(self.bn2(self.conv2(x)))
         xs = [self.layer1(x)]

@@ -3,25 +3,17 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_hrnet.hrnet` and is imported only when a model is built).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Branches of stages 2, 3 and 4 (fixed by the architecture: one new, half-resolution branch per stage).
 STAGE_BRANCHES = (2, 3, 4)
 
 
-def branch_sizes(input_size: tuple[int, int]) -> list[tuple[int, int]]:
-    """Spatial size of each of the four branches, highest resolution first.
-
-    The stem's one stride-2 convolution gives branch 1; every further branch (and every stride-2
-    step of the classification head) is a 3×3 stride-2 padding-1 convolution, mapping a side ``n``
-    to ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and 60 → 30, 15, 8, 4.
-    """
-    h, w = input_size
-    sizes = []
-    for _ in range(len(STAGE_BRANCHES) + 1):
-        h, w = -(-h // 2), -(-w // 2)
-        sizes.append((h, w))
-    return sizes
+#: Resolution halvings from the input to the lowest-resolution branch: the stem's one stride-2
+#: convolution gives branch 1, and each further branch (like each stride-2 step of the
+#: classification head) comes from a 3×3 stride-2 padding-1 convolution, mapping a side ``n`` to
+#: ``ceil(n / 2)``: 112 → 56, 28, 14, 7 and 60 → 30, 15, 8, 4.
+NUM_HALVINGS = len(STAGE_BRANCHES) + 1
 
 
 @config
@@ -59,8 +51,7 @@ class HRNetConfig:
         2048, doc="channels of the head's last 1x1 convolution, flattened with the map into the linear layer")
 
     def __attrs_post_init__(self) -> None:
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         for key in ("embedding_size", "width", "stage1_channels", "stage1_blocks", "final_channels"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -68,16 +59,11 @@ class HRNetConfig:
             values = getattr(self, key)
             if len(values) != length or min(values) < 1:
                 raise ValueError(f"{key} must be {length} integers >= 1, got {values}")
-        last = self.map_size
-        for key, given, derived in (("out_h", self.out_h, last[0]), ("out_w", self.out_w, last[1])):
-            if given is not None and given != derived:
-                raise ValueError(f"{key}={given} disagrees with input_size {tuple(self.input_size)} "
-                                 f"(last map {last[0]}x{last[1]}); set {key}={derived} or leave it unset")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: size of the lowest-resolution branch, which the head ends at."""
-        return branch_sizes(self.input_size)[-1]
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _PAPER = ("J. Wang, K. Sun, T. Cheng, et al. Deep High-Resolution Representation Learning for Visual "

@@ -1,16 +1,14 @@
 """Tests of the HRNet backbone (CPU, batch 2; forward passes only on a reduced layout)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 import facex_core
 from facex_backbone_hrnet.hrnet import HRNet
-from facex_backbone_hrnet.plugin import HRNetConfig, branch_sizes
-from facex_core.testing import check_backbone, check_backbone_export
+from facex_backbone_hrnet import plugin
+from facex_backbone_hrnet.plugin import HRNetConfig
+from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
 
 #: FaceX-Zoo's measured HRNet (yaml default, W18 widths): total and flatten+linear output layer, in M.
 REFERENCE_PARAMS_M = 70.631
@@ -25,10 +23,8 @@ SMALL = dict(width=4, stage1_channels=8, stage1_blocks=1, modules=(1, 1, 1), blo
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Intra-op threads only add contention for batch-2 CPU passes on a shared 2-core machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+    with torch_threads(1):
+        yield
 
 
 # -- an independent count, from per-layer formulas -----------------------------------------------
@@ -154,9 +150,12 @@ def test_reduced_hrnet_exports(small: HRNet) -> None:
 
 def test_upper_half_face_input() -> None:
     cfg = HRNetConfig(input_size=(60, 112), out_h=4, **SMALL)
-    assert branch_sizes((60, 112)) == [(30, 56), (15, 28), (8, 14), (4, 7)]
     assert cfg.map_size == (4, 7)
     net = HRNet(cfg)
+    # the four branches run at 30x56, 15x28, 8x14, 4x7
+    assert [tuple(path[-1].size) for path in net.stage4[0].fuse_layers[0][1:]] == [(30, 56)] * 3
+    assert [tuple(path[-1].size) for path in net.stage4[0].fuse_layers[2][3:]] == [(8, 14)]
+    assert net.stage4[0].fuse_layers[3][2][0][0].stride == (2, 2)   # 8x14 -> 4x7
     # odd sides: fusion upsamples to the exact size of the target branch (8 -> 15, not 16)
     assert net.stage4[0].fuse_layers[1][2][2].size == (15, 28)
     assert n_params(net) == expected_params(**SMALL, out_hw=4 * 7)
@@ -168,7 +167,7 @@ def test_upper_half_face_input() -> None:
 def test_fusion_sums_every_branch(small: HRNet) -> None:
     """Zeroing the lowest branch's contribution changes every output of the last module."""
     module = small.stage4[-1].eval()
-    sizes = branch_sizes((112, 112))
+    sizes = [(56, 56), (28, 28), (14, 14), (7, 7)]
     xs = [torch.randn(1, module.branches[i][0].conv1.in_channels, *sizes[i]) for i in range(4)]
     with torch.no_grad():
         ref = module(list(xs))
@@ -198,8 +197,5 @@ def test_built_by_name_from_toml_style_values() -> None:
 
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_hrnet.plugin as p; print([c.name for c in p.facex_components()]); "
-            "assert 'torch' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['hrnet_w18']" in result.stdout
+    assert_light_module("facex_backbone_hrnet.plugin")
+    assert [c.name for c in plugin.facex_components()] == ["hrnet_w18"]

@@ -117,11 +117,7 @@ class IResNet(Backbone):
         return self.dropout(torch.flatten(self.bn2(x), 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # fc's width is fixed by input_size: say so instead of failing inside the matmul
-        # (not under torch.jit.trace, whose traced sizes would make the comparison warn)
-        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
-            raise ValueError(f"IResNet built for 3 x {self.input_size[0]} x {self.input_size[1]} input "
-                             f"(config input_size), got a batch of shape {tuple(images.shape)}")
+        self.check_input(images)
         if self.fp16:
             device = images.device.type
             half = torch.bfloat16 if device == "cpu" else torch.float16

@@ -5,24 +5,18 @@ network lives in :mod:`facex_backbone_iresnet.iresnet` and is loaded on build).
 """
 from attrs import validators
 
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: IBasicBlocks in the 64-, 128-, 256- and 512-channel stages of each InsightFace variant.
 LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3),
           200: (6, 26, 60, 6)}
 
 
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the map that ``fc`` flattens, for an ``(H, W)`` input.
-
-    The stem keeps the resolution; the first block of each of the four stages halves it (3×3
-    stride-2 conv with padding 1, 1×1 stride-2 downsample), rounding up. InsightFace hard-codes
-    the 112×112 case (``fc_scale = 7 * 7``); 60×112 (upper half face) gives 4×7.
-    """
-    sides = list(input_size)
-    for _stage in range(4):
-        sides = [(side + 1) // 2 for side in sides]
-    return sides[0], sides[1]
+#: Stride-2 steps between the input and the map that ``fc`` flattens: the first block of each of the
+#: four stages (3×3 stride-2 conv with padding 1, 1×1 stride-2 downsample), rounding up; the stem
+#: keeps the resolution. InsightFace hard-codes the 112×112 case (``fc_scale = 7 * 7``); 60×112
+#: (upper half face) gives 4×7.
+NUM_HALVINGS = 4
 
 
 _LAYERS_DOC = ("IBasicBlocks per stage (64/128/256/512 channels): r18 2,2,2,2; r34 3,4,6,3; "
@@ -50,13 +44,12 @@ class IResNetConfig:
     def __attrs_post_init__(self) -> None:
         if len(self.layers) != 4 or min(self.layers) < 1:
             raise ValueError(f"layers must be 4 block counts >= 1, got {self.layers}")
-        if len(self.input_size) != 2 or not all(side >= 1 for side in self.input_size):
-            raise ValueError(f"input_size must hold a height and a width >= 1, got {self.input_size}")
+        resolve_map_size(self.input_size, None, None, NUM_HALVINGS)  # validates input_size
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size; ``fc`` has ``512 * out_h * out_w`` inputs."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _variant(depth: int) -> type:

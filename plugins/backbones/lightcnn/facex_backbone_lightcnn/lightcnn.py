@@ -114,10 +114,7 @@ class LightCNN(Backbone):
         self.output_layer = FlattenEmbedding(c4, out_h, out_w, self.embedding_size, dropout=config.dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         x = self.pool1(self.conv1(images))
         x = self.pool2(self.group1(self.block1(x)))
         x = self.pool3(self.group2(self.block2(x)))

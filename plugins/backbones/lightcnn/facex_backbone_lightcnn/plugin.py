@@ -3,22 +3,14 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_lightcnn.lightcnn` and is imported only when a model is built).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
-#: 2×2 stride-2 poolings: after conv1, group1, group2 and group4.
+#: 2×2 stride-2 poolings: after conv1, group1, group2 and group4. They round odd sides up
+#: (``ceil_mode``): 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
 NUM_POOLS = 4
 #: How each pooling step combines its windows: FaceX-Zoo's LightCNN-29 v2 adds a max-pool and an
 #: average-pool; the paper's 9-layer network max-pools.
 POOLINGS = ("max+avg", "max")
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """``(out_h, out_w)`` after the four 2×2 stride-2 poolings, which round up (``ceil_mode``):
-    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4."""
-    h, w = input_size
-    for _ in range(NUM_POOLS):
-        h, w = -(-h // 2), -(-w // 2)
-    return h, w
 
 
 @config
@@ -50,8 +42,7 @@ class LightCNNConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_POOLS)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if len(self.blocks) != 4 or min(self.blocks) < 0:
@@ -60,13 +51,6 @@ class LightCNNConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if len(self.channels) != 5 or min(self.channels) < 1:
             raise ValueError(f"channels must be 5 counts >= 1, got {self.channels}")
-        h, w = self.map_size
-        mismatched = [f"{k}={v} (should be {want})"
-                      for k, v, want in (("out_h", self.out_h, h), ("out_w", self.out_w, w))
-                      if v is not None and v != want]
-        if mismatched:
-            raise ValueError(f"{', '.join(mismatched)}: input_size {tuple(self.input_size)} ends at a "
-                             f"{h}x{w} map; leave out_h/out_w unset to derive them")
 
     @property
     def depth(self) -> int:
@@ -76,7 +60,7 @@ class LightCNNConfig:
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_POOLS)
 
 
 @config

@@ -1,17 +1,15 @@
 """Tests of the LightCNN backbones (CPU, batch 2, a few seconds)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 import facex_core
 from facex_backbone_lightcnn.lightcnn import Downsample, LightCNN, MFMConv
-from facex_backbone_lightcnn.plugin import LightCNN9Config, LightCNNConfig, feature_map_size
-from facex_core.testing import check_backbone, check_backbone_export
+from facex_backbone_lightcnn import plugin
+from facex_backbone_lightcnn.plugin import LightCNN9Config, LightCNNConfig
+from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
 
 #: FaceX-Zoo's measured LightCNN-29 (v2): total and BN2d-dropout-flatten-linear-BN1d output layer, in M.
 REFERENCE_PARAMS_M = 11.596
@@ -26,10 +24,8 @@ SMALL29 = dict(channels=(12, 24, 48, 32, 32), embedding_size=64)
 @pytest.fixture(scope="module", autouse=True)
 def serial_torch():
     """Batch-2 CPU passes on a shared 2-core machine: intra-op threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 # -- independent counts, from the paper's layer list ---------------------------------------------
@@ -134,7 +130,7 @@ def test_lightcnn9_exports(lightcnn9: LightCNN) -> None:
 
 def test_reduced_lightcnn29_upper_half_face_meets_contract_and_exports() -> None:
     cfg = LightCNNConfig(input_size=(60, 112), out_h=4, **SMALL29)
-    assert feature_map_size((60, 112)) == cfg.map_size == (4, 7)
+    assert cfg.map_size == (4, 7)
     net = LightCNN(cfg)
     assert n_params(net) == expected_params(blocks=(1, 2, 3, 4), out_hw=4 * 7, **SMALL29)
     check_backbone(net)
@@ -176,8 +172,5 @@ def test_built_by_name(name: str, depth: int, pooling: str) -> None:
 
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_lightcnn.plugin as p; "
-            "print([c.name for c in p.facex_components()]); assert 'torch' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['lightcnn29', 'lightcnn9']" in result.stdout
+    assert_light_module("facex_backbone_lightcnn.plugin")
+    assert [c.name for c in plugin.facex_components()] == ["lightcnn29", "lightcnn9"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facex_core import Backbone
+from facex_core import Backbone, ConvBNAct
 
 from .plugin import MobileFaceNetConfig
 
@@ -50,17 +50,11 @@ class ConvBlock(nn.Module):
         return self.prelu(self.bn(self.conv(x)))
 
 
-class LinearBlock(nn.Module):
-    """Convolution without bias → BatchNorm2d, no activation (FaceX-Zoo's ``Linear_block``)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: int | tuple[int, int] = 1,
-                 groups: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+def linear_block(in_channels: int, out_channels: int, kernel: int | tuple[int, int] = 1,
+                 groups: int = 1) -> ConvBNAct:
+    """Convolution without bias or padding → BatchNorm2d, no activation (FaceX-Zoo's ``Linear_block``;
+    its ``conv``/``bn`` keys are those of :class:`facex_core.ConvBNAct`)."""
+    return ConvBNAct(in_channels, out_channels, kernel, padding=0, groups=groups, act=None)
 
 
 class DepthWise(nn.Module):
@@ -74,7 +68,7 @@ class DepthWise(nn.Module):
             raise ValueError("a residual bottleneck needs stride 1 and equal input/output channels")
         self.conv = ConvBlock(in_channels, expansion)
         self.conv_dw = ConvBlock(expansion, expansion, 3, stride, 1, groups=expansion)
-        self.project = LinearBlock(expansion, out_channels)
+        self.project = linear_block(expansion, out_channels)
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,8 +115,8 @@ class MobileFaceNet(Backbone):
         self.conv_45 = DepthWise(c2, c2, EXPANSION_TO_7, stride=2, residual=False)
         self.conv_5 = Residual(c2, n7, EXPANSION_7)
         self.conv_6_sep = ConvBlock(c2, FEATURE_CHANNELS)
-        self.conv_6_dw = LinearBlock(FEATURE_CHANNELS, FEATURE_CHANNELS, config.map_size,
-                                     groups=FEATURE_CHANNELS)
+        self.conv_6_dw = linear_block(FEATURE_CHANNELS, FEATURE_CHANNELS, config.map_size,
+                                      groups=FEATURE_CHANNELS)
         self.conv_6_flatten = nn.Flatten()
         self.linear = nn.Linear(FEATURE_CHANNELS, self.embedding_size, bias=False)
         self.bn = nn.BatchNorm1d(self.embedding_size)
@@ -143,11 +137,7 @@ class MobileFaceNet(Backbone):
                 nn.init.constant_(m.weight, 0.25)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under torch.jit.trace, where sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         x = self.conv1(images)
         x = self.conv2_dw(x)
         x = self.conv_23(x)

@@ -3,22 +3,11 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_mobilefacenet.mobilefacenet` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
-#: Stride-2 steps between the input and the last feature map (conv1, conv_23, conv_34, conv_45).
+#: Stride-2 steps between the input and the last feature map (conv1, conv_23, conv_34, conv_45); each
+#: is a 3×3 padding-1 convolution, so 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
 NUM_HALVINGS = 4
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    Each of the four 3×3, stride-2, padding-1 convolutions maps ``n`` to ``ceil(n / 2)``:
-    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
-    """
-    h, w = input_size
-    for _ in range(NUM_HALVINGS):
-        h, w = (h + 1) // 2, (w + 1) // 2
-    return h, w
 
 
 @config
@@ -44,24 +33,17 @@ class MobileFaceNetConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
         if len(self.blocks) != 4 or self.blocks[0] < 1 or min(self.blocks) < 0:
             raise ValueError("blocks must be 4 counts, the first >= 1 and the others >= 0, "
                              f"got {self.blocks}")
-        derived_h, derived_w = feature_map_size(self.input_size)
-        for name, given, derived in (("out_h", self.out_h, derived_h), ("out_w", self.out_w, derived_w)):
-            if given is not None and given != derived:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived_h}x{derived_w}; "
-                                 f"set {name}={derived} or leave it unset")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, i.e. the GDConv kernel."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 @config

@@ -1,14 +1,12 @@
 """Tests of the MobileFaceNet / MBF backbones (CPU, batch 2, a few seconds in all)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from facex_backbone_mobilefacenet.mobilefacenet import MobileFaceNet
-from facex_backbone_mobilefacenet.plugin import MBFConfig, MobileFaceNetConfig, feature_map_size
+from facex_backbone_mobilefacenet.plugin import MBFConfig, MobileFaceNetConfig
+from facex_core.testing import assert_light_module, calibrate_batchnorm, torch_threads
 
 #: FaceX-Zoo's measured parameter count of its MobileFaceNet (feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = 1.201
@@ -56,30 +54,15 @@ def n_params(model: torch.nn.Module) -> int:
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    """Batch-2 forwards of a 1M-parameter net gain nothing from intra-op threads, and on a busy
-    machine oversubscribed threads make this module several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def calibrate_batchnorm(net: MobileFaceNet, batches: int = 2) -> MobileFaceNet:
-    """Give every BatchNorm real running statistics, so that eval-mode outputs are O(1) (with the
-    initial mean 0 / var 1 the eval output is ~1e-6 and tolerances of 1e-5 would test nothing)."""
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-    net.train()
-    with torch.no_grad():
-        for _ in range(batches):
-            net(torch.randn(4, 3, *net.input_size))
-    return net.eval()
+    """Batch-2 forwards of a 1M-parameter net gain nothing from intra-op threads."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
 def model() -> MobileFaceNet:
+    # real BatchNorm statistics: with the initial mean 0 / var 1 the eval output is ~1e-6 and
+    # tolerances of 1e-5 would test nothing
     torch.manual_seed(0)
     return calibrate_batchnorm(MobileFaceNet(MobileFaceNetConfig()))
 
@@ -117,7 +100,7 @@ def test_facex_zoo_state_dict_names(model: MobileFaceNet) -> None:
 
 def test_upper_half_face_input() -> None:
     cfg = MobileFaceNetConfig(input_size=(60, 112), embedding_size=256)
-    assert cfg.map_size == feature_map_size((60, 112)) == (4, 7)
+    assert cfg.map_size == (4, 7)
     net = MobileFaceNet(cfg).eval()
     assert net.conv_6_dw.conv.kernel_size == (4, 7)
     with torch.no_grad():
@@ -246,12 +229,7 @@ def test_onnx_export(model: MobileFaceNet, tmp_path) -> None:
 # -- registration ------------------------------------------------------------------------------
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_mobilefacenet.plugin as p; "
-            "names = [c.name for c in p.facex_components()]; "
-            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['mobilefacenet', 'mbf']" in result.stdout
+    assert_light_module("facex_backbone_mobilefacenet.plugin")
 
 
 @pytest.mark.parametrize("name", ["mobilefacenet", "mbf"])
@@ -268,6 +246,7 @@ def test_components_declared() -> None:
     from facex_backbone_mobilefacenet import plugin
 
     comps = {c.name: c for c in plugin.facex_components()}
+    assert list(comps) == ["mobilefacenet", "mbf"]
     assert comps["mobilefacenet"].config is MobileFaceNetConfig
     assert comps["mbf"].config is MBFConfig
     for comp in comps.values():

@@ -3,10 +3,12 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_repvgg.repvgg` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Stride-2 steps between the input and the last feature map: the first block of each of the four
-#: stages (stage 0 keeps the resolution for faces; ImageNet RepVGG strides there too).
+#: stages (stage 0 keeps the resolution for faces; ImageNet RepVGG strides there too). A stride-2
+#: block's 3×3 (padding 1) and 1×1 (padding 0) branches both map ``n`` to ``ceil(n / 2)``:
+#: 112 → 7, 60 → 4.
 NUM_HALVINGS = 4
 
 #: (blocks per stage, width multipliers per stage) of the variants, from the RepVGG paper (Table 2).
@@ -15,16 +17,6 @@ PRESETS: dict[str, tuple[tuple[int, int, int, int], tuple[float, float, float, f
     "b0": ((4, 6, 16, 1), (1.0, 1.0, 1.0, 2.5)),
     "b1": ((4, 6, 16, 1), (2.0, 2.0, 2.0, 4.0)),
 }
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    A stride-2 block's 3×3 (padding 1) and 1×1 (padding 0) branches both map ``n`` to
-    ``ceil(n / 2)``; four of them give ``ceil(n / 16)``: 112 → 7, 60 → 4.
-    """
-    h, w = input_size
-    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
 
 
 _BLOCKS_DOC = ("blocks in stages 1-4, each stage's first with stride 2 "
@@ -58,8 +50,7 @@ class RepVGGConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if len(self.blocks) != 4 or min(self.blocks) < 1:
             raise ValueError(f"blocks must be 4 counts >= 1, got {self.blocks}")
         if len(self.width) != 4 or min(int(64 * self.width[0]), int(128 * self.width[1]),
@@ -67,17 +58,11 @@ class RepVGGConfig:
             raise ValueError(f"width must be 4 multipliers giving >= 1 channel per stage, got {self.width}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        derived = feature_map_size(self.input_size)
-        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
-            if given is not None and given != want:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
-                                 f"set {name}={want} or leave it unset")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _variant(name: str) -> type:

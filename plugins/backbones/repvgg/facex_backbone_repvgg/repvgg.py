@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facex_core import Backbone, FlattenEmbedding
+from facex_core import Backbone, ConvBNAct, FlattenEmbedding
 
 from .plugin import RepVGGConfig
 
@@ -46,18 +46,6 @@ def fuse_conv_bn(weight: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor
     return weight * scale.reshape(-1, 1, 1, 1), bn.bias - bn.running_mean * scale
 
 
-class ConvBN(nn.Module):
-    """Bias-free convolution followed by BatchNorm2d (one branch of a training-time block)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
-
-
 class RepVGGBlock(nn.Module):
     """One RepVGG block: three BN branches summed then ReLU (training form), or one 3×3 conv with
     bias then ReLU (deploy form, ``deploy=True`` or after :meth:`reparameterize`)."""
@@ -69,8 +57,9 @@ class RepVGGBlock(nn.Module):
         if deploy:
             self.rbr_reparam = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=True)
         else:
-            self.rbr_dense = ConvBN(in_channels, out_channels, 3, stride)
-            self.rbr_1x1 = ConvBN(in_channels, out_channels, 1, stride)
+            # conv-BN branches without activation, keyed ``conv``/``bn`` as in FaceX-Zoo
+            self.rbr_dense = ConvBNAct(in_channels, out_channels, 3, stride, act=None)
+            self.rbr_1x1 = ConvBNAct(in_channels, out_channels, 1, stride, act=None)
             has_identity = in_channels == out_channels and stride == 1
             self.rbr_identity = nn.BatchNorm2d(in_channels) if has_identity else None
         self.nonlinearity = nn.ReLU()
@@ -133,11 +122,7 @@ class RepVGG(Backbone):
                                              dropout=config.dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under tracing, where the sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         x = self.stage0(images)
         for stage in (self.stage1, self.stage2, self.stage3, self.stage4):
             x = stage(x)

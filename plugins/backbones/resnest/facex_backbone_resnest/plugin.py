@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_resnest.resnest` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Split-attention bottlenecks per stage, for each depth (ResNeSt paper / reference code).
 LAYERS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -12,18 +12,10 @@ LAYERS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 #: match it (FaceX-Zoo hard-codes 64 channels, which is why its ResNeSt-101 fails).
 STEM_WIDTH = {50: 32, 101: 64}
 #: Stride-2 steps between the input and the last feature map: the first block of each stage (the
-#: face input layer keeps the resolution; ImageNet ResNeSt's stem and max-pool are dropped).
+#: face input layer keeps the resolution; ImageNet ResNeSt's stem and max-pool are dropped). A
+#: stride-2 block pools its residual branch with a 3×3, padding-1 average pool and its shortcut with
+#: a 2×2 ceil-mode average pool; both map ``n`` to ``ceil(n / 2)``: 112 → 7, 60 → 4.
 NUM_HALVINGS = 4
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    A stride-2 block pools its residual branch with a 3×3, padding-1 average pool and its shortcut
-    with a 2×2 ceil-mode average pool; both map ``n`` to ``ceil(n / 2)``: 112 → 7, 60 → 4.
-    """
-    h, w = input_size
-    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
 
 
 _DEPTH_DOC = "50 or 101: blocks per stage 3,4,6,3 / 3,4,23,3 (FaceX-Zoo: depth)"
@@ -61,8 +53,7 @@ class ResNeStConfig:
             raise ValueError(f"depth must be one of {sorted(LAYERS)}, got {self.depth}")
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.radix < 1 or 64 % self.radix:
@@ -72,12 +63,6 @@ class ResNeStConfig:
             raise ValueError(f"stem_width must be >= 1, got {self.stem_width}")
         if self.layers is not None and (len(self.layers) != 4 or min(self.layers) < 1):
             raise ValueError(f"layers must be 4 counts >= 1, got {self.layers}")
-        derived = feature_map_size(self.input_size)
-        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
-            if given is not None and given != want:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
-                                 f"set {name}={want} or leave it unset")
 
     @property
     def stage_layers(self) -> tuple[int, int, int, int]:
@@ -92,7 +77,7 @@ class ResNeStConfig:
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 @config

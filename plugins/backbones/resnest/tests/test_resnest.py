@@ -1,17 +1,14 @@
 """Tests of the ResNeSt backbones (CPU, batch 2; forwards use a reduced network)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 from torch import nn
 
 import facex_core
-from facex_core.testing import check_backbone, check_backbone_export
-from facex_backbone_resnest.plugin import (LAYERS, ResNeSt50Config, ResNeSt101Config, ResNeStConfig,
-                                           feature_map_size)
+from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_backbone_resnest import plugin
+from facex_backbone_resnest.plugin import LAYERS, ResNeSt50Config, ResNeSt101Config, ResNeStConfig
 from facex_backbone_resnest.resnest import ResNeSt, SplitAttentionConv
 
 #: FaceX-Zoo's measured parameter counts (feat_dim 512, 112x112), in millions. Its ResNeSt-101 can
@@ -24,28 +21,12 @@ SMALL = dict(layers=(1, 1, 1, 1), input_size=(48, 48), embedding_size=64)
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def with_batch_statistics(net: torch.nn.Module, batch: int = 4) -> torch.nn.Module:
-    """Set every BatchNorm's running statistics from one training-mode batch, then switch to eval.
-    With the initial mean 0 / variance 1 the eval output of this net is nearly 0 (~1e-2), and the
-    export checks' absolute tolerances would compare nothing."""
-    for m in net.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.reset_running_stats()
-            m.momentum = None
-    net.train()
-    with torch.no_grad():
-        net(torch.randn(batch, 3, *net.input_size))
-    return net.eval()
 
 
 # -- an independent parameter count, from the layer list ----------------------------------------
@@ -155,15 +136,15 @@ def test_contract_when_built_by_name() -> None:
 
 def test_export_and_channels_last() -> None:
     torch.manual_seed(0)
-    net = with_batch_statistics(ResNeSt(ResNeStConfig(**SMALL)))
+    net = ResNeSt(ResNeStConfig(**SMALL))
+    check_backbone_export(net)   # calibrates BatchNorm first: uncalibrated, the eval output is ~1e-2
     with torch.no_grad():
         assert 0.1 < net(torch.randn(2, 3, 48, 48)).abs().mean().item() < 10
-    check_backbone_export(net)
 
 
 def test_upper_half_face_input() -> None:
     cfg = ResNeStConfig(layers=(1, 1, 1, 1), embedding_size=64, input_size=(60, 112), out_h=4, out_w=7)
-    assert cfg.map_size == feature_map_size((60, 112)) == (4, 7)
+    assert cfg.map_size == (4, 7)
     net = ResNeSt(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))     # 15 -> 8 exercises the ceil-mode shortcut pool
@@ -189,9 +170,12 @@ def test_invalid_configs_and_inputs_rejected() -> None:
 # -- registration --------------------------------------------------------------------------------
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_resnest.plugin as p; "
-            "names = [c.name for c in p.facex_components()]; "
-            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['resnest50', 'resnest101']" in result.stdout
+    assert_light_module("facex_backbone_resnest.plugin")
+
+
+def test_components_declared() -> None:
+    comps = {c.name: c for c in plugin.facex_components()}
+    assert list(comps) == ["resnest50", "resnest101"]
+    assert comps["resnest50"].config is ResNeSt50Config and comps["resnest101"].config is ResNeSt101Config
+    assert all(c.kind == "backbone" and c.factory == "facex_backbone_resnest.resnest:ResNeSt"
+               for c in comps.values())

@@ -5,24 +5,16 @@ network lives in :mod:`facex_backbone_resnet.resnet` and is loaded on build).
 """
 from attrs import validators
 
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Residual units in the 64-, 128-, 256- and 512-channel stages, for each depth FaceX-Zoo accepts.
 UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
 #: Unit types: plain improved-residual units, or the same with squeeze-excitation at the branch end.
 MODES = ("ir", "ir_se")
-#: Stages whose first unit halves the resolution (all four; the stem keeps it).
+#: Stages whose first unit halves the resolution (all four; the stem keeps it). That unit has a 3×3
+#: stride-2 convolution with padding 1 and a stride-2 shortcut, both taking a side ``n`` to
+#: ``ceil(n / 2)``: 112 → 7, 60 → 4.
 NUM_HALVINGS = 4
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    A stage's first unit has a 3×3 stride-2 convolution with padding 1 and a stride-2 shortcut, both
-    taking a side ``n`` to ``ceil(n / 2)``; four of them give ``ceil(n / 16)``: 112 → 7, 60 → 4.
-    """
-    h, w = input_size
-    return -(-h // 2 ** NUM_HALVINGS), -(-w // 2 ** NUM_HALVINGS)
 
 
 _DEPTH_DOC = "50, 100 or 152: units per stage 3,4,14,3 / 3,13,30,3 / 3,8,36,3 (FaceX-Zoo: depth)"
@@ -58,18 +50,10 @@ class ResNetConfig:
             raise ValueError(f"depth must be one of {sorted(UNITS)}, got {self.depth}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be (H, W) with H, W >= 1, got {self.input_size}")
         if self.units is not None and (len(self.units) != 4 or min(self.units) < 1):
             raise ValueError(f"units must be 4 counts >= 1, got {self.units}")
         # FaceX-Zoo configs spell out the map size; a value that contradicts input_size is an error
-        out = dict(zip(("out_h", "out_w"), self.map_size))
-        wrong = {k: v for k, v in (("out_h", self.out_h), ("out_w", self.out_w))
-                 if v is not None and v != out[k]}
-        if wrong:
-            raise ValueError(f"{', '.join(f'{k}={v}' for k, v in wrong.items())} contradicts "
-                             f"input_size {tuple(self.input_size)}, whose last feature map is "
-                             f"{out['out_h']}x{out['out_w']}: leave out_h/out_w unset")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
 
     @property
     def stage_units(self) -> tuple[int, int, int, int]:
@@ -79,7 +63,7 @@ class ResNetConfig:
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _variant(depth: int, mode: str) -> type:

@@ -27,7 +27,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding, SqueezeExcite
+from facex_core import Backbone, FlattenEmbedding, SqueezeExcite, rename_output_layer
 
 from .plugin import ResNetConfig
 
@@ -89,26 +89,15 @@ class ResNet(Backbone):
                                              dropout=config.dropout)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing():   # traced sizes are tensors; comparing them would warn
-            self._check_input(images)
+        self.check_input(images)
         return self.output_layer(self.body(self.input_layer(images)))
 
-    def _check_input(self, images: torch.Tensor) -> None:
-        """The linear layer's width fixes the input size; a mismatch is reported here, by name,
-        rather than as a matrix-shape error inside the output layer."""
-        h, w = self.input_size
-        if images.dim() != 4 or images.shape[1] != 3 or images.shape[2] != h or images.shape[3] != w:
-            raise ValueError(f"ResNet expects images of shape (N, 3, {h}, {w}) as set by input_size, "
-                             f"got {tuple(images.shape)}")
 
-
-#: FaceX-Zoo key pattern -> FaceX key, for the parts that use the core's shared layers.
-_FACEXZOO_RENAMES = (
+#: FaceX-Zoo key pattern -> FaceX key inside the core's squeeze-excitation (the output layer's keys
+#: are mapped by :func:`facex_core.rename_output_layer`).
+_SE_RENAMES = (
     (re.compile(r"^(body\.\d+\.res_layer\.5\.)fc1\."), r"\1reduce."),
     (re.compile(r"^(body\.\d+\.res_layer\.5\.)fc2\."), r"\1expand."),
-    (re.compile(r"^output_layer\.0\."), "output_layer.bn."),
-    (re.compile(r"^output_layer\.3\."), "output_layer.linear."),
-    (re.compile(r"^output_layer\.4\."), "output_layer.bn_out."),
 )
 
 
@@ -124,7 +113,7 @@ def convert_facexzoo_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[
         state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     converted = {}
     for key, value in state_dict.items():
-        for pattern, replacement in _FACEXZOO_RENAMES:
+        for pattern, replacement in _SE_RENAMES:
             key = pattern.sub(replacement, key)
         converted[key] = value
-    return converted
+    return rename_output_layer(converted, "output_layer", "output_layer")

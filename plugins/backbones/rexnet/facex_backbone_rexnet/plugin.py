@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_rexnet.rexnet` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: ReXNet's six stages (as in the official ``rexnetv1.py``): blocks at depth_mult 1.0,
 #: stride of the first block, squeeze-excitation (when use_se). The stem (3×3, 32 channels) has
@@ -13,16 +13,10 @@ STAGE_STRIDES = (1, 2, 2, 2, 1, 2)
 STAGE_SE = (False, False, True, True, True, True)
 
 
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    Every stride-2 step is a 3×3 depthwise convolution with padding 1, mapping ``n`` to
-    ``ceil(n / 2)``: 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
-    """
-    h, w = input_size
-    for stride in STAGE_STRIDES:
-        h, w = (h + stride - 1) // stride, (w + stride - 1) // stride
-    return h, w
+#: Stride-2 stages between the input and the last feature map. Every stride-2 step is a 3×3
+#: depthwise convolution with padding 1, mapping ``n`` to ``ceil(n / 2)``: 112 → 56 → 28 → 14 → 7
+#: and 60 → 30 → 15 → 8 → 4.
+NUM_HALVINGS = sum(stride == 2 for stride in STAGE_STRIDES)
 
 
 @config
@@ -51,8 +45,7 @@ class ReXNetConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if self.input_ch < 1 or self.final_ch < 0:
             raise ValueError(f"need input_ch >= 1 and final_ch >= 0, got {self.input_ch}, {self.final_ch}")
         if self.width_mult <= 0 or self.depth_mult <= 0:
@@ -62,16 +55,11 @@ class ReXNetConfig:
             raise ValueError(f"se_ratio must be >= 1, got {self.se_ratio}")
         if not 0.0 <= self.dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {self.dropout_ratio}")
-        derived = self.map_size
-        for key, given, size in zip(("out_h", "out_w"), (self.out_h, self.out_w), derived):
-            if given is not None and given != size:
-                raise ValueError(f"{key}={given} does not match input_size {tuple(self.input_size)} "
-                                 f"(last feature map {derived[0]}x{derived[1]}): set {key}={size} or omit it")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_rexnet.rexnet:ReXNet"

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding, SqueezeExcite
+from facex_core import Backbone, ConvBNAct, FlattenEmbedding, SqueezeExcite
 
 from .plugin import STAGE_BLOCKS, STAGE_SE, STAGE_STRIDES, ReXNetConfig
 
@@ -33,17 +33,9 @@ FINAL_CHANNELS = 512
 EXPANSION = 6
 
 
-class ConvBNAct(nn.Sequential):
-    """Bias-free convolution (padding kernel//2) → BatchNorm2d → ``act`` (none when ``act`` is None)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1,
-                 groups: int = 1, act: type[nn.Module] | None = None) -> None:
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(out_channels)]
-        if act is not None:
-            layers.append(act())
-        super().__init__(*layers)
+def _silu(_channels: int) -> nn.Module:
+    """SiLU for :class:`facex_core.ConvBNAct`, which passes the channel count (for PReLU)."""
+    return nn.SiLU()
 
 
 def _bn_relu(channels: int) -> nn.Module:
@@ -76,15 +68,15 @@ class LinearBottleneck(nn.Module):
                  se_ratio: int | None) -> None:
         super().__init__()
         mid = in_channels * expansion
-        self.expand = ConvBNAct(in_channels, mid, act=nn.SiLU) if expansion != 1 else nn.Identity()
-        self.depthwise = ConvBNAct(mid, mid, 3, stride, groups=mid)
+        self.expand = ConvBNAct(in_channels, mid, 1, act=_silu) if expansion != 1 else nn.Identity()
+        self.depthwise = ConvBNAct(mid, mid, 3, stride, groups=mid, act=None)
         if se_ratio:
             reduced = mid // se_ratio
             self.se: nn.Module = SqueezeExcite(mid, reduced, act=functools.partial(_bn_relu, reduced))
         else:
             self.se = nn.Identity()
         self.act = nn.ReLU6()
-        self.project = ConvBNAct(mid, out_channels)
+        self.project = ConvBNAct(mid, out_channels, 1, act=None)
         self.in_channels = in_channels
         # the official rule; in ReXNet only the first block (32 -> 16) has fewer outputs than inputs
         self.shortcut = stride == 1 and in_channels <= out_channels
@@ -118,21 +110,17 @@ class ReXNet(Backbone):
         se = [config.use_se and flag for n, flag in zip(depths, STAGE_SE) for _ in range(n)]
         expansions = [1] * depths[0] + [EXPANSION] * sum(depths[1:])
 
-        self.stem = ConvBNAct(3, stem, 3, act=nn.SiLU)
+        self.stem = ConvBNAct(3, stem, 3, act=_silu)
         self.blocks = nn.Sequential(*(
             LinearBottleneck(c_in, c_out, t, s, config.se_ratio if use_se else None)
             for (c_in, c_out), t, s, use_se in zip(plan, expansions, strides, se)))
         last = int(FINAL_CHANNELS * config.width_mult)
-        self.final = ConvBNAct(plan[-1][1], last, act=nn.SiLU)
+        self.final = ConvBNAct(plan[-1][1], last, 1, act=_silu)
         out_h, out_w = config.map_size
         # sized from the real width: FaceX-Zoo hard-codes 512 and breaks for width_mult != 1
         self.output_layer = FlattenEmbedding(last, out_h, out_w, self.embedding_size,
                                              dropout=config.dropout_ratio)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # H and W are fixed by the flattening embedding layer: fail with a message that says so
-        # (not while tracing, where the sizes are traced values)
-        if not torch.jit.is_tracing() and tuple(images.shape[1:]) != (3, *self.input_size):
-            raise ValueError(f"this ReXNet takes N x 3 x {self.input_size[0]} x {self.input_size[1]} "
-                             f"images (config input_size), got {tuple(images.shape)}")
+        self.check_input(images)
         return self.output_layer(self.final(self.blocks(self.stem(images))))

@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_swin.swin` and is loaded on build).
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option
 
 
 def stage_resolutions(input_size: tuple[int, int], patch_size: int, num_stages: int) -> list[tuple[int, int]]:
@@ -13,12 +13,8 @@ def stage_resolutions(input_size: tuple[int, int], patch_size: int, num_stages: 
     merging halves the grid, rounding up because an odd grid is zero-padded first:
     224 → 56, 28, 14, 7 and 120 → 30, 15, 8, 4 (at ``patch_size`` 4).
     """
-    h, w = input_size[0] // patch_size, input_size[1] // patch_size
-    sizes = [(h, w)]
-    for _ in range(num_stages - 1):
-        h, w = (h + 1) // 2, (w + 1) // 2
-        sizes.append((h, w))
-    return sizes
+    grid = (input_size[0] // patch_size, input_size[1] // patch_size)
+    return [feature_map_size(grid, halvings) for halvings in range(num_stages)]
 
 
 @config

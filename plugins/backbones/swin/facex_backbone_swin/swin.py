@@ -234,12 +234,7 @@ class SwinTransformer(Backbone):
         self.apply(init_trunc_normal)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under torch.jit.trace, where sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing():
-            shape = tuple(images.shape)
-            if len(shape) != 4 or shape[1] != 3 or shape[2:] != self.input_size:
-                raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                                 f"got {shape} (set input_size in the backbone config)")
+        self.check_input(images)
         x = self.pos_drop(self.patch_embed(images))
         for layer in self.layers:
             x = layer(x)

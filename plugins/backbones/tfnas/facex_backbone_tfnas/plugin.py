@@ -8,23 +8,12 @@ Only TF-NAS-A is registered. The TF-NAS authors publish B, C and D as trained ch
 folders); the searched per-block operations and widths are not written out anywhere in text, so
 they cannot be rebuilt here from a citable source. FaceX-Zoo itself ships only A.
 """
-from facex_core import Component, config, hookimpl, option
+from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: Stride-2 steps between the input and the last feature map (stages 1, 2, 3 and 5; the first
-#: stem convolution keeps the resolution, unlike ImageNet TF-NAS).
+#: stem convolution keeps the resolution, unlike ImageNet TF-NAS). Every convolution pads
+#: ``kernel // 2``, so a stride-2 block maps ``n`` to ``ceil(n / 2)``: 112 → 7 and 60 → 4.
 NUM_HALVINGS = 4
-
-
-def feature_map_size(input_size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial size ``(out_h, out_w)`` of the last feature map for an ``(H, W)`` input.
-
-    Every convolution pads ``kernel // 2``, so a stride-2 block maps ``n`` to ``ceil(n / 2)``:
-    112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
-    """
-    h, w = input_size
-    for _ in range(NUM_HALVINGS):
-        h, w = -(-h // 2), -(-w // 2)
-    return h, w
 
 
 @config
@@ -46,21 +35,14 @@ class TFNASConfig:
     def __attrs_post_init__(self) -> None:
         if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
+        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        derived = feature_map_size(self.input_size)
-        for name, given, want in (("out_h", self.out_h, derived[0]), ("out_w", self.out_w, derived[1])):
-            if given is not None and given != want:
-                raise ValueError(f"{name}={given} does not match input_size {tuple(self.input_size)}, "
-                                 f"whose last feature map is {derived[0]}x{derived[1]}; "
-                                 f"set {name}={want} or leave it unset")
 
     @property
     def map_size(self) -> tuple[int, int]:
         """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size)
+        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_tfnas.tfnas:TFNAS"

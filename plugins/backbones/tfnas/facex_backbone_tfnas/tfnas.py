@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facex_core import Backbone, FlattenEmbedding, SqueezeExcite
+from facex_core import Backbone, ConvBNAct, FlattenEmbedding, SqueezeExcite
 
 from .plugin import TFNASConfig
 
@@ -56,21 +56,6 @@ FEATURE_CHANNELS = 1280
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "swish": nn.SiLU}
 
 
-class ConvBNAct(nn.Module):
-    """Convolution without bias (padding ``kernel // 2``) → BatchNorm2d → activation (or none)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1,
-                 groups: int = 1, act: type[nn.Module] | None = None) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups,
-                              bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-        self.act = act() if act is not None else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
-
-
 class MBInvertedResBlock(nn.Module):
     """Inverted residual block (MobileNetV2) with optional squeeze-excitation, TF-NAS's only op.
 
@@ -82,14 +67,18 @@ class MBInvertedResBlock(nn.Module):
     def __init__(self, block: Block, act: type[nn.Module]) -> None:
         super().__init__()
         in_channels, mid, se, out_channels, kernel, stride = block
+
+        def channel_act(_channels: int) -> nn.Module:  # ConvBNAct passes the width (for PReLU)
+            return act()
+
         if mid > in_channels:
-            self.inverted_bottleneck: nn.Module = ConvBNAct(in_channels, mid, act=act)
+            self.inverted_bottleneck: nn.Module = ConvBNAct(in_channels, mid, 1, act=channel_act)
         else:
             self.inverted_bottleneck = nn.Identity()
             mid = in_channels
-        self.depth_conv = ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act)
+        self.depth_conv = ConvBNAct(mid, mid, kernel, stride, groups=mid, act=channel_act)
         self.squeeze_excite = SqueezeExcite(mid, se, act=act, bias=True) if se > 0 else nn.Identity()
-        self.point_linear = ConvBNAct(mid, out_channels)
+        self.point_linear = ConvBNAct(mid, out_channels, 1, act=None)
         self.has_residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,13 +95,13 @@ class TFNAS(Backbone):
         self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
         self.embedding_size = int(config.embedding_size)
 
-        self.first_stem = ConvBNAct(3, STEM_CHANNELS, 3, act=nn.ReLU)
+        self.first_stem = ConvBNAct(3, STEM_CHANNELS, 3, act=lambda _: nn.ReLU())
         self.second_stem = MBInvertedResBlock(SECOND_STEM, nn.ReLU)
         for index, (act, blocks) in enumerate(TFNAS_A, start=1):
             stage = nn.Sequential(*(MBInvertedResBlock(b, ACTIVATIONS[act]) for b in blocks))
             self.add_module(f"stage{index}", stage)
         last_channels = TFNAS_A[-1][1][-1][3]
-        self.feature_mix_layer = ConvBNAct(last_channels, FEATURE_CHANNELS)
+        self.feature_mix_layer = ConvBNAct(last_channels, FEATURE_CHANNELS, 1, act=None)
         out_h, out_w = config.map_size
         self.output_layer = FlattenEmbedding(FEATURE_CHANNELS, out_h, out_w, self.embedding_size,
                                              dropout=config.dropout, batchnorm_first=False)
@@ -128,11 +117,7 @@ class TFNAS(Backbone):
                 nn.init.zeros_(m.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (skipped under tracing, where the sizes are traced tensors and the check would warn)
-        if not torch.jit.is_tracing() and (images.dim() != 4 or images.shape[1] != 3
-                                           or tuple(images.shape[-2:]) != self.input_size):
-            raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, "
-                             f"got {tuple(images.shape)} (set input_size in the backbone config)")
+        self.check_input(images)
         x = self.second_stem(self.first_stem(images))
         for stage in (self.stage1, self.stage2, self.stage3, self.stage4, self.stage5, self.stage6):
             x = stage(x)

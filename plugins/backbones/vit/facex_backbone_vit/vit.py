@@ -86,23 +86,13 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping ``p×p`` patches → ``C`` channels (a stride-``p`` convolution), as tokens.
+    """Non-overlapping ``p×p`` patches → ``C`` channels (a stride-``p`` convolution), as tokens."""
 
-    Rejects images of another size than ``input_size``: the position embedding and the feature
-    head are sized for its patch grid.
-    """
-
-    def __init__(self, input_size: tuple[int, int], patch_size: int, dim: int) -> None:
+    def __init__(self, patch_size: int, dim: int) -> None:
         super().__init__()
-        self.input_size = input_size
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # sizes are traced tensors under torch.jit.trace, where the comparison would only warn
-        if not torch.jit.is_tracing():
-            if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != self.input_size:
-                raise ValueError(f"expected N x 3 x {self.input_size[0]} x {self.input_size[1]} images, got "
-                                 f"{tuple(images.shape)} (set input_size in the backbone config)")
         return self.proj(images).flatten(2).transpose(1, 2)
 
 
@@ -123,7 +113,7 @@ class VisionTransformer(Backbone):
         self.gradient_checkpointing = bool(config.gradient_checkpointing)
         dim, depth = config.embed_dim, config.depth
 
-        self.patch_embed = PatchEmbed(self.input_size, config.patch_size, dim)
+        self.patch_embed = PatchEmbed(config.patch_size, dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, dim))
         self.pos_drop = nn.Dropout(config.drop_rate)
         self.blocks = nn.ModuleList(
@@ -161,6 +151,8 @@ class VisionTransformer(Backbone):
         return self.training and self.kept_patches < self.num_patches
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # the position embedding and the feature head are sized for input_size's patch grid
+        self.check_input(images)
         x = self.pos_drop(self.patch_embed(images) + self.pos_embed)
         if self.masking:
             index = self.random_keep_index(x)

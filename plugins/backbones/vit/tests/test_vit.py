@@ -1,14 +1,14 @@
 """Tests of the face ViT backbones (CPU, batch 2; full-size nets are built, ViT-T and reduced ones run)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
+from facex_backbone_vit import plugin
 from facex_backbone_vit.plugin import ViTBConfig, ViTSConfig, ViTTConfig, patch_grid
 from facex_backbone_vit.vit import VisionTransformer
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
+                                check_backbone_export, torch_threads)
 
 CONFIGS = {"vit_t": ViTTConfig, "vit_s": ViTSConfig, "vit_b": ViTBConfig}
 #: InsightFace arcface_torch README, "ViT for Face Recognition": GFLOPs (= MACs, ptflops plus the
@@ -58,10 +58,8 @@ def n_params(model: torch.nn.Module) -> int:
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +71,7 @@ def vit_t() -> VisionTransformer:
 def calibrated(cfg: ViTTConfig) -> VisionTransformer:
     """A reduced net whose BatchNorms hold real statistics, so eval outputs are O(1)."""
     torch.manual_seed(0)
-    net = VisionTransformer(cfg)
-    net.train()
-    with torch.no_grad():
-        net(torch.randn(4, 3, *net.input_size))
-    return net.eval()
+    return calibrate_batchnorm(VisionTransformer(cfg))
 
 
 # -- size, cost, variants ----------------------------------------------------------------------
@@ -226,35 +220,24 @@ def test_invalid_configs_rejected() -> None:
 # -- core contract and export --------------------------------------------------------------------
 
 def test_vit_t_core_contract_and_export(vit_t: VisionTransformer) -> None:
-    from facex_core.testing import check_backbone, check_backbone_export
-
     check_backbone(vit_t, batch=2)
     check_backbone_export(vit_t)
 
 
 def test_reduced_vit_b_layout_core_contract() -> None:
     """Gradient checkpointing and masking together, as ViT-B trains."""
-    from facex_core.testing import check_backbone
-
     check_backbone(VisionTransformer(ViTBConfig(embed_dim=32, depth=2, num_heads=2, embedding_size=64)))
 
 
 # -- registration ------------------------------------------------------------------------------
 
 def test_plugin_module_does_not_import_torch() -> None:
-    code = ("import sys, facex_backbone_vit.plugin as p; "
-            "names = [c.name for c in p.facex_components()]; "
-            "assert 'torch' not in sys.modules, 'plugin.py imported torch'; print(names)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "['vit_t', 'vit_s', 'vit_b']" in result.stdout
+    assert_light_module("facex_backbone_vit.plugin")
 
 
 def test_components_declared() -> None:
-    from facex_backbone_vit import plugin
-
     comps = {c.name: c for c in plugin.facex_components()}
-    assert set(comps) == set(CONFIGS)
+    assert list(comps) == list(CONFIGS)
     for name, comp in comps.items():
         assert comp.kind == "backbone" and comp.config is CONFIGS[name]
         assert comp.factory == "facex_backbone_vit.vit:VisionTransformer"

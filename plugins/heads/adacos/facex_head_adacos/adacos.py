@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 
 from facex_core import CosineBatch, MarginSoftmaxHead, default_adacos_scale, target_mask
 
@@ -40,8 +39,11 @@ class AdaCos(MarginSoftmaxHead):
         # ln Σ exp in log space: exact, and no overflow however large the scale grows
         log_sum = torch.logsumexp((self.scale * negatives).flatten(), 0)
         columns = torch.tensor(float(cos.shape[1]), dtype=log_sum.dtype, device=cos.device)
-        if self.classifier.sharded:
-            log_sum, columns = _log_sum_over_ranks(log_sum), _sum_over_ranks(columns)
+        c = self.classifier
+        if c.sharded:
+            # B_avg sums over every rank's columns: ln Σ_ranks exp(log_sum), shifted by the largest term
+            top = c.all_reduce(log_sum, op="max")
+            log_sum, columns = top + torch.log(c.all_reduce(torch.exp(log_sum - top))), c.all_reduce(columns)
         # Partial FC keeps columns − 1 of each sample's C − 1 negatives: scale their sum up to all C − 1
         # (1 with full FC), so the scale does not depend on the sample rate.
         log_b_avg = log_sum - math.log(cos.shape[0]) + torch.log((self.num_classes - 1) / (columns - 1))
@@ -49,15 +51,3 @@ class AdaCos(MarginSoftmaxHead):
         theta_med = theta.median()  # lower median for an even batch, like torch.median in the references
         self.scale.copy_(log_b_avg / torch.cos(theta_med.clamp(max=math.pi / 4)))
 
-
-def _sum_over_ranks(x: torch.Tensor) -> torch.Tensor:
-    x = x.clone()
-    dist.all_reduce(x, op=dist.ReduceOp.SUM)
-    return x
-
-
-def _log_sum_over_ranks(log_x: torch.Tensor) -> torch.Tensor:
-    """ln Σ_ranks exp(log_x), shifted by the largest term so it cannot overflow."""
-    top = log_x.clone()
-    dist.all_reduce(top, op=dist.ReduceOp.MAX)
-    return top + torch.log(_sum_over_ranks(torch.exp(log_x - top)))

@@ -1,50 +1,36 @@
+import functools
 import math
 
 import pytest
 import torch
 
 import facex_core
-from facex_core.testing import check_head
+from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_partial_fc,
+                                check_head_sharded, reference_cosines, reference_cross_entropy)
 from facex_head_curricularface.curricularface import CurricularFace
 from facex_head_curricularface.plugin import CurricularFaceConfig
 
 
-def cosine(x, w):
-    return ((x / x.norm()) * (w / w.norm())).sum().clamp(-1, 1)
-
-
-def reference_t(emb, weight, labels, old_t, momentum=0.01):
-    mean = sum(float(cosine(emb[i], weight[labels[i]]).detach()) for i in range(len(labels))) / len(labels)
+def reference_t(cos, labels, old_t, momentum=0.01):
+    """The EMA by hand: (1 − momentum)·t + momentum·mean_i cos θ_{y_i}."""
+    mean = sum(cos[i, y].item() for i, y in enumerate(labels.tolist())) / len(labels)
     return (1 - momentum) * old_t + momentum * mean
 
 
-def reference_logits(emb, weight, labels, t, s=64.0, m=0.5):
+def reference_logits(cos, labels, t, s=64.0, m=0.5):
     """Per-sample loop from the paper: θ_y = acos(cos θ_y), target cos(θ_y + m) (cos θ_y − m·sin m past π),
     negatives above cos(θ_y + m) become cos θ_j·(t + cos θ_j)."""
-    rows = []
-    for i in range(emb.shape[0]):
-        c_y = cosine(emb[i], weight[labels[i]])
-        theta = math.acos(min(max(float(c_y.detach()), -1 + 1e-7), 1 - 1e-7))
-        row = []
-        for j in range(weight.shape[0]):
-            c = cosine(emb[i], weight[j])
-            if j == labels[i]:
-                if theta + m <= math.pi:
-                    th = torch.acos(c.clamp(-1 + 1e-7, 1 - 1e-7))
-                    row.append(s * torch.cos(th + m))
-                else:
-                    row.append(s * (c - m * math.sin(m)))
-            elif float(c.detach()) > math.cos(theta + m):
-                row.append(s * c * (t + c))
+    logits = torch.empty_like(cos)
+    for i, y in enumerate(labels.tolist()):
+        theta = math.acos(min(max(cos[i, y].item(), -1 + 1e-7), 1 - 1e-7))
+        for j, c in enumerate(cos[i]):
+            if j != y:
+                logits[i, j] = c * (t + c) if c.item() > math.cos(theta + m) else c
+            elif theta + m <= math.pi:
+                logits[i, j] = torch.cos(torch.acos(c.clamp(-1 + 1e-7, 1 - 1e-7)) + m)
             else:
-                row.append(s * c)
-        rows.append(torch.stack(row))
-    return torch.stack(rows)
-
-
-def reference_loss(logits, labels):
-    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]]
-                        for i in range(len(labels))]).mean()
+                logits[i, j] = c - m * math.sin(m)
+    return s * logits
 
 
 def make_head(c=10, d=8, **kw):
@@ -71,10 +57,11 @@ def test_training_step_matches_per_sample_loop_with_gradients():
 
     emb2 = emb.detach().clone().requires_grad_(True)
     w2 = head.weight.detach().clone().requires_grad_(True)
-    t = reference_t(emb2, w2, labels, 0.3)
+    cos = reference_cosines(emb2, w2)
+    t = reference_t(cos, labels, 0.3)
     assert float(head.t) == pytest.approx(t, rel=1e-6)
-    ref = reference_logits(emb2, w2, labels, t)
-    ref_loss = reference_loss(ref, labels)
+    ref = reference_logits(cos, labels, t)
+    ref_loss = reference_cross_entropy(ref, labels)
     ref_loss.backward()
     torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
@@ -82,11 +69,10 @@ def test_training_step_matches_per_sample_loop_with_gradients():
     torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-5)
 
     # the test covered both kinds of negatives and the fallback
-    scaled = out.logits.detach().double() / 64.0
-    cos = torch.stack([torch.stack([cosine(emb2[i], w2[j]) for j in range(10)]) for i in range(6)]).detach()
+    cos = cos.detach()
     negatives = torch.ones_like(cos, dtype=torch.bool)
     negatives[torch.arange(6), labels] = False
-    reweighted = ~torch.isclose(scaled, cos, atol=1e-6) & negatives
+    reweighted = ~torch.isclose(out.logits.detach().double() / 64.0, cos, atol=1e-6) & negatives
     assert reweighted.any() and (negatives & ~reweighted).any()
     assert float(cos[2, 9]) < math.cos(math.pi - 0.5)
 
@@ -95,11 +81,12 @@ def test_t_is_an_ema_in_training_and_frozen_in_eval():
     torch.manual_seed(1)
     head = make_head()
     emb, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 4, 5])
+    cos = reference_cosines(emb, head.weight.detach())
     head(emb, labels)
     t1 = float(head.t)
-    assert t1 == pytest.approx(reference_t(emb, head.weight.detach(), labels, 0.0), rel=1e-5)
+    assert t1 == pytest.approx(reference_t(cos, labels, 0.0), rel=1e-5)
     head(emb, labels)
-    assert float(head.t) == pytest.approx(reference_t(emb, head.weight.detach(), labels, t1), rel=1e-5)
+    assert float(head.t) == pytest.approx(reference_t(cos, labels, t1), rel=1e-5)
     head.eval()
     before = head.t.clone()
     head(emb, labels)
@@ -116,6 +103,7 @@ def test_t_survives_state_dict_round_trip():
 
 
 def test_contract_and_registration():
+    assert_light_module("facex_head_curricularface.plugin")
     head = facex_core.build("head", "curricularface", num_classes=10, embedding_size=8)
     assert isinstance(head, CurricularFace)
     check_head(head)
@@ -128,20 +116,16 @@ def test_gradient_finite_at_exact_alignment():
     assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
 
 
-def test_bf16_autocast_forward_backward_is_finite():
-    head = make_head()
-    emb = torch.randn(6, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
-    out.total_loss.backward()
-    assert torch.isfinite(out.loss) and torch.isfinite(head.t)
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
-
-
-def test_partial_fc_gives_finite_loss_over_sampled_columns():
+def test_bf16_autocast_and_partial_fc():
     torch.manual_seed(0)
-    head = make_head(classifier=facex_core.ClassifierConfig(sample_rate=0.5))
-    emb = torch.randn(6, 8, requires_grad=True)
-    out = head(emb, torch.tensor([0, 0, 3, 3, 7, 7]))
-    out.loss.backward()
-    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss) and torch.isfinite(emb.grad).all()
+    head = make_head()
+    check_head_autocast(head)
+    assert torch.isfinite(head.t)
+    check_head_partial_fc(make_head(classifier=facex_core.ClassifierConfig(sample_rate=0.5)), batch=4)
+
+
+def test_sharded_over_two_gloo_ranks_equals_single_process():
+    """t and the hard-negative mask come from the own-class cosine of rows whose class lives on another
+    rank too: every rank's t buffer, the loss and the gradients equal one process's."""
+    check_head_sharded(functools.partial(facex_core.build, "head", "curricularface", num_classes=11,
+                                         embedding_size=6, scale=16.0), rtol=5e-6)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import check_head
+from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_partial_fc,
+                                reference_cosines, reference_cross_entropy)
 
 VARIANTS = {  # name: (arc?, m, σ, plus)
     "elasticface_arc": (True, 0.5, 0.05, False),
@@ -15,23 +16,15 @@ VARIANTS = {  # name: (arc?, m, σ, plus)
 
 
 def reference_logits(emb, weight, labels, margins, arc, s=64.0):
-    """Per-sample loop: θ = acos(cos), target cos(θ + m_i) (Arc) or cos θ − m_i (Cos)."""
-    rows = []
-    for i in range(emb.shape[0]):
-        x = emb[i] / emb[i].norm()
-        row = []
-        for j in range(weight.shape[0]):
-            c = (x * weight[j] / weight[j].norm()).sum().clamp(-1, 1)
-            if j == labels[i]:
-                theta = torch.acos(c.clamp(-1 + 1e-7, 1 - 1e-7))
-                c = torch.cos(theta + margins[i]) if arc else c - margins[i]
-            row.append(s * c)
-        rows.append(torch.stack(row))
-    return torch.stack(rows)
-
-
-def reference_loss(logits, labels):
-    return torch.stack([torch.logsumexp(logits[i], 0) - logits[i, labels[i]] for i in range(len(labels))]).mean()
+    """Per-sample loop: θ = acos(cos θ_y), target cos(θ + m_i) (Arc) or cos θ_y − m_i (Cos)."""
+    cos = reference_cosines(emb, weight)
+    logits = cos.clone()
+    for i, y in enumerate(labels.tolist()):
+        if arc:
+            logits[i, y] = torch.cos(torch.acos(cos[i, y].clamp(-1 + 1e-7, 1 - 1e-7)) + margins[i])
+        else:
+            logits[i, y] = cos[i, y] - margins[i]
+    return s * logits
 
 
 def by_hardness(draws, own_cos):
@@ -61,11 +54,10 @@ def test_elasticface_matches_per_sample_loop_with_the_same_draws(name):
     emb2 = emb.detach().clone().requires_grad_(True)
     w2 = head.weight.detach().clone().requires_grad_(True)
     if plus:
-        x = torch.nn.functional.normalize(emb2.detach(), dim=1)
-        own = [(x[i] @ torch.nn.functional.normalize(w2.detach()[labels[i]], dim=0)).item() for i in range(6)]
-        draws = by_hardness(draws, own)
+        own = reference_cosines(emb2.detach(), w2.detach())[torch.arange(6), labels]
+        draws = by_hardness(draws, own.tolist())
     ref = reference_logits(emb2, w2, labels, draws, arc)
-    ref_loss = reference_loss(ref, labels)
+    ref_loss = reference_cross_entropy(ref, labels)
     ref_loss.backward()
     torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=1e-5)
@@ -112,15 +104,13 @@ def test_elasticface_eval_uses_the_mean_margin_and_leaves_the_rng_alone():
 def test_elasticface_contract_bf16_and_partial_fc(name):
     check_head(facex_core.build("head", name, num_classes=10, embedding_size=8))
     torch.manual_seed(0)
-    head = facex_core.build("head", name, num_classes=10, embedding_size=8)
-    emb = torch.randn(6, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
-    out.loss.backward()
-    assert torch.isfinite(out.loss) and torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
-    pfc = facex_core.build("head", name, num_classes=10, embedding_size=8, classifier={"sample_rate": 0.5})
-    out = pfc(torch.randn(6, 8), torch.tensor([0, 1, 1, 4, 4, 7]))
-    assert out.logits.shape == (6, 5) and torch.isfinite(out.loss)
+    check_head_autocast(facex_core.build("head", name, num_classes=10, embedding_size=8))
+    check_head_partial_fc(facex_core.build("head", name, num_classes=10, embedding_size=8,
+                                           classifier={"sample_rate": 0.5}), batch=4)
+
+
+def test_registration_module_is_light():
+    assert_light_module("facex_head_elasticface.plugin")
 
 
 def test_elasticface_arc_gradient_finite_at_exact_alignment():

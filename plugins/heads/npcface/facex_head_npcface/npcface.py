@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 
 from facex_core import CosineBatch, MarginSoftmaxHead, replace_target, safe_sin, target_mask
 
@@ -33,9 +32,9 @@ class NPCFace(MarginSoftmaxHead):
             own = batch.target_cos.float()
             boundary = own * self.cos_m - safe_sin(own) * self.sin_m  # cos(θ_y + m)
             hard = (cos > boundary[:, None]) & ~target_mask(cos, target)
-            stats = torch.stack([torch.where(hard, cos, torch.zeros_like(cos)).sum(1), hard.sum(1).float()])
-            if self.classifier.sharded:
-                dist.all_reduce(stats, op=dist.ReduceOp.SUM)
+            # each shard holds some of every row's columns: add up the hard-negative sums and counts
+            stats = self.classifier.all_reduce(
+                torch.stack([torch.where(hard, cos, torch.zeros_like(cos)).sum(1), hard.sum(1).float()]))
             positive_margin = cfg.m0 + cfg.m1 * stats[0] / stats[1].clamp_min(1.0)
         t = cos.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
         with_margin = t * torch.cos(positive_margin) - safe_sin(t) * torch.sin(positive_margin)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -30,12 +29,6 @@ def initial_bias(num_classes: int, lam: float, r: float, m: float, t: float) -> 
     positive, negative = r * (g0 - m), r * (g0 + m)
     root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(positive - negative))
     return math.log(2.0 * z) - negative - math.log(1.0 - z + root)
-
-
-def _sum_over_ranks(grad: torch.Tensor) -> torch.Tensor:
-    grad = grad.clone()
-    dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-    return grad
 
 
 class SphereFace2(MarginSoftmaxHead):
@@ -59,9 +52,9 @@ class SphereFace2(MarginSoftmaxHead):
             adjusted = cos + (adjusted - cos).detach()
         bias = self.bias
         if self.classifier.sharded and bias.requires_grad and torch.is_grad_enabled():
-            # b is replicated: each rank's loss only sees its own columns, so sum b's gradient
+            # b is replicated but each rank's loss sees only its own columns: sum b's gradient over the ranks
             bias = bias.clone()
-            bias.register_hook(_sum_over_ranks)
+            bias.register_hook(self.classifier.all_reduce)
         return cfg.scale * adjusted + bias
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
@@ -76,7 +69,6 @@ class SphereFace2(MarginSoftmaxHead):
         if self.classifier.sharded:
             # the value is the sum over every rank's columns; the gradient stays this rank's part,
             # which the all-gather's backward adds up across ranks
-            total = loss.detach().clone()
-            dist.all_reduce(total, op=dist.ReduceOp.SUM)
-            loss = loss + (total - loss.detach())
+            local = loss.detach()
+            loss = loss + (self.classifier.all_reduce(local) - local)
         return HeadOutput(loss=loss, logits=logits, extra_losses={}, targets=batch.target)

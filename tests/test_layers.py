@@ -1,0 +1,53 @@
+import torch
+
+import facex_core
+from facex_core import FlattenEmbedding, feature_map_size, rename_output_layer, resolve_map_size
+
+
+def test_feature_map_size_matches_real_convolutions():
+    for size in [(112, 112), (60, 112), (57, 33)]:
+        x = torch.zeros(1, 1, *size)
+        conv = torch.nn.Conv2d(1, 1, 3, 2, 1)
+        pool = torch.nn.MaxPool2d(2, 2)
+        a, b = x, x
+        for _ in range(4):
+            a, b = conv(a), pool(b)
+        assert feature_map_size(size) == tuple(a.shape[-2:])
+        assert feature_map_size(size, rounding="floor") == tuple(b.shape[-2:])
+
+
+def test_resolve_map_size_names_the_disagreeing_key():
+    assert resolve_map_size((60, 112), 4, 7) == (4, 7)
+    try:
+        resolve_map_size((60, 112), 7, None)
+    except ValueError as exc:
+        assert "out_h=7" in str(exc) and "set out_h=4" in str(exc)
+    else:
+        raise AssertionError("mismatch accepted")
+
+
+def test_facexzoo_output_layer_keys_load_into_flatten_embedding():
+    target = FlattenEmbedding(4, 2, 2, 8, dropout=0.4)
+    # FaceX-Zoo order: BN2d(0), Dropout(1), Flatten(2), Linear(3), BN1d(4)
+    reference = torch.nn.Sequential(torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.4), torch.nn.Flatten(),
+                                    torch.nn.Linear(16, 8), torch.nn.BatchNorm1d(8))
+    for p in reference.parameters():
+        torch.nn.init.normal_(p)
+    sd = {f"output_layer.{k}": v for k, v in reference.state_dict().items()}
+    sd["other.weight"] = torch.ones(1)
+    renamed = rename_output_layer(sd)
+    assert renamed["other.weight"] is sd["other.weight"]
+    target.load_state_dict({k[len("output_layer."):]: v for k, v in renamed.items() if k.startswith("output_layer.")})
+    x = torch.randn(3, 4, 2, 2)
+    reference.eval(), target.eval()
+    torch.testing.assert_close(target(x), reference(x))
+
+
+def test_check_input_reports_expected_size():
+    net = facex_core.build("backbone", "mobilefacenet")
+    try:
+        net.check_input(torch.zeros(1, 3, 64, 64))
+    except ValueError as exc:
+        assert "112 x 112" in str(exc)
+    else:
+        raise AssertionError("wrong size accepted")
