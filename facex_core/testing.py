@@ -266,6 +266,25 @@ def _sharded_rank(rank: int, world: int, init_file: str, build: Any, emb: Any, l
         dist.destroy_process_group()
 
 
+def _collect(queue: Any, procs: list, timeout: float = 300.0) -> list:
+    """One result per process; fails at once (not after the timeout) when a process dies."""
+    import queue as queue_mod
+    import time
+
+    results, deadline = [], time.monotonic() + timeout
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_mod.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"a rank process failed with exit code {dead[0]}"
+            assert time.monotonic() < deadline, "rank processes timed out"
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0, f"rank process exited with {p.exitcode}"
+    return results
+
+
 def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0,
                        atol: float = 1e-6, rtol: float = 1e-4) -> None:
     """Model-parallel head over ``world`` gloo processes equals one process on the same global batch.
@@ -297,10 +316,7 @@ def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0
                  for r in range(world)]
         for p in procs:
             p.start()
-        results = sorted((queue.get(timeout=300) for _ in procs), key=lambda r: r[0])
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0, f"rank process exited with {p.exitcode}"
+        results = sorted(_collect(queue, procs), key=lambda r: r[0])
     n = batch // world
     for rank, loss, extras, g_emb, grads, buffers, start, num in results:
         np.testing.assert_allclose(loss, float(out.loss.detach()), rtol=rtol, atol=atol, err_msg="loss")
@@ -340,3 +356,72 @@ def reference_cross_entropy(logits: Any, labels: Any) -> Any:
 
     return torch.stack([torch.logsumexp(logits[i].double(), 0) - logits[i, int(labels[i])].double()
                         for i in range(logits.shape[0])]).mean()
+
+
+def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
+                                 reference: Callable[[Any, dict], dict], *,
+                                 logits_tol: tuple[float, float] = (1e-5, 1e-4),
+                                 loss_tol: tuple[float, float] = (1e-5, 1e-5),
+                                 grad_tol: tuple[float, float] = (1e-4, 1e-5)) -> Any:
+    """One training step of ``head`` equals ``reference``: logits, loss, every extra loss, and the
+    gradients of the total loss w.r.t. the embeddings and every parameter of the head.
+
+    ``reference(embeddings, params)`` gets detached leaf copies of the embeddings and of the head's
+    parameters by name (``params["classifier.weight"]`` are the centres) and returns a dict with
+    ``"loss"``, optionally ``"logits"``, and one entry per extra loss of the head. Autograd through it
+    gives the reference gradients, so write it as an independent per-sample loop (with
+    :func:`reference_cosines` and :func:`reference_cross_entropy`). Tolerances are ``(rtol, atol)``.
+    Returns the head's output, for head-specific checks (buffers after the step, say).
+    """
+    import torch
+
+    def close(actual: Any, expected: Any, tol: tuple[float, float], what: str) -> None:
+        torch.testing.assert_close(actual.detach().double(), expected.detach().double(), rtol=tol[0], atol=tol[1],
+                                   msg=lambda m: f"{what}: {m}")
+
+    head.train()
+    emb = embeddings.detach().clone().requires_grad_(True)
+    out = head(emb, labels)
+    out.total_loss.backward()
+    ref_emb = embeddings.detach().clone().requires_grad_(True)
+    params = {k: p.detach().clone().requires_grad_(True) for k, p in head.named_parameters()}
+    ref = reference(ref_emb, params)
+    extras = sorted(k for k in ref if k not in ("loss", "logits"))
+    assert extras == sorted(out.extra_losses), f"extra losses {sorted(out.extra_losses)}, reference {extras}"
+    total = ref["loss"]
+    for k in extras:
+        total = total + ref[k]
+    total.backward()
+    if "logits" in ref:
+        close(out.logits, ref["logits"], logits_tol, "logits")
+    close(out.loss, ref["loss"], loss_tol, "loss")
+    for k in extras:
+        close(out.extra_losses[k], ref[k], loss_tol, k)
+    close(emb.grad, ref_emb.grad, grad_tol, "embedding gradient")
+    for k, p in head.named_parameters():
+        expected = params[k].grad if params[k].grad is not None else torch.zeros_like(params[k])
+        actual = p.grad if p.grad is not None else torch.zeros_like(p)
+        close(actual, expected, grad_tol, f"gradient of {k}")
+    return out
+
+
+def check_head_at_alignment(head: Any, norm: float | None = None) -> None:
+    """Embeddings exactly on their class centres (cos θ_y = 1, where acos and sqrt(1 − cos²) have an
+    infinite slope) give a finite loss and finite gradients. ``norm``: rescale them (MagFace-like heads
+    whose margin depends on the feature norm); default the centres' own norm.
+    """
+    import torch
+
+    w = head.weight.detach()
+    centres = (w if w.dim() == 2 else w[:, 0])[:2].clone()
+    if norm is not None:
+        centres = torch.nn.functional.normalize(centres, dim=1) * norm
+    emb = centres.requires_grad_(True)
+    head.train()
+    out = head(emb, torch.arange(2, dtype=torch.int64))
+    out.total_loss.backward()
+    assert torch.isfinite(out.total_loss), "non-finite loss at exact alignment"
+    assert torch.isfinite(emb.grad).all(), "non-finite embedding gradient at exact alignment"
+    for k, p in head.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient of {k} at exact alignment"
