@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ._augment import AugmentConfig, augment
 from ._options import config, option
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -105,6 +106,9 @@ class DataConfig:
     num_workers: int = option(2, doc="DataLoader worker processes.")
     flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
     crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
+    augment: AugmentConfig = option(factory=AugmentConfig, doc="Further augmentation ([data.augment]); off by default.")
+    max_bad_images: int = option(0, doc="Unreadable training images to skip (replaced, logged to bad_images.txt) "
+                                        "before the run stops; 0 = stop at the first.")
 
 
 def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
@@ -128,23 +132,45 @@ class FaceImageDataset(Dataset):
     whatever the number of workers (the seed comes from :class:`EpochSampler`)."""
 
     def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
-                 input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False) -> None:
+                 input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
+                 augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None) -> None:
         self.root = Path(root)
         self.samples = list(samples)
         self.input_size = tuple(input_size)
         self.flip = flip
         self.crop_eye = crop_eye
+        self.augment = augment if augment is not None and augment.active else None
+        self.bad_log = Path(bad_log) if bad_log else None
         self.num_classes = max(label for _, label in self.samples) + 1
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def read(self, index: int) -> np.ndarray:
+        """The decoded image of sample ``index`` (BGR uint8)."""
+        return load_image(self.root / self.samples[index][0])
+
+    def _read_or_skip(self, index: int, seed: int) -> tuple[np.ndarray, int]:
+        """Read sample ``index``; with a bad-image log, an unreadable one is logged and replaced by a
+        deterministic other sample (so batch shapes and the epoch's length never change)."""
+        for attempt in range(16):
+            try:
+                return self.read(index), self.samples[index][1]
+            except ImageLoadError as exc:
+                if self.bad_log is None:
+                    raise
+                with open(self.bad_log, "a", encoding="utf-8") as fh:  # one short append per line: atomic
+                    fh.write(f"{exc}\n")
+                index = (index + 1 + _sample_seed(seed, attempt, index) % max(1, len(self) - 1)) % len(self)
+        raise ImageLoadError(f"{self.root}: 16 unreadable images in a row; see {self.bad_log}")
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        rel, label = self.samples[index]
-        img = load_image(self.root / rel)
+        img, label = self._read_or_skip(index, seed)
         if self.flip and (seed & 1):
             img = img[:, ::-1]
+        if self.augment is not None:
+            img = augment(img, self.augment, seed)
         return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
 
 
@@ -205,15 +231,12 @@ class RecordDataset(FaceImageDataset):
         if (root / "property").exists():
             self.num_classes = max(self.num_classes, read_property(root / "property")[0])
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def read(self, index: int) -> np.ndarray:
         from ._recordio import unpack_record
 
-        index, seed = key if isinstance(key, tuple) else (key, 0)
-        rec_key, label = self.samples[index]
+        rec_key = self.samples[index][0]
         _, data = unpack_record(self.reader.read(int(rec_key)))
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
         if img is None:
             raise ImageLoadError(f"{self.reader.rec_path}: record {rec_key} is not a decodable image")
-        if self.flip and (seed & 1):
-            img = img[:, ::-1]
-        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
+        return img

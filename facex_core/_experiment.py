@@ -242,15 +242,22 @@ class Experiment:
     def build_protocols(self) -> list[tuple[str, Any]]:
         return [(p.entry.name, load_factory(p.entry.component)(p.config)) for p in self.protocols]
 
+    @property
+    def bad_images_log(self) -> Path:
+        return self.output_dir / "bad_images.txt"
+
     def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
         assert self.data is not None
+        opts = dict(input_size=input_size, flip=self.data.flip, crop_eye=self.data.crop_eye,
+                    augment=self.data.augment,
+                    bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
+        if self.data.max_bad_images > 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.data.format == "recordio":
             from ._data import RecordDataset
 
-            return RecordDataset(self.data.root, input_size=input_size, flip=self.data.flip,
-                                 crop_eye=self.data.crop_eye)
-        return FaceImageDataset(self.data.root, self.samples, input_size=input_size,
-                                flip=self.data.flip, crop_eye=self.data.crop_eye)
+            return RecordDataset(self.data.root, **opts)
+        return FaceImageDataset(self.data.root, self.samples, **opts)
 
     def prepare_synthetic(self, workers: int = 0) -> dict | None:
         """Generate the ``[synthetic]`` data set if the config asks for one and it is not there yet."""

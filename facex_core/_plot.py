@@ -14,6 +14,12 @@ _COLOURS = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 
             (75, 86, 140), (194, 119, 227), (127, 127, 127)]  # BGR
 
 
+def _positive_x(curve: Curve) -> Curve:
+    x, y = np.asarray(curve.x, float), np.asarray(curve.y, float)
+    keep = x > 0
+    return Curve(curve.name, x[keep], y[keep], curve.x_label, curve.y_label, curve.log_x)
+
+
 def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, title: str = "",
                 size: tuple[int, int] = (720, 560)) -> None:
     """Draw labelled curves sharing axes into a PNG (log-scaled x when the first curve asks)."""
@@ -22,12 +28,16 @@ def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, ti
     img = np.full((h, w, 3), 255, np.uint8)
     pw, ph = w - left - right, h - top - bottom
     log_x = bool(series and series[0][1].log_x)
+    if log_x:  # log axes cannot show x = 0 (e.g. FAR 0 on a ROC): start at the smallest positive x
+        series = [(label, _positive_x(c)) for label, c in series]
 
     def xs(vals: np.ndarray) -> np.ndarray:
         return np.log10(np.clip(vals, 1e-6, None)) if log_x else vals
 
     all_x = np.concatenate([xs(np.asarray(c.x, float)) for _, c in series]) if series else np.array([0, 1.0])
     all_y = np.concatenate([np.asarray(c.y, float) for _, c in series]) if series else np.array([0, 1.0])
+    if all_x.size == 0:
+        all_x, all_y = np.array([0.0, 1.0]), np.array([0.0, 1.0])
     x0, x1 = (math.floor(all_x.min()), 0.0) if log_x else (float(all_x.min()), float(all_x.max()))
     y0, y1 = float(min(0.0, all_y.min())), float(max(1.0, all_y.max()))
     if x1 <= x0:
@@ -54,7 +64,7 @@ def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, ti
         colour = _COLOURS[i % len(_COLOURS)]
         pts = to_px(xs(np.asarray(c.x, float)), np.asarray(c.y, float))
         cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
-        ly = top + 20 + 20 * i
+        ly = top + ph - 12 - 20 * (len(series) - 1 - i)  # lower right: ROC and CMC curves rise to the upper left
         cv2.line(img, (left + pw - 200, ly - 5), (left + pw - 175, ly - 5), colour, 2)
         cv2.putText(img, label[:28], (left + pw - 170, ly), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     if series:

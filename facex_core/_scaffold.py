@@ -139,8 +139,9 @@ from facex_core import MarginSoftmaxHead
 
 
 class {cls}(MarginSoftmaxHead):
-    def margin_logits(self, cosine, labels, embeddings):
-        return cosine * self.config.scale
+    def margin_logits(self, batch):
+        # batch.cos: N×C cosines; batch.target: each row's class column (see facex_core.CosineBatch)
+        return batch.cos * self.config.scale
 ''',
     "protocol": '''"""{cls}: accuracy of the best threshold on a list of labelled pairs."""
 from pathlib import Path

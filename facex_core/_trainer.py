@@ -209,6 +209,19 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
+    def _check_bad_images(self, writer: Any) -> None:
+        """Stop once more unreadable images were skipped than ``data.max_bad_images`` allows."""
+        log = getattr(self.dataset, "bad_log", None)
+        if log is None or not log.exists():
+            return
+        lines = log.read_text(encoding="utf-8").splitlines()
+        if writer:
+            writer.add_scalar("train/bad_images", len(lines), self.global_step)
+        limit = self.experiment.data.max_bad_images if self.experiment.data else 0
+        if len(lines) > limit:
+            raise RuntimeError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
+                               f"last: {lines[-1]}; all listed in {log}")
+
     def _validate(self, writer: Any) -> None:
         from ._evaluate import validate_online
 
@@ -290,6 +303,8 @@ class Trainer:
                     self.experiment.broadcast_train_event(
                         "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
                 bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs} loss {loss_v:.3f} acc {acc_v:.3f} lr {lr:.3g}")
+                if self.global_step % self.loop.log_every == 0:
+                    self._check_bad_images(writer)
                 if main and self.loop.validate_every and self.global_step % self.loop.validate_every == 0:
                     self._validate(writer)
                 if self.loop.max_steps and self.global_step >= self.loop.max_steps:
@@ -306,6 +321,7 @@ class Trainer:
             else:
                 self.save()
         bar.close()
+        self._check_bad_images(writer)
         if writer:
             writer.close()
         ips = seen / max(1e-9, time.perf_counter() - t0)

@@ -3,6 +3,8 @@
 All functions take similarity scores (higher = more likely the same identity) and binary labels
 (1/True = same identity) and are pure, vectorised numpy. The decision everywhere in this module is
 "same" iff ``score > threshold``, so a threshold equal to a score classifies that pair as "different".
+The one exception is the ``insightface`` k-fold rule, which works where InsightFace does: on the
+squared L2 distance ``2 - 2 * score`` of unit features, "same" iff ``distance < threshold``.
 Scores are computed on in float64 whatever dtype they arrive in, so results do not depend on it.
 """
 from __future__ import annotations
@@ -12,10 +14,15 @@ from typing import Iterable
 import attrs
 import numpy as np
 
-RULES = ("exact", "facexzoo")
+RULES = ("exact", "facexzoo", "insightface")
 
 #: FaceX-Zoo's number of evenly spaced candidate thresholds (``lfw_evaluator.py``).
 FACEXZOO_STEPS = 1000
+
+#: InsightFace's candidate thresholds on the squared L2 distance (``eval/verification.py``:
+#: ``np.arange(0, 4, 0.01)``, 400 values; built by the same call so they are the same floats).
+INSIGHTFACE_THRESHOLDS = np.arange(0, 4, 0.01)
+INSIGHTFACE_THRESHOLDS.setflags(write=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -25,7 +32,8 @@ class KFoldResult:
     accuracies: np.ndarray
     """Test accuracy of each fold, in fold-id order."""
     thresholds: np.ndarray
-    """Threshold chosen on the training folds of each fold."""
+    """Threshold chosen on the training folds of each fold: a score for the ``exact`` and
+    ``facexzoo`` rules, a squared L2 distance (``2 - 2 * score``) for ``insightface``."""
     mean: float
     """Mean of :attr:`accuracies`."""
     std: float
@@ -124,7 +132,26 @@ def _facexzoo_threshold(s_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
     return float(candidates[int(np.argmax(tpr - fpr))])
 
 
+def _insightface_threshold(d_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
+    """InsightFace's rule on squared L2 distances sorted ascending: of the 400 thresholds
+    ``arange(0, 4, 0.01)``, the first with the highest training accuracy of ``distance < t``.
+
+    Identical to ``calculate_roc``'s loop over thresholds: ``searchsorted(side="left")`` counts the
+    distances strictly below each threshold, the same comparison as ``np.less(dist, threshold)``.
+    The integer count of right answers ranks thresholds exactly as InsightFace's float accuracy
+    ``(tp + tn) / n`` does (one common divisor), so ``argmax`` picks the same first maximum.
+    """
+    t = INSIGHTFACE_THRESHOLDS
+    pos, neg = d_sorted[y_sorted], d_sorted[~y_sorted]
+    true_accepts = np.searchsorted(pos, t, side="left")
+    true_rejects = neg.size - np.searchsorted(neg, t, side="left")
+    return float(t[int(np.argmax(true_accepts + true_rejects))])
+
+
 def _fold_accuracy(s: np.ndarray, y: np.ndarray, threshold: float, rule: str) -> float:
+    if rule == "insightface":
+        # `s` holds distances here: "same" iff strictly below the threshold.
+        return float(np.mean((s < threshold) == y))
     if rule == "facexzoo":
         # FaceX-Zoo counts a negative as right only when strictly below the threshold, so a score
         # equal to the threshold is wrong for both classes.
@@ -139,8 +166,16 @@ def kfold_verification(scores: Iterable[float], labels: Iterable[int], folds: It
 
     ``folds`` gives the fold id of each pair (LFW: ``pair_index // 600``); fold ids may be any
     integers and are processed in sorted order. ``rule`` is ``"exact"`` (the accuracy-maximising
-    cut over all candidate cut points, smallest threshold on ties) or ``"facexzoo"`` (FaceX-Zoo's
-    1000-step grid and argmax of TPR - FPR, reproducing its published numbers).
+    cut over all candidate cut points, smallest threshold on ties), ``"facexzoo"`` (FaceX-Zoo's
+    1000-step grid and argmax of TPR - FPR, reproducing its published numbers) or
+    ``"insightface"`` (InsightFace's ``calculate_roc``: the grid ``arange(0, 4, 0.01)`` on the
+    squared L2 distance ``2 - 2 * score`` of unit features, "same" iff ``distance < threshold``,
+    first best training accuracy; its thresholds are reported as distances).
+
+    For ``insightface`` the scores must be cosines of unit vectors, as the protocols produce. The
+    distance is derived from the cosine, not recomputed from the features as InsightFace does; the
+    two differ by float rounding only, so a decision can differ only for a pair whose distance
+    lies within ~1e-15 of one of the 400 grid values.
     """
     if rule not in RULES:
         raise ValueError(f"unknown threshold rule {rule!r}; expected one of {', '.join(RULES)}")
@@ -154,7 +189,11 @@ def kfold_verification(scores: Iterable[float], labels: Iterable[int], folds: It
     if fold_ids.size < 2:
         raise ValueError(f"k-fold verification needs at least 2 folds, got {fold_ids.size}")
 
-    choose = _exact_threshold if rule == "exact" else _facexzoo_threshold
+    if rule == "insightface":
+        # From here on `s` is the distance InsightFace thresholds (sorted ascending below).
+        s = 2.0 - 2.0 * s
+    choose = {"exact": _exact_threshold, "facexzoo": _facexzoo_threshold,
+              "insightface": _insightface_threshold}[rule]
     # One global sort: every training split is then a masked, still sorted, subsequence.
     order = np.argsort(s, kind="stable")
     s, y, f = s[order], y[order], f[order]

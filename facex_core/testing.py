@@ -266,7 +266,7 @@ def _sharded_rank(rank: int, world: int, init_file: str, build: Any, emb: Any, l
         dist.destroy_process_group()
 
 
-def _collect(queue: Any, procs: list, timeout: float = 300.0) -> list:
+def collect_results(queue: Any, procs: list, timeout: float = 300.0) -> list:
     """One result per process; fails at once (not after the timeout) when a process dies."""
     import queue as queue_mod
     import time
@@ -316,7 +316,7 @@ def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0
                  for r in range(world)]
         for p in procs:
             p.start()
-        results = sorted(_collect(queue, procs), key=lambda r: r[0])
+        results = sorted(collect_results(queue, procs), key=lambda r: r[0])
     n = batch // world
     for rank, loss, extras, g_emb, grads, buffers, start, num in results:
         np.testing.assert_allclose(loss, float(out.loss.detach()), rtol=rtol, atol=atol, err_msg="loss")

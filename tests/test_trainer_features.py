@@ -12,6 +12,7 @@ from facex_core import Backbone, FaceModel, HeadConfig, HeadOutput, MarginSoftma
 from facex_core import LoopConfig, OptimizerConfig, replace_target
 from facex_core._experiment import Experiment
 from facex_core._trainer import build_optimizer, load_checkpoint
+from facex_core.testing import collect_results
 
 
 class TinyNet(Backbone):
@@ -77,8 +78,8 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def make_trainer(tmp_path, data_dir, name, loop, optimizer=None, schedule=None, head_cls=Margin):
-    path = tmp_path / f"{name}.toml"
+def make_trainer(tmp_path, data_dir, name, loop, optimizer=None, schedule=None, head_cls=Margin, rank=0):
+    path = tmp_path / f"{name}-{rank}.toml"  # one file per rank: ranks must not race on writing it
     path.write_text(CONFIG.format(out=tmp_path / name, data=data_dir))
     exp = Experiment.from_file(path)
     exp.seed_everything()
@@ -181,7 +182,7 @@ def _ddp_rank(rank, world, init_file, tmp, data_dir, shard, queue):
             super().__init__(HeadConfig(num_classes=4, embedding_size=8, classifier=ClassifierConfig(shard=shard)))
 
     t = make_trainer(tmp, data_dir, f"ddp{shard}", LoopConfig(epochs=1, batch_size=8, max_steps=1, log_every=1),
-                     head_cls=ShardHead)
+                     head_cls=ShardHead, rank=rank)
     full = load_initial(tmp)
     t.model.backbone.load_state_dict(full["backbone"])
     c = t.model.head.classifier
@@ -209,10 +210,7 @@ def test_two_gloo_processes_take_the_same_step_as_one(tmp_path, data_dir, shard)
              for r in range(2)]
     for p in procs:
         p.start()
-    results = sorted((queue.get(timeout=300) for _ in procs), key=lambda r: r[0])
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = sorted(collect_results(queue, procs), key=lambda r: r[0])
     want = single.model.backbone.state_dict()
     for rank, backbone, head_w, start, num in results:
         for k, v in backbone.items():

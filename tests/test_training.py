@@ -135,3 +135,19 @@ def test_train_list_errors_name_file_and_line(tmp_path):
     path.write_text("a/1.jpg 0\na/2.jpg x\n")
     with pytest.raises(ValueError, match=r"list.txt:2: label 'x'"):
         read_train_list(path)
+
+
+def test_demo_runs_end_to_end_on_a_tiny_synthetic_set(tmp_path, cli):
+    sets = ["experiment.output_dir=" + str(tmp_path / "demo"), "synthetic.output=" + str(tmp_path / "data"),
+            "data.root=" + str(tmp_path / "data/train/images"), "data.train_list=" + str(tmp_path / "data/train/train_list.txt"),
+            "evaluation.protocols.0.pairs_file=" + str(tmp_path / "data/test/pairs.txt"),
+            "evaluation.protocols.0.image_root=" + str(tmp_path / "data/test/images"),
+            "synthetic.train_identities=6", "synthetic.train_images_per_identity=4", "synthetic.test_identities=20",
+            "synthetic.test_images_per_identity=2", "synthetic.pairs_per_fold=4", "training.loop.epochs=1",
+            "training.loop.batch_size=8", "backbone.input_size=[32, 32]", "data.num_workers=0"]
+    args = ["demo"] + [a for s in sets for a in ("--set", s)] + ["--workers", "0"]
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "| untrained |" in res.stdout and "| trained |" in res.stdout
+    for name in ("results.md", "results.csv", "results.json", "lfw_roc.png"):
+        assert (tmp_path / "demo" / "eval" / name).exists()

@@ -59,6 +59,40 @@ def facexzoo_literal(scores, labels, folds, num_thresholds=1000):
     return np.array(accs), np.array(thrs)
 
 
+def insightface_literal(scores, labels, folds):
+    """A line-by-line transcription of InsightFace's ``calculate_roc`` / ``calculate_accuracy``
+    (``recognition/arcface_torch/eval/verification.py``), with ``dist`` given as the squared L2
+    distance of unit vectors, ``2 - 2 * cos``, and the folds given by id instead of ``KFold``."""
+    def calculate_accuracy(threshold, dist, actual_issame):
+        predict_issame = np.less(dist, threshold)
+        tp = np.sum(np.logical_and(predict_issame, actual_issame))
+        fp = np.sum(np.logical_and(predict_issame, np.logical_not(actual_issame)))
+        tn = np.sum(np.logical_and(np.logical_not(predict_issame), np.logical_not(actual_issame)))
+        fn = np.sum(np.logical_and(np.logical_not(predict_issame), actual_issame))
+        tpr = 0 if (tp + fn == 0) else float(tp) / float(tp + fn)
+        fpr = 0 if (fp + tn == 0) else float(fp) / float(fp + tn)
+        acc = float(tp + tn) / dist.size
+        return tpr, fpr, acc
+
+    thresholds = np.arange(0, 4, 0.01)
+    actual_issame = labels.astype(bool)
+    dist = 2 - 2 * scores
+    accuracy, best = [], []
+    for k in sorted(set(folds.tolist())):
+        train_set = np.flatnonzero(folds != k)
+        test_set = np.flatnonzero(folds == k)
+        acc_train = np.zeros((len(thresholds)))
+        for threshold_idx, threshold in enumerate(thresholds):
+            _, _, acc_train[threshold_idx] = calculate_accuracy(threshold, dist[train_set],
+                                                                actual_issame[train_set])
+        best_threshold_index = np.argmax(acc_train)
+        _, _, acc = calculate_accuracy(thresholds[best_threshold_index], dist[test_set],
+                                       actual_issame[test_set])
+        accuracy.append(acc)
+        best.append(thresholds[best_threshold_index])
+    return np.array(accuracy), np.array(best)
+
+
 def random_pairs(seed, n_folds=5, per_fold=24):
     """Scores on a coarse grid (so there are many ties) with a mild class separation."""
     rng = np.random.default_rng(seed)
@@ -88,6 +122,72 @@ def test_facexzoo_rule_is_identical_to_literal_loop(seed):
     accs, thrs = facexzoo_literal(scores, labels, folds)
     np.testing.assert_array_equal(res.accuracies, accs)
     np.testing.assert_array_equal(res.thresholds, thrs)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_insightface_rule_is_identical_to_literal_loop(seed):
+    scores, labels, folds = random_pairs(seed)
+    res = kfold_verification(scores, labels, folds, rule="insightface")
+    accs, thrs = insightface_literal(scores, labels, folds)
+    np.testing.assert_array_equal(res.accuracies, accs)
+    np.testing.assert_array_equal(res.thresholds, thrs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_insightface_rule_on_distances_that_sit_on_the_grid(seed):
+    # Cosines on a 0.005 grid put 2 - 2cos on (or a rounding away from) the 0.01 threshold grid,
+    # so the strict "<" and the first-maximum tie rule decide many pairs.
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 200)
+    scores = np.clip(np.round(rng.normal(0.2 + 0.4 * labels, 0.25) / 0.005) * 0.005, -1, 1)
+    folds = np.arange(200) // 20
+    res = kfold_verification(scores, labels, folds, rule="insightface")
+    accs, thrs = insightface_literal(scores, labels, folds)
+    np.testing.assert_array_equal(res.accuracies, accs)
+    np.testing.assert_array_equal(res.thresholds, thrs)
+
+
+def test_insightface_rule_matches_distances_computed_from_features():
+    # InsightFace computes sum((e1 - e2)**2) from the features; for unit vectors that is 2 - 2cos
+    # up to rounding, which does not move any of these pairs across a grid value.
+    rng = np.random.default_rng(5)
+    n = 300
+    labels = np.arange(n) % 2
+    e1 = rng.normal(size=(n, 16))
+    e2 = e1 * labels[:, None] * 1.5 + rng.normal(size=(n, 16))
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 /= np.linalg.norm(e2, axis=1, keepdims=True)
+    folds = np.arange(n) // 30
+    dist = np.sum(np.square(e1 - e2), 1)
+    thresholds = np.arange(0, 4, 0.01)
+    expected = []
+    for k in range(10):
+        tr, te = folds != k, folds == k
+        acc = [np.mean((dist[tr] < t) == labels[tr].astype(bool)) for t in thresholds]
+        t = thresholds[int(np.argmax(acc))]
+        expected.append(np.mean((dist[te] < t) == labels[te].astype(bool)))
+    res = kfold_verification(np.einsum("ij,ij->i", e1, e2), labels, folds, rule="insightface")
+    np.testing.assert_array_equal(res.accuracies, expected)
+
+
+def test_insightface_hand_example_distance_equal_to_threshold():
+    # Grid g = arange(0, 4, 0.01); g[50] == 0.5 exactly, and cos 0.75 gives distance 2 - 1.5 = 0.5.
+    # Fold 0: pos at d=0.5 (cos 0.75), neg at d=1.0 (cos 0.5).
+    # Fold 1: pos at d=g[51] (cos 1 - g[51]/2, exact), neg at d=0.5.
+    # Test fold 1, trained on fold 0: "same" iff d < t is perfect for 0.5 < t <= 1.0; the first such
+    #   grid value is g[51]. Fold 1's positive sits exactly on it (not below -> wrong), its
+    #   negative at 0.5 is below (accepted -> wrong): accuracy 0.
+    # Test fold 0, trained on fold 1: t <= 0.5 gets 1/2, 0.5 < t <= g[51] gets 0, t > g[51] gets
+    #   1/2; the first maximum is t = 0. Fold 0 at t=0: pos rejected (wrong), neg right: 1/2.
+    assert np.arange(0, 4, 0.01)[50] == 0.5
+    d_test = np.arange(0, 4, 0.01)[51]
+    scores = np.array([0.75, 0.5, 1 - d_test / 2, 0.75])
+    assert 2 - 2 * scores[2] == d_test
+    labels = np.array([1, 0, 1, 0])
+    folds = np.array([0, 0, 1, 1])
+    res = kfold_verification(scores, labels, folds, rule="insightface")
+    np.testing.assert_array_equal(res.thresholds, [0.0, d_test])
+    np.testing.assert_array_equal(res.accuracies, [0.5, 0.0])
 
 
 def test_exact_rule_is_optimal_on_training_folds():
@@ -171,7 +271,7 @@ def test_lfw_sized_run_is_fast():
     labels = np.tile(np.repeat([1, 0], 300), 10)
     scores = rng.normal(0.4 * labels, 0.2).astype(np.float32)
     folds = np.arange(6000) // 600
-    for rule in ("exact", "facexzoo"):
+    for rule in ("exact", "facexzoo", "insightface"):
         kfold_verification(scores, labels, folds, rule=rule)
         start = time.perf_counter()
         kfold_verification(scores, labels, folds, rule=rule)

@@ -1,5 +1,7 @@
-"""FaceX plugin: the LFW 10-fold verification protocol (``protocol/lfw``).
+"""FaceX plugin: the LFW-family 10-fold verification protocols (``protocol/lfw``, ``cplfw``,
+``calfw``, ``agedb30``, ``rfw_*``, ``cfp_fp``, ``cfp_ff``).
 
-Registration lives in :mod:`facex_protocol_lfw.plugin` (light, imported at discovery); the pairs
-parser is :mod:`facex_protocol_lfw.pairs` and the protocol itself :mod:`facex_protocol_lfw.protocol`.
+Registration lives in :mod:`facex_protocol_lfw.plugin` (light, imported at discovery); the parsers of
+the official files are :mod:`.pairs` (LFW, RFW, CPLFW, CALFW), :mod:`.agedb` (with the MAT-file
+reader :mod:`.matfile`) and :mod:`.cfp`; the shared protocol is :mod:`facex_protocol_lfw.protocol`.
 """

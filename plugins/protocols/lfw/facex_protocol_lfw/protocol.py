@@ -1,36 +1,70 @@
-"""The LFW protocol: 10-fold verification accuracy over the pairs of an LFW-format pairs file."""
+"""The LFW-family protocols: k-fold verification accuracy over the pairs of an official pairs file.
+
+:class:`PairProtocol` holds everything they share (image list, scoring, metrics); each protocol
+only says how its official file becomes pairs and fold ids.
+"""
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from facex_core import (Curve, Protocol, ProtocolResult, eer, kfold_verification, roc_auc, roc_curve,
                         tar_at_far)
 
-from .pairs import Pair, read_pairs
-from .plugin import LFWConfig
+from .agedb import read_agedb30
+from .cfp import read_cfp
+from .pairs import Pair, read_cross_lfw_pairs, read_pairs
 
 #: Metric name -> target FAR. With LFW's 3,000 negatives, 1e-3 is three false accepts.
 TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}
 
 
-class LFWProtocol(Protocol):
-    """LFW verification: score = dot product of the two L2-normalised features of a pair, folds
-    are consecutive blocks of pairs in file order, accuracy is averaged over the folds."""
+def consecutive_folds(n: int, folds: int, pairs_per_fold: int, source: Any) -> np.ndarray:
+    """Fold id of each of ``n`` pairs: consecutive blocks of ``pairs_per_fold`` (0 = n/folds)."""
+    per_fold = pairs_per_fold or n // folds
+    if per_fold == 0 or per_fold * folds != n:
+        how = (f"pairs_per_fold = {pairs_per_fold}" if pairs_per_fold
+               else "pairs_per_fold = 0 (total/folds)")
+        raise ValueError(f"{source}: {n} pairs cannot be split into {folds} folds with {how}; "
+                         "folds x pairs_per_fold must equal the number of pairs")
+    return np.arange(n) // per_fold
 
-    config: LFWConfig
+
+class PairProtocol(Protocol):
+    """Pair verification: score = dot product of the two L2-normalised features of a pair; for
+    each fold a threshold is chosen on the other folds and accuracy is measured on it.
+
+    Subclasses implement :meth:`read` (pairs and fold ids from the official files).
+    """
+
+    @property
+    def source(self) -> str:
+        """The file or folder the pairs come from, for messages."""
+        return str(self.config.pairs_file)
 
     @property
     def image_root(self) -> Path:
         return Path(self.config.image_root)
 
+    def read(self) -> tuple[list[Pair], np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     @cached_property
+    def _loaded(self) -> tuple[list[Pair], np.ndarray]:
+        # Read on first use, so building the protocol touches no file.
+        return self.read()
+
+    @property
     def pairs(self) -> list[Pair]:
-        """The pairs in file order (read on first use, so building the protocol touches no file)."""
-        return read_pairs(self.config.pairs_file)
+        """The pairs in evaluation order."""
+        return self._loaded[0]
+
+    def fold_ids(self) -> np.ndarray:
+        """Fold id of each pair."""
+        return self._loaded[1]
 
     @cached_property
     def _image_names(self) -> tuple[str, ...]:
@@ -40,27 +74,14 @@ class LFWProtocol(Protocol):
         """Every image a pair names, relative to :attr:`image_root`, sorted and without repeats."""
         return list(self._image_names)
 
-    def fold_ids(self) -> np.ndarray:
-        """Fold index of each pair: consecutive blocks of ``pairs_per_fold`` pairs."""
-        n = len(self.pairs)
-        k = self.config.folds
-        per_fold = self.config.pairs_per_fold or n // k
-        if per_fold == 0 or per_fold * k != n:
-            how = (f"pairs_per_fold = {self.config.pairs_per_fold}" if self.config.pairs_per_fold
-                   else "pairs_per_fold = 0 (total/folds)")
-            raise ValueError(f"{self.config.pairs_file}: {n} pairs cannot be split into {k} folds "
-                             f"with {how}; folds x pairs_per_fold must equal the number of pairs")
-        return np.arange(n) // per_fold
-
     def scores(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Cosine similarity of each pair (features arrive L2-normalised, so a dot product)."""
         names = self._image_names
-        index = {name: i for i, name in enumerate(names)}
         missing = [name for name in names if name not in features]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise KeyError(f"no feature for image {missing[0]!r}{more} "
-                           f"(named by {self.config.pairs_file})")
+            raise KeyError(f"no feature for image {missing[0]!r}{more} (named by {self.source})")
+        index = {name: i for i, name in enumerate(names)}
         matrix = np.stack([np.asarray(features[name], dtype=np.float64).ravel() for name in names])
         first = matrix[[index[p.first] for p in self.pairs]]
         second = matrix[[index[p.second] for p in self.pairs]]
@@ -68,10 +89,11 @@ class LFWProtocol(Protocol):
 
     def evaluate(self, features: Mapping[str, np.ndarray]) -> ProtocolResult:
         """k-fold accuracy with the configured threshold rule, plus threshold-free AUC/EER/TAR."""
-        folds = self.fold_ids()  # before scoring: a wrong fold setup should fail fast
+        folds = self.fold_ids()
         scores = self.scores(features)
         labels = np.array([p.same for p in self.pairs], dtype=bool)
-        kfold = kfold_verification(scores, labels, folds, rule=self.config.threshold_rule)
+        rule = self.config.threshold_rule
+        kfold = kfold_verification(scores, labels, folds, rule=rule)
         fpr, tpr, _ = roc_curve(scores, labels)
         tars = tar_at_far(scores, labels, TAR_TARGETS.values())
         metrics = {
@@ -83,7 +105,8 @@ class LFWProtocol(Protocol):
             **{name: tars[far] for name, far in TAR_TARGETS.items()},
         }
         details = {
-            "threshold_rule": self.config.threshold_rule,
+            "threshold_rule": rule,
+            "threshold_unit": "squared_l2" if rule == "insightface" else "cosine",
             "fold_accuracies": kfold.accuracies.tolist(),
             "fold_thresholds": kfold.thresholds.tolist(),
             "n_pairs": int(labels.size),
@@ -93,3 +116,54 @@ class LFWProtocol(Protocol):
         }
         roc = Curve(name="roc", x=fpr, y=tpr, x_label="FAR", y_label="TAR", log_x=True)
         return ProtocolResult(metrics=metrics, primary="accuracy", curves=[roc], details=details)
+
+
+class LFWProtocol(PairProtocol):
+    """LFW: ``pairs.txt`` with its header; folds are consecutive blocks of pairs in file order."""
+
+    skip_header = True
+
+    def read(self) -> tuple[list[Pair], np.ndarray]:
+        pairs = read_pairs(self.config.pairs_file, skip_header=self.skip_header)
+        return pairs, consecutive_folds(len(pairs), self.config.folds, self.config.pairs_per_fold,
+                                        self.config.pairs_file)
+
+
+class RFWProtocol(LFWProtocol):
+    """RFW: LFW's format without the header line (one file per race)."""
+
+    skip_header = False
+
+
+class CPLFWProtocol(PairProtocol):
+    """CPLFW: 6,000 pairs of consecutive ``image label`` lines, rebuilt into 10 folds of 600."""
+
+    nonzero_is_same = False
+
+    def read(self) -> tuple[list[Pair], np.ndarray]:
+        pairs = read_cross_lfw_pairs(self.config.pairs_file, nonzero_is_same=self.nonzero_is_same)
+        return pairs, consecutive_folds(len(pairs), 10, 0, self.config.pairs_file)
+
+
+class CALFWProtocol(CPLFWProtocol):
+    """CALFW: as CPLFW, but every non-zero label means "same"."""
+
+    nonzero_is_same = True
+
+
+class AgeDB30Protocol(PairProtocol):
+    """AgeDB-30: the official ``splits`` of the protocol .mat file, split k = fold k."""
+
+    def read(self) -> tuple[list[Pair], np.ndarray]:
+        return read_agedb30(self.config.pairs_file)
+
+
+class CFPProtocol(PairProtocol):
+    """CFP-FP or CFP-FF (per the config class): the official ``Protocol/Split`` folders."""
+
+    @property
+    def source(self) -> str:
+        return str(Path(self.config.protocol_dir) / "Split" / self.config.split)
+
+    def read(self) -> tuple[list[Pair], np.ndarray]:
+        return read_cfp(self.config.protocol_dir, self.config.split)

@@ -1,14 +1,14 @@
-"""LFW plugin: pairs parsing, image list, fold accuracy against an independent loop, errors."""
+"""LFW: pairs parsing, image list, fold accuracy against an independent loop, errors."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from lfw_reference import reference_kfold
 
-from facex_protocol_lfw import plugin
+import facex_core
+from facex_core.testing import check_protocol
 from facex_protocol_lfw.pairs import PairsFormatError, read_pairs
 from facex_protocol_lfw.plugin import LFWConfig
 from facex_protocol_lfw.protocol import LFWProtocol
@@ -132,42 +132,7 @@ def test_accuracy_on_hand_made_features(tmp_path):
     assert result.metrics["accuracy_stderr"] == pytest.approx(0.125)
 
 
-def naive_kfold_accuracy(scores, labels, pairs_per_fold, facexzoo):
-    """Straightforward per-fold, per-threshold loop over plain Python lists."""
-    n = len(scores)
-    accs = []
-    for k in range(n // pairs_per_fold):
-        test = [i for i in range(n) if i // pairs_per_fold == k]
-        train = [i for i in range(n) if i // pairs_per_fold != k]
-        if facexzoo:
-            lo = min(scores[i] for i in train)
-            hi = max(scores[i] for i in train)
-            step = (hi - lo) / 1000
-            pos = [scores[i] for i in train if labels[i]]
-            neg = [scores[i] for i in train if not labels[i]]
-            best, best_t = None, None
-            for j in range(1, 1001):
-                t = lo + step * j
-                gain = sum(s > t for s in pos) / len(pos) - sum(s > t for s in neg) / len(neg)
-                if best is None or gain > best:
-                    best, best_t = gain, t
-            right = sum((scores[i] > best_t) if labels[i] else (scores[i] < best_t) for i in test)
-        else:
-            values = sorted({scores[i] for i in train})
-            gap = (values[-1] - values[0]) / (len(values) - 1)
-            cands = ([values[0] - gap / 2] + [(a + b) / 2 for a, b in zip(values, values[1:])]
-                     + [values[-1] + gap / 2])
-            best, best_t = -1, None
-            for t in cands:
-                right = sum((scores[i] > t) == labels[i] for i in train)
-                if right > best:
-                    best, best_t = right, t
-            right = sum((scores[i] > best_t) == labels[i] for i in test)
-        accs.append(right / len(test))
-    return sum(accs) / len(accs), accs
-
-
-@pytest.mark.parametrize("rule", ["exact", "facexzoo"])
+@pytest.mark.parametrize("rule", ["exact", "facexzoo", "insightface"])
 def test_ten_fold_accuracy_matches_independent_loop(tmp_path, rule):
     # A 10-fold file in LFW's layout (10 blocks of 6 positives + 6 negatives) with random,
     # L2-normalised 8-D features shared between pairs, as in the real protocol.
@@ -197,11 +162,14 @@ def test_ten_fold_accuracy_matches_independent_loop(tmp_path, rule):
         a = f"{f[0]}/{f[0]}_{int(f[1]):04d}.jpg"
         b = f"{f[0]}/{f[0]}_{int(f[2]):04d}.jpg" if len(f) == 3 else f"{f[2]}/{f[2]}_{int(f[3]):04d}.jpg"
         scores.append(sum(float(x) * float(y) for x, y in zip(features[a], features[b])))
-    expected_mean, expected_folds = naive_kfold_accuracy(scores, labels, 12, facexzoo=rule == "facexzoo")
+    expected_folds, expected_thresholds = reference_kfold(scores, labels, np.arange(120) // 12, rule)
+    expected_mean = sum(expected_folds) / 10
 
     result = proto.evaluate(features)
     assert result.details["n_pairs"] == 120
     assert result.details["fold_accuracies"] == pytest.approx(expected_folds, abs=1e-12)
+    assert result.details["fold_thresholds"] == pytest.approx(expected_thresholds, abs=1e-12)
+    assert result.details["threshold_unit"] == ("squared_l2" if rule == "insightface" else "cosine")
     assert result.metrics["accuracy"] == pytest.approx(expected_mean, abs=1e-12)
     std = float(np.std(expected_folds, ddof=1))
     assert result.metrics["accuracy_std"] == pytest.approx(std)
@@ -234,19 +202,15 @@ def test_fold_setup_errors(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="threshold_rule"):
         LFWConfig(pairs_file="p", image_root="r", threshold_rule="median")
+    config = LFWConfig(pairs_file="p", image_root="r", threshold_rule="insightface")
+    assert config.threshold_rule == "insightface"
     with pytest.raises(ValueError, match="folds"):
         LFWConfig(pairs_file="p", image_root="r", folds=1)
     with pytest.raises(TypeError):
         LFWConfig(image_root="r")  # pairs_file is required
 
 
-def test_registration_is_light_and_points_at_the_protocol():
-    (component,) = plugin.facex_components()
-    assert (component.kind, component.name) == ("protocol", "lfw")
-    assert component.factory == "facex_protocol_lfw.protocol:LFWProtocol"
-    # Discovery imports plugin.py only; it must not pull in numpy, torch or the protocol module.
-    code = ("import sys, facex_protocol_lfw.plugin; "
-            "heavy = [m for m in ('numpy', 'torch', 'facex_protocol_lfw.protocol') if m in sys.modules]; "
-            "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+def test_contract(tmp_path):
+    proto = facex_core.build("protocol", "lfw", pairs_file=str(write(tmp_path, SMALL_PAIRS)),
+                             image_root=str(tmp_path / "crops"), folds=2)
+    check_protocol(proto)

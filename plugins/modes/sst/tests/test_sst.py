@@ -1,0 +1,380 @@
+"""Semi-Siamese Training: queue maths by hand, momentum, shuffle-BN, exclusion, resume, a short run."""
+import copy
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facex_core import ConfigError, Experiment
+from facex_core._evaluate import load_backbone_weights
+from facex_core._trainer import load_checkpoint
+from facex_mode_sst.data import SubsetEpochSampler, pick_pair, sst_augment
+from facex_mode_sst.mode import plan_epochs
+from facex_mode_sst.sst import (PrototypeQueue, SSTModel, inverse_permutation, momentum_update,
+                                shuffled_forward)
+
+NUM_IDS = 12
+
+CONFIG = """
+[experiment]
+name = "sst"
+output_dir = "{out}"
+seed = 5
+
+[data]
+root = "{data}/images"
+train_list = "{data}/list.txt"
+num_workers = {workers}
+
+[backbone]
+name = "mobilefacenet"
+embedding_size = 16
+input_size = [32, 32]
+blocks = [1, 0, 0, 0]
+
+[training]
+name = "sst"
+queue_size = 4
+alpha = 0.9
+{extra}
+
+[training.loop]
+epochs = 2
+batch_size = 2
+checkpoint_every = 3
+log_every = 1
+max_steps = {max_steps}
+
+[training.schedule]
+milestones = [1]
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """12 identities of 40×40 images: identity 0 has one image, the others two or three."""
+    root = tmp_path_factory.mktemp("sstdata")
+    rng = np.random.default_rng(0)
+    lines = []
+    for ident in range(NUM_IDS):
+        (root / "images" / f"id{ident}").mkdir(parents=True)
+        base = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        for k in range(1 if ident == 0 else 2 + ident % 2):
+            img = np.clip(base + rng.integers(-20, 20, base.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / "images" / f"id{ident}" / f"{k}.png"), img)
+            lines.append(f"id{ident}/{k}.png {ident}")
+    (root / "list.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def experiment(tmp_path, data_dir, out, max_steps=0, workers=0, extra="", head="", overrides=None):
+    path = tmp_path / f"{out}.toml"
+    path.write_text(CONFIG.format(out=tmp_path / out, data=data_dir, max_steps=max_steps, workers=workers,
+                                  extra=extra) + head)
+    return Experiment.from_file(path, overrides)
+
+
+def run(exp, resume=False):
+    return exp.build_training_mode().run(exp, resume=resume)
+
+
+def last(exp, name="last"):
+    return load_checkpoint(exp.output_dir / "checkpoints" / f"{name}.pt")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, data_dir):
+    tmp = tmp_path_factory.mktemp("full")
+    exp = experiment(tmp, data_dir, "full")
+    return exp, run(exp)
+
+
+# -- the prototype queue, by hand ------------------------------------------------------------
+def _unit(v):
+    return v / v.norm()
+
+
+def _hand_logits(queue, start, p, g, scale, margin_fn):
+    """Row i, column j: s · margin(p̂_i · column j), column j = ĝ_{j-start} on the batch's slots."""
+    rows = []
+    for i in range(p.shape[0]):
+        row = []
+        for j in range(queue.shape[1]):
+            col = _unit(g[j - start]) if start <= j < start + p.shape[0] else queue[:, j]
+            c = float(_unit(p[i]) @ col)
+            row.append(scale * (margin_fn(c) if j == start + i else c))
+        rows.append(row)
+    return torch.tensor(rows)
+
+
+@pytest.mark.parametrize("loss_type,margin_fn", [
+    ("am_softmax", lambda c: c - 0.25),
+    ("arc_softmax", lambda c: math.cos(math.acos(c) + 0.25)),
+    ("softmax", lambda c: c)])
+def test_logits_and_loss_match_a_hand_computation(loss_type, margin_fn):
+    torch.manual_seed(0)
+    q = PrototypeQueue(4, 8, scale=2.0, loss_type=loss_type, margin=0.25)  # D=4, Q=8
+    cols = torch.randn(4, 8)
+    q.queue.copy_(cols / cols.norm(dim=0))
+    q.pointer.fill_(2)
+    before = q.queue.clone()
+    p1, g2, p2, g1 = (torch.randn(2, 4, requires_grad=True) for _ in range(4))  # B=2
+    out = q(p1, g2, p2, g1)
+    l1 = _hand_logits(before, 2, p1.detach(), g2.detach(), 2.0, margin_fn)
+    l2 = _hand_logits(before, 2, p2.detach(), g1.detach(), 2.0, margin_fn)
+    torch.testing.assert_close(out.logits.detach(), torch.cat([l1, l2]), atol=1e-5, rtol=0)
+    assert out.targets.tolist() == [2, 3, 2, 3]
+
+    def ce(lg):
+        return sum(float(torch.logsumexp(lg[i], 0) - lg[i, 2 + i]) for i in range(2)) / 2
+
+    assert float(out.loss.detach()) == pytest.approx(0.5 * (ce(l1) + ce(l2)), abs=1e-5)
+    assert torch.equal(q.queue, before) and int(q.pointer) == 2, "scoring must not change the queue"
+    out.loss.backward()
+    assert p1.grad is not None and p2.grad is not None
+    assert g1.grad is None and g2.grad is None, "gallery features are detached"
+
+
+def test_enqueue_writes_unit_prototypes_labels_and_wraps_the_pointer():
+    torch.manual_seed(1)
+    q = PrototypeQueue(4, 8)
+    before = q.queue.clone()
+    assert torch.allclose(before.norm(dim=0), torch.ones(8))
+    assert q.labels.tolist() == [-1] * 8 and q.identities().numel() == 0
+    g = torch.randn(2, 4)
+    q.pointer.fill_(2)
+    q.enqueue(g, torch.tensor([7, 9]))
+    torch.testing.assert_close(q.queue[:, 2], _unit(g[0]))
+    torch.testing.assert_close(q.queue[:, 3], _unit(g[1]))
+    keep = [0, 1, 4, 5, 6, 7]
+    assert torch.equal(q.queue[:, keep], before[:, keep])
+    assert q.labels.tolist() == [-1, -1, 7, 9, -1, -1, -1, -1] and int(q.pointer) == 4
+    q.pointer.fill_(6)
+    q.enqueue(g, torch.tensor([3, 7]))
+    assert int(q.pointer) == 0 and q.identities().tolist() == [3, 7, 9]
+    with pytest.raises(ValueError, match="multiple of the batch size"):
+        q.pointer.fill_(6)
+        q.enqueue(torch.randn(3, 4), torch.tensor([1, 2, 3]))
+    assert {"queue", "labels", "pointer"} <= set(q.state_dict())
+
+
+# -- momentum gallery and shuffle-BN ---------------------------------------------------------
+def test_momentum_update_formula():
+    torch.manual_seed(2)
+    probe = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    gallery = copy.deepcopy(probe)
+    with torch.no_grad():
+        for p in gallery.parameters():
+            p.add_(torch.randn_like(p))
+        gallery[1].running_mean.fill_(5.0)
+    old = [p.clone() for p in gallery.parameters()]
+    momentum_update(gallery, probe, 0.9)
+    for g, o, p in zip(gallery.parameters(), old, probe.parameters()):
+        torch.testing.assert_close(g, 0.9 * o + 0.1 * p)
+    assert torch.all(gallery[1].running_mean == 5.0), "buffers are not averaged"
+    momentum_update(gallery, probe, 0.0)
+    assert all(torch.equal(g, p) for g, p in zip(gallery.parameters(), probe.parameters()))
+
+
+def test_shuffle_bn_forward_returns_rows_in_input_order():
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    inv = inverse_permutation(perm)
+    assert torch.equal(perm[inv], torch.arange(6)) and torch.equal(inv[perm], torch.arange(6))
+    seen = []
+
+    class Record(nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return x * 10
+
+    x = torch.arange(6.0).view(6, 1)
+    out = shuffled_forward(Record(), x, perm)
+    assert torch.equal(seen[0], x[perm]), "the network sees the shuffled batch"
+    assert torch.equal(out, x * 10), "rows come back in input order"
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).train()
+    x = torch.randn(6, 3)
+    torch.testing.assert_close(shuffled_forward(net, x, perm), net(x))
+
+
+def test_gallery_is_a_frozen_copy_in_eval_mode_with_batch_statistics():
+    torch.manual_seed(4)
+    backbone = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
+    model = SSTModel(backbone, PrototypeQueue(4, 4)).train()
+    assert model.backbone.training and not model.gallery.training
+    assert model.gallery[1].training and not model.gallery[2].training
+    assert not any(p.requires_grad for p in model.gallery.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(model.gallery.parameters(), model.backbone.parameters()))
+    keys = set(model.state_dict())
+    assert {"backbone.0.weight", "gallery.0.weight", "prototype.queue", "prototype.labels",
+            "prototype.pointer"} <= keys
+    model.eval()
+    assert not model.gallery[1].training
+
+
+# -- data ------------------------------------------------------------------------------------
+def test_augmentation_is_fixed_by_the_seed():
+    img = np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8)
+    a, b = sst_augment(img, 123), sst_augment(img, 123)
+    assert a.shape == img.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    outs = [sst_augment(img, s) for s in range(40)]
+    assert len({o.tobytes() for o in outs}) > 10
+    grey = [o for o in outs if np.array_equal(o[..., 0], o[..., 1]) and np.array_equal(o[..., 1], o[..., 2])]
+    assert grey, "some views are greyscale, replicated into the three channels"
+    assert all(np.array_equal(sst_augment(img, s, flip=False), sst_augment(img, s, flip=False)) for s in range(3))
+
+
+def test_pairs_are_two_distinct_images_or_the_only_one_twice():
+    rng = np.random.default_rng(0)
+    pairs = [pick_pair(3, rng) for _ in range(200)]
+    assert all(a != b and 0 <= a < 3 and 0 <= b < 3 for a, b in pairs)
+    assert {(0, 1), (1, 0)} <= set(pairs), "both orders occur"
+    assert pick_pair(1, rng) == (0, 0)
+
+
+def test_dataset_items_and_subset_sampler(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "ds")
+    trainer = exp.build_training_mode().build(exp)
+    ds = trainer.dataset
+    assert len(ds) == NUM_IDS and ds.labels == list(range(NUM_IDS))
+    views, label = ds[(0, 77)]
+    assert views.shape == (2, 3, 32, 32) and label == 0
+    again, _ = ds[(0, 77)]
+    assert torch.equal(views, again), "items are reproducible from (index, seed)"
+    indices = ds.allowed([1, 4, 5])
+    assert indices == [0, 2, 3, 6, 7, 8, 9, 10, 11]
+    order = list(SubsetEpochSampler(indices, seed=5, epoch=1))
+    assert sorted(i for i, _ in order) == indices
+    assert list(SubsetEpochSampler(indices, seed=5, epoch=1, start=4)) == order[4:]
+
+
+# -- identity exclusion ----------------------------------------------------------------------
+def test_plan_and_clear_error_when_the_queue_leaves_no_batch():
+    assert plan_epochs(12, 4, 2, 3) == [6, 4, 4]
+    assert plan_epochs(12, 8, 4, 2) == [3, 1]
+    with pytest.raises(ValueError, match=r"queue_size = 12 is too large for 12 identities.*queue_size <= 10"):
+        plan_epochs(12, 12, 2, 2)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        plan_epochs(3, 4, 4, 1)
+
+
+def test_identities_in_the_queue_are_excluded_from_the_next_epoch(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "ex")
+    trainer = exp.build_training_mode().build(exp)
+    trainer.model.prototype.labels[:4] = torch.tensor([9, 2, 5, 7])
+    indices, steps = trainer.epoch_identities()
+    assert trainer.excluded.tolist() == [2, 5, 7, 9]
+    assert not {trainer.dataset.labels[i] for i in indices} & {2, 5, 7, 9} and steps == 4
+    # mid-epoch the set fixed at the epoch start stays, whatever the queue holds now
+    trainer.step_in_epoch = 1
+    trainer.model.prototype.labels[:4] = torch.tensor([0, 1, 3, 4])
+    assert trainer.epoch_identities() == (indices, steps)
+
+
+def test_one_step_updates_gallery_and_queue(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "one")
+    trainer = exp.build_training_mode().build(exp)
+    model = trainer.model.train()
+    gallery0 = [p.clone() for p in model.gallery.parameters()]
+    queue0 = model.prototype.queue.clone()
+    pairs, labels = next(iter(trainer._loader(trainer.epoch_identities()[0])))
+    out = trainer.train_step(pairs, labels)
+    assert out is not None and torch.isfinite(out.loss)
+    for g, g0, p in zip(model.gallery.parameters(), gallery0, model.backbone.parameters()):
+        torch.testing.assert_close(g, 0.9 * g0 + 0.1 * p)
+    assert model.prototype.labels[:2].tolist() == labels.tolist() and int(model.prototype.pointer) == 2
+    assert not torch.equal(model.prototype.queue[:, :2], queue0[:, :2])
+    assert torch.equal(model.prototype.queue[:, 2:], queue0[:, 2:])
+    torch.testing.assert_close(model.prototype.queue[:, :2].norm(dim=0), torch.ones(2))
+
+
+# -- configuration ---------------------------------------------------------------------------
+def test_config_errors_are_clear(tmp_path, data_dir):
+    with pytest.raises(ConfigError, match="queue_size = 5 must be a multiple of loop.batch_size = 2"):
+        experiment(tmp_path, data_dir, "bad", overrides=["training.queue_size=5"])
+    with pytest.raises(ConfigError, match="grad_accumulation: SST needs 1"):
+        experiment(tmp_path, data_dir, "bad1", overrides=["training.loop.grad_accumulation=2"])
+    with pytest.raises(ConfigError, match="loss_type: must be one of am_softmax, arc_softmax, softmax, got 'cosface'"):
+        experiment(tmp_path, data_dir, "bad2", extra='loss_type = "cosface"\n')
+    exp = experiment(tmp_path, data_dir, "head", head='\n[head]\nname = "arcface"\n')
+    with pytest.raises(ConfigError, match="does not use a head"):
+        run(exp)
+    exp = experiment(tmp_path, data_dir, "defaults", extra="[training.optimizer]\nlr = 0.05\n")
+    assert exp.training.config.optimizer.weight_decay == 5e-4, "SST defaults survive a partial table"
+    assert exp.training.config.loop.epochs == 2 and exp.training.config.schedule.milestones == (1,)
+
+
+# -- whole runs ------------------------------------------------------------------------------
+def test_two_epoch_run_finishes(full_run):
+    exp, res = full_run
+    assert res.finished and res.epochs_done == 2 and res.global_step == 6 + 4
+    assert math.isfinite(res.loss) and 0.0 <= res.accuracy <= 1.0
+    ckpt = last(exp)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01)  # milestone at epoch 1
+    assert ckpt["optimizer"]["param_groups"][0]["weight_decay"] == pytest.approx(5e-4)
+    assert ckpt["components"]["training"]["distribution"] == "facex-mode-sst" and "head" not in ckpt["components"]
+    assert (exp.output_dir / "checkpoints" / "epoch_1.pt").exists()
+    assert list(exp.output_dir.glob("tb/events.out.tfevents.*"))
+    # epoch 2 sampled none of the identities the queue held when it started
+    excluded = set(last(exp, "epoch_1")["model"]["prototype.labels"].tolist())
+    assert set(ckpt["sst"]["excluded"].tolist()) == excluded and len(excluded) == 4
+    assert not set(ckpt["model"]["prototype.labels"].tolist()) & excluded
+    # the core's evaluation loads the probe network from an SST checkpoint
+    fresh = exp.build_backbone()
+    load_backbone_weights(fresh, exp.output_dir / "checkpoints" / "last.pt")
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, ckpt["model"]["backbone." + k]), k
+
+
+def test_resume_after_interruption_is_bit_exact(tmp_path, data_dir, full_run):
+    full, _ = full_run
+    part = experiment(tmp_path, data_dir, "part", max_steps=7)  # mid-epoch 2 (6 + 4 steps)
+    res = run(part)
+    assert not res.finished and res.global_step == 7
+    resumed = experiment(tmp_path, data_dir, "part")
+    res = run(resumed, resume=True)
+    assert res.finished and res.global_step == 10
+    a, b = last(full), last(resumed)
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    assert torch.equal(a["sst"]["excluded"], b["sst"]["excluded"])
+
+
+def test_loader_workers_do_not_change_the_result(tmp_path, data_dir):
+    exps = [experiment(tmp_path, data_dir, f"w{w}", max_steps=2, workers=w) for w in (0, 2)]
+    for exp in exps:
+        run(exp)
+    a, b = (last(e)["model"] for e in exps)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_rejects_a_missing_or_foreign_checkpoint(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "none")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(exp, resume=True)
+    trainer = exp.build_training_mode().build(exp)
+    payload = trainer.state()
+    del payload["sst"]
+    from facex_core._trainer import save_checkpoint
+
+    save_checkpoint(tmp_path / "foreign.pt", payload)
+    with pytest.raises(ValueError, match="not an SST checkpoint"):
+        trainer.restore(tmp_path / "foreign.pt")
+
+
+def test_bf16_channels_last_and_clipping_run_on_cpu(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "bf16", max_steps=1, overrides=[
+        "training.loop.amp=bf16", "training.loop.channels_last=true", "training.loop.clip_grad_norm=1.0",
+        "experiment.device=cpu"])
+    res = run(exp)
+    assert res.global_step == 1 and res.skipped_steps == 0 and math.isfinite(res.loss)
+    fp16 = experiment(tmp_path, data_dir, "fp16", overrides=["training.loop.amp=fp16", "experiment.device=cpu"])
+    with pytest.raises(ValueError, match="fp16' needs CUDA"):
+        run(fp16)
