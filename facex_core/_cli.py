@@ -95,9 +95,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ._evaluate import evaluate_experiment, markdown_table, write_report
     from ._experiment import Experiment
 
-    exp = Experiment.from_file(args.config, args.set)
-    exp.prepare_synthetic(workers=args.workers)
-    models = [evaluate_experiment(exp, spec) for spec in (args.checkpoint or [None])]
+    if args.config.endswith(".pt"):  # a checkpoint: its embedded config says what to build and evaluate
+        exp = Experiment.from_checkpoint(args.config, args.set)
+        specs = args.checkpoint or [args.config]
+    else:
+        exp = Experiment.from_file(args.config, args.set)
+        exp.prepare_synthetic(workers=args.workers)
+        specs = args.checkpoint or [None]
+    models = [evaluate_experiment(exp, spec) for spec in specs]
     files = write_report(models, exp.output_dir / "eval")
     print(markdown_table(models), end="")
     print("written: " + ", ".join(str(p) for p in files.values()))
@@ -175,6 +180,36 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ._evaluate import load_backbone_weights
+    from ._experiment import Experiment
+    from ._export import export_onnx
+
+    exp = Experiment.from_checkpoint(args.checkpoint)
+    backbone = exp.build_backbone()
+    load_backbone_weights(backbone, args.checkpoint)
+    backbone.eval()
+    export_onnx(backbone, args.out, exporter=args.exporter)
+    print(f"wrote {args.out}: input 'images' Nx3x{backbone.input_size[0]}x{backbone.input_size[1]} "
+          f"(BGR, (x-127.5)/128), output 'embeddings' Nx{backbone.embedding_size}, dynamic batch")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime not installed: skipped the numerical check")
+        return 0
+    x = torch.randn(5, 3, *backbone.input_size)
+    with torch.no_grad():
+        ref = backbone(x).numpy()
+    sess = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
+    (out,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    cos = (out * ref).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1))
+    print(f"onnxruntime vs PyTorch on 5 random inputs: min cosine {cos.min():.6f}")
+    return 0 if cos.min() >= 0.9999 else 1
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from ._scaffold import write_plugin
 
@@ -219,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, helptext in (("train", cmd_train, "train from a TOML experiment config"),
                                  ("evaluate", cmd_evaluate, "evaluate the configured protocols")):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("config")
+        sp.add_argument("config", help="experiment TOML" + (" or a FaceX checkpoint (.pt)" if name == "evaluate" else ""))
         with_set(sp)
         sp.add_argument("--workers", type=int, default=2, help="processes for synthetic data generation")
         if name == "train":
@@ -259,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("src")
     ds.add_argument("out")
     ds.set_defaults(func=cmd_data_list)
+
+    sp = sub.add_parser("export", help="export a trained backbone")
+    esub = sp.add_subparsers(dest="export_command", required=True)
+    es = esub.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch), checked against onnxruntime")
+    es.add_argument("checkpoint")
+    es.add_argument("out")
+    es.add_argument("--exporter", choices=["dynamo", "legacy"], default="dynamo")
+    es.set_defaults(func=cmd_export_onnx)
 
     sp = sub.add_parser("new-plugin", help="write a skeleton plugin distribution")
     sp.add_argument("kind", choices=["backbone", "head", "protocol", "training_mode"])

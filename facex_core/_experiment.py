@@ -112,6 +112,19 @@ class Experiment:
             data = apply_overrides(data, overrides)
         return cls(data, source=str(path))
 
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
+        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it)."""
+        from ._trainer import load_checkpoint
+
+        data = load_checkpoint(path)["config"]
+        head = data.get("head")
+        if isinstance(head, dict) and not isinstance(head.get("num_classes"), int):
+            head.pop("num_classes", None)
+        if overrides:
+            data = apply_overrides(data, overrides)
+        return cls(data, source=f"{path} (embedded config)")
+
     def _table(self, kind: str, table: Any, path: str, defaults: Mapping[str, Any] | None = None) -> ResolvedComponent:
         if not isinstance(table, Mapping):
             raise ConfigError(f"{self.source}: {path}: expected a table")

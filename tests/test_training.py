@@ -151,3 +151,10 @@ def test_demo_runs_end_to_end_on_a_tiny_synthetic_set(tmp_path, cli):
     assert "| untrained |" in res.stdout and "| trained |" in res.stdout
     for name in ("results.md", "results.csv", "results.json", "lfw_roc.png"):
         assert (tmp_path / "demo" / "eval" / name).exists()
+    ckpt = tmp_path / "demo" / "checkpoints" / "last.pt"
+    res = cli("evaluate", str(ckpt))  # the checkpoint's embedded config is enough
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "| last |" in res.stdout
+    res = cli("export", "onnx", str(ckpt), str(tmp_path / "model.onnx"), "--exporter", "legacy")
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "min cosine 1.0000" in res.stdout or "min cosine 0.9999" in res.stdout

@@ -22,6 +22,21 @@ from .pairs import Pair, read_cross_lfw_pairs, read_pairs
 TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}
 
 
+#: Pairs per block when scoring: the float64 copies of one block stay a few MB.
+SCORE_BLOCK = 512
+
+
+def pair_dots(features: Mapping[str, np.ndarray], first: list[str], second: list[str]) -> np.ndarray:
+    """``features[first[i]] . features[second[i]]`` in float64, block by block: no full-size copy
+    of the features, and one C-level conversion per block rather than one numpy call per image."""
+    out = np.empty(len(first))
+    for s in range(0, len(first), SCORE_BLOCK):
+        a = np.array([features[name] for name in first[s:s + SCORE_BLOCK]], dtype=np.float64)
+        b = np.array([features[name] for name in second[s:s + SCORE_BLOCK]], dtype=np.float64)
+        out[s:s + SCORE_BLOCK] = np.einsum("ij,ij->i", a.reshape(len(a), -1), b.reshape(len(b), -1))
+    return out
+
+
 def consecutive_folds(n: int, folds: int, pairs_per_fold: int, source: Any) -> np.ndarray:
     """Fold id of each of ``n`` pairs: consecutive blocks of ``pairs_per_fold`` (0 = n/folds)."""
     per_fold = pairs_per_fold or n // folds
@@ -81,11 +96,7 @@ class PairProtocol(Protocol):
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise KeyError(f"no feature for image {missing[0]!r}{more} (named by {self.source})")
-        index = {name: i for i, name in enumerate(names)}
-        matrix = np.stack([np.asarray(features[name], dtype=np.float64).ravel() for name in names])
-        first = matrix[[index[p.first] for p in self.pairs]]
-        second = matrix[[index[p.second] for p in self.pairs]]
-        return np.einsum("ij,ij->i", first, second)
+        return pair_dots(features, [p.first for p in self.pairs], [p.second for p in self.pairs])
 
     def evaluate(self, features: Mapping[str, np.ndarray]) -> ProtocolResult:
         """k-fold accuracy with the configured threshold rule, plus threshold-free AUC/EER/TAR."""
