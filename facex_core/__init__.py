@@ -42,7 +42,7 @@ _LAZY = {
     # metrics
     "kfold_verification": "_verification", "KFoldResult": "_verification",
     "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
-    "roc_auc": "_verification",
+    "roc_auc": "_verification", "pair_scores": "_verification", "verification_result": "_verification",
     # shared layers and geometry
     "feature_map_size": "_geometry", "resolve_map_size": "_geometry", "ConvBNAct": "_layers", "rename_output_layer": "_layers",
     "FlattenEmbedding": "_layers", "SqueezeExcite": "_layers", "DropPath": "_layers",

@@ -11,31 +11,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from facex_core import (Curve, Protocol, ProtocolResult, eer, kfold_verification, roc_auc, roc_curve,
-                        tar_at_far)
+from facex_core import Protocol, ProtocolResult, pair_scores, verification_result
 
 from .agedb import read_agedb30
 from .cfp import read_cfp
 from .pairs import Pair, read_cross_lfw_pairs, read_pairs
-
-#: Metric name -> target FAR. With LFW's 3,000 negatives, 1e-3 is three false accepts.
-TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}
-
-
-#: Pairs per block when scoring: the float64 copies of one block stay a few MB.
-SCORE_BLOCK = 512
-
-
-def pair_dots(features: Mapping[str, np.ndarray], first: list[str], second: list[str]) -> np.ndarray:
-    """``features[first[i]] . features[second[i]]`` in float64, block by block: no full-size copy
-    of the features, and one C-level conversion per block rather than one numpy call per image."""
-    out = np.empty(len(first))
-    for s in range(0, len(first), SCORE_BLOCK):
-        a = np.array([features[name] for name in first[s:s + SCORE_BLOCK]], dtype=np.float64)
-        b = np.array([features[name] for name in second[s:s + SCORE_BLOCK]], dtype=np.float64)
-        out[s:s + SCORE_BLOCK] = np.einsum("ij,ij->i", a.reshape(len(a), -1), b.reshape(len(b), -1))
-    return out
-
 
 def consecutive_folds(n: int, folds: int, pairs_per_fold: int, source: Any) -> np.ndarray:
     """Fold id of each of ``n`` pairs: consecutive blocks of ``pairs_per_fold`` (0 = n/folds)."""
@@ -96,37 +76,13 @@ class PairProtocol(Protocol):
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise KeyError(f"no feature for image {missing[0]!r}{more} (named by {self.source})")
-        return pair_dots(features, [p.first for p in self.pairs], [p.second for p in self.pairs])
+        return pair_scores(features, [p.first for p in self.pairs], [p.second for p in self.pairs])
 
     def evaluate(self, features: Mapping[str, np.ndarray]) -> ProtocolResult:
         """k-fold accuracy with the configured threshold rule, plus threshold-free AUC/EER/TAR."""
-        folds = self.fold_ids()
-        scores = self.scores(features)
         labels = np.array([p.same for p in self.pairs], dtype=bool)
-        rule = self.config.threshold_rule
-        kfold = kfold_verification(scores, labels, folds, rule=rule)
-        fpr, tpr, _ = roc_curve(scores, labels)
-        tars = tar_at_far(scores, labels, TAR_TARGETS.values())
-        metrics = {
-            "accuracy": kfold.mean,
-            "accuracy_std": kfold.std,
-            "accuracy_stderr": kfold.stderr,
-            "auc": roc_auc(scores, labels),
-            "eer": eer(scores, labels),
-            **{name: tars[far] for name, far in TAR_TARGETS.items()},
-        }
-        details = {
-            "threshold_rule": rule,
-            "threshold_unit": "squared_l2" if rule == "insightface" else "cosine",
-            "fold_accuracies": kfold.accuracies.tolist(),
-            "fold_thresholds": kfold.thresholds.tolist(),
-            "n_pairs": int(labels.size),
-            "n_positive": int(labels.sum()),
-            "n_negative": int((~labels).sum()),
-            "n_images": len(self._image_names),
-        }
-        roc = Curve(name="roc", x=fpr, y=tpr, x_label="FAR", y_label="TAR", log_x=True)
-        return ProtocolResult(metrics=metrics, primary="accuracy", curves=[roc], details=details)
+        return verification_result(self.scores(features), labels, self.fold_ids(), self.config.threshold_rule,
+                                   {"n_images": len(self._image_names)})
 
 
 class LFWProtocol(PairProtocol):
