@@ -36,6 +36,12 @@ _LAZY = {
     "Experiment": "_experiment", "Trainer": "_trainer", "OptimizerConfig": "_train_config",
     "ScheduleConfig": "_train_config", "LoopConfig": "_train_config",
     "extract_features": "_extract", "FaceModel": "_trainer",
+    "save_checkpoint": "_trainer", "load_checkpoint": "_trainer", "build_optimizer": "_trainer",
+    "CHECKPOINT_FORMAT": "_trainer", "CHECKPOINT_VERSION": "_trainer", "validate_online": "_evaluate",
+    "evaluate_experiment": "_evaluate", "load_backbone_weights": "_evaluate",
+    "EpochSampler": "_data", "to_tensor": "_data", "FaceImageDataset": "_data", "DataConfig": "_data",
+    "RecordDataset": "_data", "augment": "_augment", "AugmentConfig": "_augment",
+    "init_distributed": "_distributed", "world_rank": "_distributed",
     # data
     "load_image": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
     "ImageFolderDataset": "_data", "read_train_list": "_data",

@@ -23,7 +23,7 @@ class AugmentConfig:
                                      "(crop-resize 0.5, grayscale 0.2, rotation ±10° 0.5); explicit keys still apply.",
                          validator=attrs.validators.in_(("none", "sst")))
     crop_resize: float = option(0.0, doc="Probability of a random crop (up to crop_max_offset px per side) resized back.", validator=_p)
-    crop_max_offset: int = option(9, doc="Largest crop offset in pixels (the reference's 9 at 112 px).")
+    crop_max_offset: int = option(9, doc="Largest crop offset in pixels at 112 px (scaled with the image width).")
     rotation: float = option(0.0, doc="Probability of a rotation by a random integer angle in ±rotation_degrees.", validator=_p)
     rotation_degrees: float = option(10.0, doc="Largest rotation angle.")
     grayscale: float = option(0.0, doc="Probability of converting to grey (kept as 3 equal channels).", validator=_p)
@@ -53,7 +53,7 @@ def augment(img: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
     u = rng.random(7)  # one draw per transform, always taken, so adding one never shifts the others
     h, w = img.shape[:2]
     if u[0] < cfg.crop_resize:
-        k = max(1, cfg.crop_max_offset)
+        k = max(1, round(cfg.crop_max_offset * w / 112))  # the reference's 9 px are for 112-px crops
         x1, y1 = rng.integers(0, k, 2)
         x2, y2 = w - rng.integers(0, k), h - rng.integers(0, k)
         img = cv2.resize(img[y1:y2, x1:x2], (w, h), interpolation=cv2.INTER_LINEAR)

@@ -119,7 +119,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(f"[1/3] synthetic data -> {exp.synthetic_output}  (SYNTHETIC cartoon faces: a smoke test, not a benchmark)")
     exp.prepare_synthetic(workers=args.workers)
-    print(f"[2/3] training {exp.backbone.name} + {exp.head.name} ({exp.training.name})")
+    head = f" + {exp.head.name}" if exp.head is not None else ""
+    print(f"[2/3] training {exp.backbone.name}{head} ({exp.training.name})")
     result = exp.build_training_mode().run(exp, resume=args.resume)
     print(f"      {result.global_step} steps, {result.images_per_s:.1f} images/s, last loss {result.loss:.3f}")
     print("[3/3] evaluating untrained vs trained on the synthetic LFW-style pairs")

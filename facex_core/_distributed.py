@@ -37,3 +37,7 @@ def sum_gradients_hook(state: object, bucket: dist.GradBucket) -> torch.futures.
     """
     fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
     return fut.then(lambda f: f.value()[0])
+
+
+#: Public name of :func:`init_from_env`.
+init_distributed = init_from_env

@@ -116,8 +116,8 @@ class Trainer:
 
     def _wrap_parallel(self) -> None:
         if self.world == 1:
-            if self.loop.compile:
-                self.model.backbone = torch.compile(self.model.backbone)
+            if self.loop.compile:  # compiled copy for the forward pass only: checkpoints keep plain keys
+                self.forward_model = FaceModel(torch.compile(self.model.backbone), self.model.head)
             return
         from torch.nn.parallel import DistributedDataParallel as DDP
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from facex_core import load_image
+from facex_core import ImageLoadError, load_image
 
-from ._core import EpochSampler, to_tensor
+from ._core import AugmentConfig, EpochSampler, core_augment, to_tensor
 
 #: FaceX-Zoo's crop jitter: up to this many pixels off each border of a 112-pixel crop.
 CROP_JITTER_112 = 9
@@ -70,11 +70,17 @@ def pick_pair(count: int, rng: np.random.Generator) -> tuple[int, int]:
 
 
 class SSTPairDataset(Dataset):
-    """Identities of a (path, label) list; item ``(index, seed)`` → ``(2×3×H×W views, label)``."""
+    """Identities of a (path, label) list; item ``(index, seed)`` → ``(2×3×H×W views, label)``.
+
+    Each view: flip and the SST transform (:func:`sst_augment`, when ``augment``), then the core's
+    ``[data.augment]`` transforms (``extra``, when any is active). With ``bad_log``, an unreadable
+    image is logged there and replaced by the identity's next readable one.
+    """
 
     def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
                  input_size: tuple[int, int] = (112, 112), augment: bool = True, flip: bool = True,
-                 crop_eye: bool = False) -> None:
+                 crop_eye: bool = False, extra: AugmentConfig | None = None,
+                 bad_log: str | os.PathLike | None = None) -> None:
         self.root = Path(root)
         groups: dict[int, list[str]] = defaultdict(list)
         for rel, label in samples:
@@ -87,6 +93,8 @@ class SSTPairDataset(Dataset):
         self.augment = augment
         self.flip = flip
         self.crop_eye = crop_eye
+        self.extra = extra if extra is not None and extra.active else None
+        self.bad_log = Path(bad_log) if bad_log else None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -99,19 +107,33 @@ class SSTPairDataset(Dataset):
         skip = {int(x) for x in excluded}
         return [i for i, label in enumerate(self.labels) if label not in skip]
 
-    def _view(self, rel: str, seed: Sequence[int]) -> torch.Tensor:
-        img = load_image(self.root / rel)
+    def _load(self, index: int, position: int) -> np.ndarray:
+        """Image ``position`` of identity ``index``; with a bad-image log, the next readable one instead."""
+        paths = self.groups[index]
+        for k in range(len(paths)):
+            try:
+                return load_image(self.root / paths[(position + k) % len(paths)])
+            except ImageLoadError as exc:
+                if self.bad_log is None:
+                    raise
+                with open(self.bad_log, "a", encoding="utf-8") as fh:  # one short append per line
+                    fh.write(f"{exc}\n")
+        raise ImageLoadError(f"{self.root}: identity {self.labels[index]}: none of its {len(paths)} images "
+                             f"is readable (listed in {self.bad_log})")
+
+    def _view(self, img: np.ndarray, seed: Sequence[int]) -> torch.Tensor:
         if self.augment:
             img = sst_augment(img, seed, flip=self.flip)
         elif self.flip and np.random.default_rng(seed).random() < 0.5:
             img = img[:, ::-1]
+        if self.extra is not None:
+            img = core_augment(img, self.extra, int(np.random.default_rng([*seed, 1]).integers(2**31)))
         return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        paths = self.groups[index]
-        a, b = pick_pair(len(paths), np.random.default_rng([seed, 0]))
-        views = [self._view(paths[a], [seed, 1]), self._view(paths[b], [seed, 2])]
+        a, b = pick_pair(len(self.groups[index]), np.random.default_rng([seed, 0]))
+        views = [self._view(self._load(index, a), [seed, 1]), self._view(self._load(index, b), [seed, 2])]
         return torch.stack(views), self.labels[index]
 
 

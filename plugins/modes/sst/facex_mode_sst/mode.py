@@ -100,11 +100,21 @@ class SSTTraining(TrainingMode):
         if experiment.data.format == "recordio":
             raise ConfigError(f"{experiment.source}: data.format: 'recordio' is not supported by the sst mode yet; "
                               "use 'train_list' or 'image_folder'")
+        data = experiment.data
+        extra = data.augment.resolved()
+        if self.config.augment and (extra.crop_resize or extra.rotation or extra.grayscale):
+            raise ConfigError(f"{experiment.source}: data.augment: crop/rotation/greyscale would be applied on top "
+                              "of the SST augmentation (training.augment = true); set training.augment = false "
+                              "to use [data.augment] alone, or keep only its other transforms")
         experiment.seed_everything()
         backbone = experiment.build_backbone()
-        data = experiment.data
+        bad_log = None
+        if data.max_bad_images > 0:
+            bad_log = experiment.bad_images_log
+            bad_log.parent.mkdir(parents=True, exist_ok=True)
         dataset = SSTPairDataset(data.root, experiment.samples, input_size=backbone.input_size,
-                                 augment=self.config.augment, flip=data.flip, crop_eye=data.crop_eye)
+                                 augment=self.config.augment, flip=data.flip, crop_eye=data.crop_eye,
+                                 extra=data.augment, bad_log=bad_log)
         cfg = self.config
         prototype = PrototypeQueue(backbone.embedding_size, cfg.queue_size, cfg.scale, cfg.loss_type, cfg.margin)
         return SSTTrainer(experiment, SSTModel(backbone, prototype), dataset, cfg)
@@ -262,6 +272,18 @@ class SSTTrainer:
         self.global_step += 1
         return out
 
+    def _check_bad_images(self, writer: Any) -> None:
+        """Stop once more unreadable images were skipped than ``data.max_bad_images`` allows."""
+        log = self.dataset.bad_log
+        if log is None or not log.exists():
+            return
+        lines = log.read_text(encoding="utf-8").splitlines()
+        writer.add_scalar("train/bad_images", len(lines), self.global_step)
+        limit = self.experiment.data.max_bad_images if self.experiment.data else 0
+        if len(lines) > limit:
+            raise RuntimeError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
+                               f"last: {lines[-1]}; all listed in {log}")
+
     def _validate(self, writer: Any) -> None:
         name, value = validate_online(self.experiment, self.model.backbone)
         writer.add_scalar(f"val/{name}", value, self.global_step)
@@ -314,6 +336,8 @@ class SSTTrainer:
                         "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
                 bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs} loss {loss_v:.3f} "
                                    f"acc {acc_v:.3f} lr {lr:.3g}")
+                if self.global_step % self.loop.log_every == 0:
+                    self._check_bad_images(writer)
                 if self.loop.validate_every and self.global_step % self.loop.validate_every == 0:
                     self._validate(writer)
                 if self.loop.max_steps and self.global_step >= self.loop.max_steps:
@@ -329,6 +353,7 @@ class SSTTrainer:
             else:
                 self.save()
         bar.close()
+        self._check_bad_images(writer)
         writer.close()
         ips = seen / max(1e-9, time.perf_counter() - t0)
         result = TrainResult(output_dir=str(self.out), last_checkpoint=str(last), epochs_done=self.epoch,

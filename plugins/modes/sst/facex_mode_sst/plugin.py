@@ -71,7 +71,7 @@ class SSTConfig:
     margin: float = option(0.35, doc="Margin m (SST_Prototype yaml: 0.35).", validator=_non_negative)
     alpha: float = option(0.999, doc="Gallery momentum: θ_g ← α·θ_g + (1 − α)·θ_p after every optimiser step.",
                           validator=_fraction)
-    augment: bool = option(True, doc="SST augmentation per view (crop-resize, flip, grey, rotation); false = only data.flip.")
+    augment: bool = option(True, doc="SST augmentation per view (crop-resize, flip, grey, rotation); false = only data.flip and [data.augment].")
     loop: SSTLoopConfig = option(factory=SSTLoopConfig, doc="Epochs, batch size (pairs), logging and checkpoint cadence.")
     optimizer: SSTOptimizerConfig = option(factory=SSTOptimizerConfig, doc="SGD lr 0.1, momentum 0.9, weight decay 5e-4 (probe network only).")
     schedule: SSTScheduleConfig = option(factory=SSTScheduleConfig, doc="Multi-step decay ×0.1 at epochs 150, 200, 230.")

@@ -6,13 +6,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from facex_core import ConfigError, Experiment
 from facex_core._evaluate import load_backbone_weights
 from facex_core._trainer import load_checkpoint
-from facex_mode_sst.data import SubsetEpochSampler, pick_pair, sst_augment
+from facex_core import ImageLoadError
+from facex_core._augment import AugmentConfig
+from facex_mode_sst.data import SSTPairDataset, SubsetEpochSampler, pick_pair, sst_augment
 from facex_mode_sst.mode import plan_epochs
 from facex_mode_sst.sst import (PrototypeQueue, SSTModel, inverse_permutation, momentum_update,
                                 shuffled_forward)
@@ -24,6 +25,7 @@ CONFIG = """
 name = "sst"
 output_dir = "{out}"
 seed = 5
+threads = 1
 
 [data]
 root = "{data}/images"
@@ -52,6 +54,15 @@ max_steps = {max_steps}
 [training.schedule]
 milestones = [1]
 """
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_threads():
+    """The runs use one torch thread (experiment.threads = 1: much faster on a loaded 2-core box);
+    give the rest of the session its setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +263,32 @@ def test_dataset_items_and_subset_sampler(tmp_path, data_dir):
     assert list(SubsetEpochSampler(indices, seed=5, epoch=1, start=4)) == order[4:]
 
 
+def test_data_augment_table_composes_and_the_sst_transform_is_not_doubled(tmp_path, data_dir):
+    samples = [(f"id{i}/0.png", i) for i in range(2)]
+    plain = SSTPairDataset(data_dir / "images", samples, input_size=(32, 32))
+    blurred = SSTPairDataset(data_dir / "images", samples, input_size=(32, 32), extra=AugmentConfig(blur=1.0))
+    a, b = blurred[(1, 9)][0], blurred[(1, 9)][0]
+    assert torch.equal(a, b) and not torch.equal(a, plain[(1, 9)][0])
+    with pytest.raises(ConfigError, match="set training.augment = false"):
+        exp = experiment(tmp_path, data_dir, "dbl", overrides=['data.augment.preset="sst"'])
+        exp.build_training_mode().build(exp)
+
+
+def test_unreadable_images_are_skipped_within_the_identity_when_allowed(tmp_path, data_dir):
+    (tmp_path / "id0").mkdir()
+    cv2.imwrite(str(tmp_path / "id0" / "ok.png"), np.full((40, 40, 3), 90, np.uint8))
+    (tmp_path / "id0" / "bad.png").write_bytes(b"corrupt")
+    samples = [("id0/ok.png", 0), ("id0/bad.png", 0)]
+    with pytest.raises(ImageLoadError, match="bad.png"):
+        for seed in range(8):
+            SSTPairDataset(tmp_path, samples, input_size=(32, 32))[(0, seed)]
+    log = tmp_path / "bad_images.txt"
+    lenient = SSTPairDataset(tmp_path, samples, input_size=(32, 32), augment=False, flip=False, bad_log=log)
+    views, label = lenient[(0, 3)]
+    assert label == 0 and torch.equal(views[0], views[1]), "both views fall back to the readable image"
+    assert "bad.png" in log.read_text()
+
+
 # -- identity exclusion ----------------------------------------------------------------------
 def test_plan_and_clear_error_when_the_queue_leaves_no_batch():
     assert plan_epochs(12, 4, 2, 3) == [6, 4, 4]
@@ -323,8 +360,10 @@ def test_two_epoch_run_finishes(full_run):
     excluded = set(last(exp, "epoch_1")["model"]["prototype.labels"].tolist())
     assert set(ckpt["sst"]["excluded"].tolist()) == excluded and len(excluded) == 4
     assert not set(ckpt["model"]["prototype.labels"].tolist()) & excluded
-    # the core's evaluation loads the probe network from an SST checkpoint
-    fresh = exp.build_backbone()
+    # the core's evaluation rebuilds the experiment from the checkpoint and loads the probe network
+    again = Experiment.from_checkpoint(exp.output_dir / "checkpoints" / "last.pt")
+    assert again.training.name == "sst" and again.training.config == exp.training.config
+    fresh = again.build_backbone()
     load_backbone_weights(fresh, exp.output_dir / "checkpoints" / "last.pt")
     for k, v in fresh.state_dict().items():
         assert torch.equal(v, ckpt["model"]["backbone." + k]), k

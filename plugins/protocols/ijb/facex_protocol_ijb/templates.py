@@ -2,7 +2,7 @@
 
 A template's feature: the (optionally detector-score weighted) image features are averaged within
 each media (the frames of one video, or a single still), the media averages are summed, and the
-sum is L2-normalised. Grouping uses one sort and ``np.add.reduceat``, never a loop over templates.
+sum is L2-normalised. Grouping uses one sort and ``np.add.at``, never a loop over templates.
 """
 from __future__ import annotations
 
@@ -21,29 +21,38 @@ class TemplateFeatures(NamedTuple):
 
 
 def pool_templates(image_features: np.ndarray, templates: np.ndarray, medias: np.ndarray,
-                   weights: np.ndarray | None = None) -> TemplateFeatures:
+                   weights: np.ndarray | None = None, chunk: int = 65536) -> TemplateFeatures:
     """Pool image rows into templates: mean within (template, media), sum over media, normalise.
 
     ``image_features[i]`` belongs to template ``templates[i]`` and media ``medias[i]``; ``weights``
     (e.g. detector face scores) multiply the image features first.
     """
-    # Sort by (template, media) so that each group is a contiguous run of rows.
+    x = np.asarray(image_features, dtype=np.float32)
+    n, dim = x.shape
+    # Number the (template, media) groups in sorted order; media_of[i] is image i's group.
     order = np.lexsort((medias, templates))
-    x = np.asarray(image_features, dtype=np.float32)[order]  # the one copy of the image features
-    if weights is not None:
-        x *= np.asarray(weights, dtype=np.float32)[order, None]
     t, m = templates[order], medias[order]
     new_media = np.r_[True, (t[1:] != t[:-1]) | (m[1:] != m[:-1])]
-    media_starts = np.flatnonzero(new_media)
-    counts = np.diff(np.r_[media_starts, t.size])
-    media_means = np.add.reduceat(x, media_starts, axis=0) / counts[:, None].astype(np.float32)
-    media_template = t[media_starts]
-    template_starts = np.flatnonzero(np.r_[True, media_template[1:] != media_template[:-1]])
-    sums = np.add.reduceat(media_means, template_starts, axis=0)
-    norms = np.linalg.norm(sums, axis=1)
+    media_of = np.empty(n, dtype=np.int64)
+    media_of[order] = np.cumsum(new_media) - 1
+    n_media = int(media_of.max()) + 1
+    # Unbuffered scatter-adds (np.add.at) in row chunks: no sorted copy of the image features, and
+    # several times faster than np.add.reduceat along the rows.
+    sums = np.zeros((n_media, dim), dtype=np.float32)
+    for s in range(0, n, chunk):
+        rows = x[s:s + chunk]
+        if weights is not None:
+            rows = rows * np.asarray(weights[s:s + chunk], dtype=np.float32)[:, None]
+        np.add.at(sums, media_of[s:s + chunk], rows)
+    sums /= np.bincount(media_of, minlength=n_media).astype(np.float32)[:, None]
+    media_template = t[new_media]  # template of each group, ascending
+    new_template = np.r_[True, media_template[1:] != media_template[:-1]]
+    template_sums = np.zeros((int(new_template.sum()), dim), dtype=np.float32)
+    np.add.at(template_sums, np.cumsum(new_template) - 1, sums)
+    norms = np.linalg.norm(template_sums, axis=1)
     zero = norms == 0
-    features = (sums / np.where(zero, 1.0, norms)[:, None]).astype(np.float32)
-    return TemplateFeatures(media_template[template_starts], features, int(zero.sum()))
+    features = template_sums / np.where(zero, 1.0, norms).astype(np.float32)[:, None]
+    return TemplateFeatures(media_template[new_template], features, int(zero.sum()))
 
 
 def template_rows(pooled: TemplateFeatures, ids: np.ndarray) -> np.ndarray:
@@ -51,6 +60,13 @@ def template_rows(pooled: TemplateFeatures, ids: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(pooled.ids, ids)
     pos = np.minimum(pos, pooled.ids.size - 1)
     return np.where(pooled.ids[pos] == ids, pos, -1)
+
+
+def _compact(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(used row ids ascending, position of each entry among them), by counting instead of sorting."""
+    used = np.zeros(n_rows, dtype=bool)
+    used[rows] = True
+    return np.flatnonzero(used), (np.cumsum(used) - 1)[rows]
 
 
 def pair_scores(features: np.ndarray, rows1: np.ndarray, rows2: np.ndarray, block: int = 1024,
@@ -64,19 +80,23 @@ def pair_scores(features: np.ndarray, rows1: np.ndarray, rows2: np.ndarray, bloc
     """
     n = rows1.size
     out = np.empty(n, dtype=np.float32)
-    left, left_pos = np.unique(rows1, return_inverse=True)
-    right, right_pos = np.unique(rows2, return_inverse=True)
+    left, left_pos = _compact(rows1, features.shape[0])
+    right, right_pos = _compact(rows2, features.shape[0])
     if dense is None:
         dense = n * 8 >= left.size * right.size
     if not dense:
         for s in range(0, n, 65536):
             out[s:s + 65536] = np.einsum("ij,ij->i", features[rows1[s:s + 65536]], features[rows2[s:s + 65536]])
         return out
-    right_features = features[right]
-    by_left = np.argsort(left_pos, kind="stable")
-    bounds = np.searchsorted(left_pos[by_left], np.arange(0, left.size + block, block))
-    for b in range(0, left.size, block):
-        scores = features[left[b:b + block]] @ right_features.T
-        sel = by_left[bounds[b // block]:bounds[b // block + 1]]
-        out[sel] = scores[left_pos[sel] - b, right_pos[sel]]
+    right_features = np.ascontiguousarray(features[right].T)
+    # Pairs grouped by block of left rows; a stable sort of small integers is a radix sort.
+    block_of = left_pos // block
+    by_block = np.argsort(block_of.astype(np.int32 if block_of.max() >= 32768 else np.int16), kind="stable")
+    bounds = np.searchsorted(block_of[by_block], np.arange(block_of.max() + 2))
+    for b in range(bounds.size - 1):
+        sel = by_block[bounds[b]:bounds[b + 1]]
+        if sel.size == 0:
+            continue
+        scores = features[left[b * block:(b + 1) * block]] @ right_features
+        out[sel] = scores.ravel()[(left_pos[sel] - b * block) * right.size + right_pos[sel]]
     return out

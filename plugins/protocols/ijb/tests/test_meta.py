@@ -80,4 +80,5 @@ def test_missing_and_empty_files(tmp_path, reader):
         reader(tmp_path / "nope.txt")
     if reader is not read_face_scores:  # an empty score file is simply an empty mapping
         with pytest.raises(MetaFormatError, match="no "):
-            reader(write(tmp_path, "empty.txt", "TEMPLATE_ID,SUBJECT_ID\n" if reader is read_template_subjects else ""))
+            empty = "TEMPLATE_ID,SUBJECT_ID\n" if reader is read_template_subjects else ""
+            reader(write(tmp_path, "empty.txt", empty))

@@ -114,8 +114,10 @@ class DistractorSearch:
             groups = scores[:, :self.k * g].reshape(p, self.k, g)
             self._row_floor = groups.max(axis=2).min(axis=1)
         if self.keep and p * m >= self.keep:
-            at = p * m - self.keep
-            self._global_floor = np.partition(scores[:, :m].ravel(), at)[at]  # sorts a copy
+            sample = scores[:, :m].flatten()  # always a copy: the chunk itself stays in order
+            at = sample.size - self.keep
+            sample.partition(at)
+            self._global_floor = sample[at]
 
     def _merge_rows(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Fold candidate (row, value) pairs into each row's top-k list."""
@@ -152,7 +154,8 @@ class DistractorSearch:
         if self._global_held > 2 * self.keep:
             all_values = np.concatenate(self._global_parts)
             at = all_values.size - self.keep
-            top = np.partition(all_values, at)[at:]
+            all_values.partition(at)
+            top = all_values[at:].copy()  # a copy, so the dropped values are freed
             self._global_floor = top[0]  # partition puts the keep-th largest first
             self._global_parts = [top]
             self._global_held = top.size
