@@ -80,7 +80,10 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ._distributed import init_from_env
     from ._experiment import Experiment
+
+    init_from_env()  # no-op unless launched by torchrun with WORLD_SIZE > 1
 
     exp = Experiment.from_file(args.config, args.set)
     exp.prepare_synthetic(workers=args.workers)
@@ -92,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ._evaluate import evaluate_experiment, markdown_table, write_report
+    from ._distributed import init_from_env, is_main
+    from ._evaluate import evaluate_models, markdown_table, write_report
     from ._experiment import Experiment
 
     if args.config.endswith(".pt"):  # a checkpoint: its embedded config says what to build and evaluate
@@ -101,8 +105,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         exp = Experiment.from_file(args.config, args.set)
         exp.prepare_synthetic(workers=args.workers)
-        specs = args.checkpoint or [None]
-    models = [evaluate_experiment(exp, spec) for spec in specs]
+        specs = args.checkpoint
+    init_from_env()  # under torchrun each rank extracts a share of the images
+    models = evaluate_models(exp, specs)
+    if not is_main():
+        return 0
     files = write_report(models, exp.output_dir / "eval")
     print(markdown_table(models), end="")
     print("written: " + ", ".join(str(p) for p in files.values()))

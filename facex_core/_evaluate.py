@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import attrs
+import numpy as np
 import torch
 
 from ._extract import cache_key, extract_features
@@ -56,35 +57,84 @@ def resolve_checkpoint(exp: "Experiment", spec: str) -> Path | None:
     return path
 
 
-def evaluate_experiment(exp: "Experiment", checkpoint: str | None = None, label: str | None = None) -> ModelResult:
-    """Evaluate one model (the experiment's backbone + ``checkpoint``) on every configured protocol."""
-    spec = checkpoint if checkpoint is not None else exp.evaluation.checkpoint
+@attrs.define
+class _Member:
+    """One network of a (possibly ensembled) model, ready to extract features."""
+
+    backbone: torch.nn.Module
+    model_id: str
+    describe: str
+    crop_eye: bool
+
+
+def _member(exp: "Experiment", spec: str) -> tuple[_Member, Path | None]:
+    """'last' / 'none' use the experiment's backbone; a path rebuilds the network its checkpoint
+    was trained with (so models of different architectures can share one table)."""
     ckpt = resolve_checkpoint(exp, spec)
     exp.seed_everything()
-    backbone = exp.build_backbone()
+    if ckpt is None or spec == "last":
+        owner = exp
+    else:
+        from ._experiment import Experiment
+
+        owner = Experiment.from_checkpoint(ckpt)
+    backbone = owner.build_backbone()
     if ckpt is not None:
         load_backbone_weights(backbone, ckpt)
     model_id = _file_digest(ckpt) if ckpt is not None else f"untrained:seed={exp.seed}"
-    label = label or ("untrained" if ckpt is None else ckpt.stem)
+    describe = f"{owner.backbone.name}:{owner.backbone.plain()!r}"
+    return _Member(backbone, model_id, describe, bool(getattr(owner.data, "crop_eye", False))), ckpt
+
+
+def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | None = None,
+                        label: str | None = None) -> ModelResult:
+    """Evaluate one model on every configured protocol.
+
+    ``checkpoint`` is ``'last'``, ``'none'``, a path, or several of them: an ensemble, whose feature
+    is the concatenation of its members' L2-normalised features (normalised again).
+    """
+    specs = [checkpoint] if isinstance(checkpoint, str) or checkpoint is None else list(checkpoint)
+    specs = [s if s is not None else exp.evaluation.checkpoint for s in specs]
+    members, ckpts = zip(*(_member(exp, s) for s in specs))
+    if label is None:
+        names = ["untrained" if c is None else c.stem for c in ckpts]
+        label = names[0] if len(names) == 1 else "+".join(names)
     ev = exp.evaluation
     results: dict[str, ProtocolResult] = {}
     for i, (name, protocol) in enumerate(exp.build_protocols()):
         paths = protocol.images()
-        cache = None
-        if ev.cache:
-            key = cache_key(model_id, exp.backbone.name, repr(exp.backbone.plain()), protocol.fingerprint(),
-                            ev.flip, hashlib.sha256("\n".join(paths).encode()).hexdigest())
-            cache = exp.output_dir / "features" / f"{name}-{key}"
-        feats = extract_features(backbone, protocol.image_root, paths, input_size=backbone.input_size,
-                                 batch_size=ev.batch_size, flip=ev.flip, device=exp.device,
-                                 num_workers=ev.num_workers, cache_dir=cache,
-                                 crop_eye=bool(getattr(exp.data, "crop_eye", False)),
-                                 desc=f"{name} [{label}]")
+        parts = []
+        for j, m in enumerate(members):
+            cache = None
+            if ev.cache:
+                key = cache_key(m.model_id, m.describe, protocol.fingerprint(), ev.flip,
+                                hashlib.sha256("\n".join(paths).encode()).hexdigest())
+                cache = exp.output_dir / "features" / f"{name}-{key}"
+            feats = extract_features(m.backbone, protocol.image_root, paths, input_size=m.backbone.input_size,
+                                     batch_size=ev.batch_size, flip=ev.flip, device=exp.device,
+                                     num_workers=ev.num_workers, cache_dir=cache, crop_eye=m.crop_eye,
+                                     desc=f"{name} [{label}{f' {j + 1}/{len(members)}' if len(members) > 1 else ''}]")
+            parts.append(feats)
+        if len(parts) == 1:
+            feats = parts[0]
+        else:
+            stacked = np.concatenate([np.stack([p[k] for k in paths]) for p in parts], axis=1)
+            stacked /= np.linalg.norm(stacked, axis=1, keepdims=True)
+            feats = dict(zip(paths, stacked))
         key_name = name if name not in results else f"{name}#{i}"
         results[key_name] = protocol.evaluate(feats)
         registry().broadcast("facex_protocol_result", protocol=key_name, model=label,
                              metrics=dict(results[key_name].metrics))
-    return ModelResult(model=label, checkpoint=str(ckpt) if ckpt else "none", results=results)
+    return ModelResult(model=label, checkpoint=";".join(str(c) if c else "none" for c in ckpts), results=results)
+
+
+def evaluate_models(exp: "Experiment", specs: Sequence[str] | None = None) -> list[ModelResult]:
+    """Every model of the run: ``specs`` (command line), else ``[[evaluation.models]]``, else the default."""
+    if specs:
+        return [evaluate_experiment(exp, s) for s in specs]
+    if exp.evaluation_models:
+        return [evaluate_experiment(exp, list(m.checkpoints), m.label or None) for m in exp.evaluation_models]
+    return [evaluate_experiment(exp)]
 
 
 def _fmt(result: ProtocolResult) -> str:

@@ -40,6 +40,15 @@ class EvaluationConfig:
     cache: bool = option(True, doc="Cache features on disk per model and protocol.")
 
 
+@config
+class ModelSpec:
+    """One row of the results table: a ``[[evaluation.models]]`` entry."""
+
+    label: str = option("", doc="Row name in the table (default: the checkpoint file names).")
+    checkpoints: tuple[str, ...] = option(("last",), doc="'last', 'none' or checkpoint paths; several = an "
+                                                         "ensemble of concatenated features.")
+
+
 @attrs.define
 class ResolvedComponent:
     entry: Entry
@@ -89,6 +98,11 @@ class Experiment:
         self.training = self._component("training_mode", data, "training")
         evaluation = dict(data.get("evaluation", {}))
         protocols = evaluation.pop("protocols", [])
+        models = evaluation.pop("models", [])
+        if not isinstance(models, list):
+            raise ConfigError(f"{source}: evaluation.models: expected an array of tables ([[evaluation.models]])")
+        self.evaluation_models = [structure(ModelSpec, m, path=f"evaluation.models[{i}]", source=source)
+                                  for i, m in enumerate(models)]
         self.evaluation: EvaluationConfig = structure(EvaluationConfig, evaluation, path="evaluation", source=source)
         if not isinstance(protocols, list):
             raise ConfigError(f"{source}: evaluation.protocols: expected an array of tables ([[evaluation.protocols]])")
@@ -206,7 +220,7 @@ class Experiment:
         except FileNotFoundError:  # data not generated yet: show the class count as pending
             head = self._table("head", self._raw_head, "head", {"num_classes": 0, **self._head_defaults()})
             out_head = head.plain()
-            out_head["num_classes"] = "<from the training data>"
+            del out_head["num_classes"]  # filled in from the training data once it exists
         for key, plain in (("backbone", self.backbone.plain() if self.backbone else None), ("head", out_head),
                            ("training", self.training.plain() if self.training else None)):
             if plain is not None:
@@ -214,6 +228,8 @@ class Experiment:
         ev = unstructure(self.evaluation)
         if self.protocols:
             ev["protocols"] = [p.plain() for p in self.protocols]
+        if self.evaluation_models:
+            ev["models"] = [unstructure(m) for m in self.evaluation_models]
         out["evaluation"] = ev
         if self.synthetic is not None:
             out["synthetic"] = {"output": self.synthetic_output, **unstructure(self.synthetic)}

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._data import load_image, to_tensor
+from ._distributed import world_rank
 from ._progress import Progress
 
 #: Images per cache chunk: a killed extraction loses at most this much work.
@@ -86,6 +87,7 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
     n_chunks = (len(paths) + CHUNK - 1) // CHUNK
     parts: list[np.ndarray] = []
     bar = Progress(len(paths), desc=desc, unit="img")
+    bar.disabled = bar.disabled or world_rank()[1] != 0
     for c in range(n_chunks):
         chunk_paths = paths[c * CHUNK:(c + 1) * CHUNK]
         chunk_file = cache / f"chunk_{c:05d}.npy" if cache else None
@@ -93,27 +95,41 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
             parts.append(np.load(chunk_file))
             bar.update(len(chunk_paths))
             continue
-        ds = ImageListDataset(image_root, chunk_paths, input_size, crop_eye)
+        world, rank = world_rank()
+        # under torchrun every rank embeds every world-th image of the chunk; rank order is restored below
+        mine = list(range(rank, len(chunk_paths), world))
+        ds = ImageListDataset(image_root, [chunk_paths[i] for i in mine], input_size, crop_eye)
         loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                             pin_memory=device.type == "cuda")
-        out = np.empty((len(chunk_paths), 0), np.float32)
         rows: list[np.ndarray] = []
         for images, idx in loader:
             f = embed_batch(model, images.to(device, non_blocking=True), flip)
             bad = ~torch.isfinite(f).all(dim=1)
             if bool(bad.any()):
-                first = int(idx[bad.nonzero()[0, 0]])
+                first = mine[int(idx[bad.nonzero()[0, 0]])]
                 raise FloatingPointError(f"{Path(image_root) / chunk_paths[first]}: model produced a non-finite feature")
             rows.append(torch.nn.functional.normalize(f, dim=1).cpu().numpy())
-            bar.update(len(idx))
-        out = np.concatenate(rows) if rows else out
-        if chunk_file is not None:
+            bar.update(len(idx) * world)
+        local = np.concatenate(rows) if rows else np.empty((0, 0), np.float32)
+        if world > 1:
+            import torch.distributed as dist
+
+            gathered: list = [None] * world
+            dist.all_gather_object(gathered, local)
+            dim = max(g.shape[1] for g in gathered if g.size) if any(g.size for g in gathered) else 0
+            out = np.empty((len(chunk_paths), dim), np.float32)
+            for r, g in enumerate(gathered):
+                if g.size:
+                    out[r::world] = g
+        else:
+            out = local
+        if chunk_file is not None and world_rank()[1] == 0:
             cache.mkdir(parents=True, exist_ok=True)
             _save_npy(chunk_file, out)
         parts.append(out)
     bar.close()
     feats = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-    if cache is not None:
+    if cache is not None and world_rank()[1] == 0:
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "paths.json").write_text(json.dumps(paths))
         _save_npy(final, feats)

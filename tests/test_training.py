@@ -8,6 +8,8 @@ from facex_core._data import ImageLoadError, load_image, read_train_list
 from facex_core._experiment import Experiment
 from facex_core._trainer import load_checkpoint
 
+REPO_DEMO = __import__("pathlib").Path(__import__("facex_core").__file__).with_name("_templates") / "demo.toml"
+
 CONFIG = """
 [experiment]
 name = "t"
@@ -158,3 +160,12 @@ def test_demo_runs_end_to_end_on_a_tiny_synthetic_set(tmp_path, cli):
     res = cli("export", "onnx", str(ckpt), str(tmp_path / "model.onnx"), "--exporter", "legacy")
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     assert "min cosine 1.0000" in res.stdout or "min cosine 0.9999" in res.stdout
+    # one TOML lists several models (an ensemble among them): one table row each
+    shown = cli("config", "show", str(REPO_DEMO), *[a for s in sets for a in ("--set", s)])
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    cfg = tmp_path / "models.toml"
+    cfg.write_text(shown.stdout + '\n[[evaluation.models]]\nlabel = "untrained"\ncheckpoints = ["none"]\n'
+                   '\n[[evaluation.models]]\nlabel = "ensemble"\ncheckpoints = ["last", "' + str(ckpt) + '"]\n')
+    res = cli("evaluate", str(cfg))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "| untrained |" in res.stdout and "| ensemble |" in res.stdout
