@@ -108,7 +108,7 @@ class SSH(nn.Module):
 
 
 class _PredictionHead(nn.Module):
-    """1×1 conv predicting ``per_anchor`` values for each of the level's anchors, flattened to N×(H·W·A)×per_anchor."""
+    """1×1 conv predicting ``per_anchor`` values per anchor of the level, flattened to N×(H·W·A)×per_anchor."""
 
     def __init__(self, channels: int, per_anchor: int) -> None:
         super().__init__()

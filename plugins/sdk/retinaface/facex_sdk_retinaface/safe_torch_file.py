@@ -13,9 +13,10 @@ i.e. running foreign code. So this module reads the two on-disk formats itself:
 The object pickle is read by :class:`_RestrictedUnpickler`, whose rules are:
 
 1. The only globals that resolve to callables are on :data:`REBUILD_FUNCTIONS` (tensor and parameter
-   rebuild functions, mapped to local functions that only record shape, stride and offset), plus
-   ``collections.OrderedDict``, ``set``/``frozenset`` and ``copyreg._reconstructor`` (mapped to a
-   local function that only creates an inert record).
+   rebuild functions, mapped to local functions that only record shape, stride and offset; old
+   torch's ``_get_thnn_function_backend``, mapped to a function returning ``None``), plus
+   ``collections.OrderedDict``, ``set``/``frozenset``, ``torch.Size`` (as ``tuple``) and
+   ``copyreg._reconstructor`` (mapped to a local function that only creates an inert record).
 2. Storage types (``torch.FloatStorage`` ...) resolve to dtype tokens (:data:`STORAGE_DTYPES`).
 3. Every other global (``models.network_def.retinaface_def.RetinaFace``, ``torch.nn.modules.conv.Conv2d``,
    and equally ``os.system``) is **never imported**: it becomes an inert placeholder class. A
@@ -55,11 +56,15 @@ REBUILD_FUNCTIONS = {
     ("torch._utils", "_rebuild_tensor_v2"): "_rebuild_tensor",
     ("torch._utils", "_rebuild_parameter"): "_rebuild_parameter",
     ("torch._utils", "_rebuild_parameter_with_state"): "_rebuild_parameter",
+    ("torch.nn.parameter", "Parameter"): "_rebuild_parameter",  # torch < 1.0 wrote Parameter(data, grad)
+    # torch ≤ 1.4 modules carry ``_backend``, pickled as a call of this no-argument function
+    ("torch.nn.backends.thnn", "_get_thnn_function_backend"): "_legacy_backend",
 }
 _CONTAINERS = {("collections", "OrderedDict"): OrderedDict,
                ("builtins", "set"): set, ("__builtin__", "set"): set,
                ("builtins", "frozenset"): frozenset, ("__builtin__", "frozenset"): frozenset,
-               ("builtins", "object"): object, ("__builtin__", "object"): object}
+               ("builtins", "object"): object, ("__builtin__", "object"): object,
+               ("torch", "Size"): tuple}
 _RECONSTRUCTOR = {("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor")}
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
@@ -174,6 +179,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if len(size_t) != len(stride_t):
             raise UnsafeFileError(f"{self.source}: malformed tensor record (size/stride lengths differ)")
         return TensorRef(storage, off, size_t, stride_t)
+
+    def _legacy_backend(self) -> None:
+        return None
 
     def _rebuild_parameter(self, data: Any, *rest: Any) -> Any:
         if not isinstance(data, TensorRef):

@@ -80,10 +80,32 @@ def test_whole_pickled_model_reads_without_importing_its_classes(foreign_model, 
     assert not marker.exists()
 
 
+class _OldTorchBackend:
+    """What torch ≤ 1.4 stored in every module's ``_backend``: a call of a no-argument function."""
+
+    def __reduce__(self):
+        import torch.nn.backends.thnn
+
+        return (torch.nn.backends.thnn._get_thnn_function_backend, ())
+
+
+@FORMATS
+def test_old_torch_module_attributes_are_accepted(foreign_model, tmp_path, legacy):
+    model, marker = foreign_model
+    model._backend = _OldTorchBackend()
+    model.body.stage1[0][0]._backend = _OldTorchBackend()
+    model.input_shape = torch.Size([1, 3, 640, 640])
+    path = save(model, tmp_path / "old.pkl", legacy)
+    assert b"_get_thnn_function_backend" in (path.read_bytes() if legacy else zipfile.ZipFile(path).read(
+        [n for n in zipfile.ZipFile(path).namelist() if n.endswith("data.pkl")][0]))
+    assert_same(read_state_dict(path), model.state_dict())
+
+
 @FORMATS
 def test_state_dicts_dtypes_views_and_dataparallel(tmp_path, legacy):
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6) / 7
-    state = {"half": base.half(), "bf16": base.bfloat16(), "long": torch.arange(5), "int8": torch.tensor([-3, 4], dtype=torch.int8),
+    state = {"half": base.half(), "bf16": base.bfloat16(), "long": torch.arange(5),
+             "int8": torch.tensor([-3, 4], dtype=torch.int8),
              "flag": torch.tensor([True, False]), "transposed": base.t(), "slice": base[1:3, 2:5],
              "scalar": torch.tensor(3.5, dtype=torch.float64), "empty": torch.zeros(0, 3)}
     assert_same(read_state_dict(save(state, tmp_path / "sd.pt", legacy)), state)

@@ -1,0 +1,177 @@
+"""5-point similarity alignment to the ArcFace 112×112 template (FaceX-Zoo's ``FaceRecImageCropper``).
+
+The five points are, in image terms: the eye on the image's left, the eye on the image's right, the
+nose tip, the mouth corner on the image's left, the one on the image's right (for a frontal face the
+image-left eye is the subject's right eye). A least-squares similarity (rotation, uniform scale,
+translation; no reflection) maps them onto the template; the crop is ``cv2.warpAffine`` with a
+constant 0 border, as in FaceX-Zoo (which uses skimage's ``SimilarityTransform.estimate``; the
+estimate below is the same closed form, Umeyama 1991, written from the paper).
+
+Landmark layouts mapped to the five points (:data:`LAYOUTS`, 0-based indices; a point given by
+several indices is their mean):
+
+* 5: as is (RetinaFace, InsightFace order).
+* 25: FaceX-Zoo ``utils/lms_trans.py``: 1-based points 1, 2, 8, 11, 12 → 0, 1, 7, 10, 11.
+* 68 (iBUG 300-W markup, dlib / face_alignment): eye centres = mean of 36–41 and of 42–47 (the
+  contours of the image-left and image-right eye), nose tip 30, mouth corners 48 and 54.
+* 106 (FaceX-Zoo's PFLD, JD-landmark layout): FaceX-Zoo ``utils/lms_trans.py`` takes 1-based 105,
+  106 (eye centres), 55 (nose tip), 85, 91 (mouth corners) → 104, 105, 54, 84, 90.
+* 468 (MediaPipe FaceMesh): eye centres = midpoint of the corners 33/133 (image-left eye,
+  MediaPipe's ``FACEMESH_RIGHT_EYE``) and 362/263 (``FACEMESH_LEFT_EYE``), nose tip 1, mouth corners
+  61 and 291 (``FACEMESH_LIPS``); indices from ``mediapipe/python/solutions/face_mesh_connections.py``
+  and checked on MediaPipe's canonical face mesh (x of 33 < 133 < 362 < 263, 1 on the midline below
+  the eyes, 61/291 the lip corners).
+* 478 (MediaPipe with ``refine_landmarks``): as 468 but the eyes are the iris centres 468 and 473;
+  which one is image-left is decided by its distance to the 33/133 and 362/263 corner midpoints.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from facex_core import Aligner
+
+#: ArcFace 5-point template for a 112×112 crop, (x, y), InsightFace / FaceX-Zoo values.
+ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
+
+#: number of landmarks → for each of the 5 points the indices averaged to get it.
+LAYOUTS: dict[int, tuple[tuple[int, ...], ...]] = {
+    5: ((0,), (1,), (2,), (3,), (4,)),
+    25: ((0,), (1,), (7,), (10,), (11,)),
+    68: (tuple(range(36, 42)), tuple(range(42, 48)), (30,), (48,), (54,)),
+    106: ((104,), (105,), (54,), (84,), (90,)),
+    468: ((33, 133), (362, 263), (1,), (61,), (291,)),
+    478: ((468,), (473,), (1,), (61,), (291,)),
+}
+
+INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+                 "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def five_points(landmarks: Any) -> np.ndarray:
+    """The 5 alignment points (5×2 float64) of a K×2 (or flat 2K) landmark array, K in :data:`LAYOUTS`."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    if pts.ndim == 1 and pts.size % 2 == 0:
+        pts = pts.reshape(-1, 2)
+    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] not in LAYOUTS:
+        raise ValueError(f"landmarks must be K×2 with K in {sorted(LAYOUTS)}, got shape {np.shape(landmarks)}")
+    out = np.array([pts[list(idx)].mean(axis=0) for idx in LAYOUTS[pts.shape[0]]])
+    if pts.shape[0] == 478:  # put the iris centre nearer the 33/133 corners first
+        left_corners, right_corners = pts[[33, 133]].mean(0), pts[[362, 263]].mean(0)
+        a, b = out[0], out[1]
+        if (np.linalg.norm(a - left_corners) + np.linalg.norm(b - right_corners)
+                > np.linalg.norm(b - left_corners) + np.linalg.norm(a - right_corners)):
+            out[[0, 1]] = out[[1, 0]]
+    return out
+
+
+def umeyama(src: Any, dst: Any, with_scale: bool = True) -> np.ndarray:
+    """Least-squares similarity (or rigid, ``with_scale=False``) transform mapping ``src`` onto ``dst``.
+
+    Umeyama, "Least-squares estimation of transformation parameters between two point patterns",
+    TPAMI 1991: with centred point sets and Σ = dstᵀ·src / n = U·D·Vᵀ, the rotation is U·S·Vᵀ where S
+    flips the last axis when needed to exclude reflections, the scale is tr(D·S) / var(src) and the
+    translation maps the src mean onto the dst mean. Returns the (d+1)×(d+1) homogeneous matrix.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[0] < 2:
+        raise ValueError(f"need two N×d point sets of the same shape, got {src.shape} and {dst.shape}")
+    n, d = src.shape
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = (src_c ** 2).sum() / n
+    if src_var <= 1e-12 * max(1.0, float(np.abs(src).max()) ** 2):
+        raise ValueError("source points coincide: no similarity transform is defined")
+    cov = dst_c.T @ src_c / n
+    u, sing, vt = np.linalg.svd(cov)
+    signs = np.ones(d)
+    rank = int(np.sum(sing > sing.max() * 1e-12)) if sing.max() > 0 else 0
+    if rank == 0:
+        raise ValueError("destination points coincide: no similarity transform is defined")
+    if rank == d:
+        if np.linalg.det(cov) < 0:
+            signs[-1] = -1
+    elif np.linalg.det(u) * np.linalg.det(vt) < 0:  # rank d-1: the paper's rule for the degenerate case
+        signs[-1] = -1
+    rotation = u @ np.diag(signs) @ vt
+    scale = float((sing * signs).sum() / src_var) if with_scale else 1.0
+    out = np.eye(d + 1)
+    out[:d, :d] = scale * rotation
+    out[:d, d] = dst_mean - scale * rotation @ src_mean
+    return out
+
+
+def template(size: int = 112) -> np.ndarray:
+    """The ArcFace template for a ``size``×``size`` crop (the 112 template scaled by size/112)."""
+    return ARCFACE_112 * (size / 112.0)
+
+
+def alignment_matrix(landmarks: Any, size: int = 112) -> np.ndarray:
+    """2×3 affine matrix taking image pixels to crop pixels for these landmarks."""
+    return umeyama(five_points(landmarks), template(size))[:2]
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: int = 112, interpolation: str = "linear",
+         border_value: int = 0) -> np.ndarray:
+    """``cv2.warpAffine`` into a ``size``×``size`` crop with a constant border."""
+    return cv2.warpAffine(image, np.asarray(matrix, dtype=np.float64), (size, size),
+                          flags=INTERPOLATION[interpolation], borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(border_value,) * 3)
+
+
+def align_face(image: np.ndarray, landmarks: Any, size: int = 112, **kwargs: Any) -> np.ndarray:
+    """Aligned ``size``×``size`` crop of one face."""
+    return warp(image, alignment_matrix(landmarks, size), size, **kwargs)
+
+
+def as_bgr(image: Any) -> np.ndarray:
+    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 arrays; return H×W×3 uint8 BGR."""
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image (as cv2.imread returns), got dtype {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return img
+    raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {img.shape}")
+
+
+class ArcFace5ptAligner(Aligner):
+    """Fills :attr:`facex_core.Face.crop` (size×size×3 BGR uint8) of every face that has landmarks.
+
+    Faces without landmarks (or with coinciding points) keep ``crop = None``; the pipeline skips them.
+    The faces are updated in place and returned in the same nesting.
+    """
+
+    def align(self, images: Sequence[np.ndarray], faces: Sequence[list[Any]]) -> list[list[Any]]:
+        cfg = self.config
+        if len(images) != len(faces):
+            raise ValueError(f"got {len(images)} images but {len(faces)} face lists")
+        out = []
+        for image, per_image in zip(images, faces):
+            img = None
+            for face in per_image:
+                if face.landmarks is None:
+                    continue
+                points = np.asarray(face.landmarks, dtype=np.float64)
+                if cfg.truncate_landmarks:
+                    points = points.astype(np.int32).astype(np.float64)
+                try:
+                    matrix = alignment_matrix(points, cfg.size)
+                except ValueError as exc:
+                    if "coincide" in str(exc):
+                        continue
+                    raise
+                if img is None:
+                    img = as_bgr(image)
+                face.crop = warp(img, matrix, cfg.size, cfg.interpolation, cfg.border_value)
+            out.append(list(per_image))
+        return out
