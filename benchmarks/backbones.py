@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -42,27 +44,44 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--no-speed", action="store_true", help="only params and MACs")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     names = args.names or installed("backbone")
     gpu = torch.cuda.is_available()
     head = "| backbone | input | params (M) | MACs (G) | CPU img/s (fwd+bwd, batch %d) |" % args.batch
     head += " GPU img/s |" if gpu else ""
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", {torch.cuda.get_device_name()}" if gpu else ", no GPU"))
-    print(head)
-    print("|---|---|---|---|---|" + ("---|" if gpu else ""))
+    if not args.one:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+              + (f", {torch.cuda.get_device_name()}" if gpu else ", no GPU"))
+        print(head)
+        print("|---|---|---|---|---|" + ("---|" if gpu else ""))
     for name in names:
-        model = facex_core.build("backbone", name)
-        info = facex_core.count_params_and_macs(model)
-        h, w = model.input_size
-        row = f"| {name} | {h}x{w} | {info['params'] / 1e6:.3f} | {info['macs'] / 1e9:.3f} |"
-        if args.no_speed:
-            row += " – |"
-        else:
-            row += f" {step_rate(model, args.batch, args.iters, 'cpu'):.1f} |"
-        if gpu:
-            row += f" {step_rate(model, args.batch, max(args.iters, 5), 'cuda'):.1f} |"
-        print(row, flush=True)
+        if args.one:
+            print(row_for(name, args, gpu), flush=True)
+            continue
+        # one process per backbone: a network that exhausts memory (the kernel's OOM killer cannot
+        # be caught) costs its own row, not the rest of the table
+        cmd = [sys.executable, __file__, "--one", "--names", name, "--batch", str(args.batch), "--iters", str(args.iters)]
+        cmd += ["--no-speed"] if args.no_speed else []
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        rows = [l for l in out.stdout.splitlines() if l.startswith(f"| {name} |")]
+        print(rows[-1] if rows else f"| {name} | – | – | – | failed (exit {out.returncode}: "
+              f"{'killed, out of memory?' if out.returncode in (-9, 137) else out.stderr.strip().splitlines()[-1:]}) |",
+              flush=True)
+
+
+def row_for(name: str, args: argparse.Namespace, gpu: bool) -> str:
+    model = facex_core.build("backbone", name)
+    info = facex_core.count_params_and_macs(model)
+    h, w = model.input_size
+    row = f"| {name} | {h}x{w} | {info['params'] / 1e6:.3f} | {info['macs'] / 1e9:.3f} |"
+    if args.no_speed:
+        row += " – |"
+    else:
+        row += f" {step_rate(model, args.batch, args.iters, 'cpu'):.1f} |"
+    if gpu:
+        row += f" {step_rate(model, args.batch, max(args.iters, 5), 'cuda'):.1f} |"
+    return row
 
 
 if __name__ == "__main__":

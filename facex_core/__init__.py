@@ -50,7 +50,7 @@ _LAZY = {
     "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
     "roc_auc": "_verification", "pair_scores": "_verification", "verification_result": "_verification",
     # shared layers and geometry
-    "feature_map_size": "_geometry", "resolve_map_size": "_geometry", "ConvBNAct": "_layers", "rename_output_layer": "_layers",
+    "feature_map_size": "_geometry", "FlattenBackboneConfig": "_backbone_config", "resolve_map_size": "_geometry", "ConvBNAct": "_layers", "rename_output_layer": "_layers",
     "FlattenEmbedding": "_layers", "SqueezeExcite": "_layers", "DropPath": "_layers",
     "make_divisible": "_layers", "conv_out_size": "_layers",
     # synthetic demo data

@@ -425,3 +425,22 @@ def check_head_at_alignment(head: Any, norm: float | None = None) -> None:
     for k, p in head.named_parameters():
         if p.grad is not None:
             assert torch.isfinite(p.grad).all(), f"non-finite gradient of {k} at exact alignment"
+
+
+def count_parameters(model: Any) -> int:
+    """Number of scalars in every parameter of ``model`` (trainable or not)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_map_size_config(config_cls: type, full: tuple[int, int] = (7, 7), upper: tuple[int, int] = (4, 7)) -> None:
+    """A flatten+FC backbone config derives the last map from ``input_size`` (112×112 → ``full``,
+    60×112 → ``upper``), accepts matching explicit ``out_h``/``out_w`` and rejects wrong ones."""
+    assert config_cls().map_size == full
+    assert config_cls(input_size=(60, 112)).map_size == upper
+    config_cls(input_size=(60, 112), out_h=upper[0], out_w=upper[1])
+    try:
+        config_cls(input_size=(60, 112), out_h=full[0])
+    except ValueError as exc:
+        assert "out_h" in str(exc)
+    else:
+        raise AssertionError(f"{config_cls.__name__} accepted out_h={full[0]} for a 60-row input")
