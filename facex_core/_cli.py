@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("dir")
     sp.set_defaults(func=cmd_new_plugin)
+    from ._sdk_cli import add_sdk_commands; add_sdk_commands(sub)  # noqa: E702 (sdk detect|align|embed|compare|search)
     return p
 
 
