@@ -4,7 +4,9 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_attention.attention` and is imported only when a model is built).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Resolution halvings from the input to the last map: the 7×7 stride-2 stem and the stride-2
 #: residual blocks in front of stage 2, stage 3 and the final blocks. Every downsampling layer
@@ -14,19 +16,12 @@ NUM_HALVINGS = 4
 
 
 @config
-class AttentionNetConfig:
+class AttentionNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of FaceX-Zoo's ResidualAttentionNet (``backbone_conf.yaml`` section
     ``AttentionNet``); the default is Attention-56."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last map fed to the linear layer; derived from input_size when "
-                  "unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     modules: tuple[int, int, int] = option(
         (1, 1, 1), doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
                        "stage3_modules): 1,1,1 = Attention-56, 1,2,3 = Attention-92")
@@ -34,17 +29,11 @@ class AttentionNetConfig:
         64, doc="stem channels; the stages carry 4x, 8x, 16x and 32x that (256/512/1024/2048 at 64)")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1 or self.width < 1:
-            raise ValueError(f"embedding_size and width must be >= 1, got {self.embedding_size} "
-                             f"and {self.width}")
+        super().__attrs_post_init__()
+        if self.width < 1:
+            raise ValueError(f"width must be >= 1, got {self.width}")
         if len(self.modules) != 3 or min(self.modules) < 0:
             raise ValueError(f"modules must be 3 counts >= 0, got {self.modules}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 @config

@@ -8,7 +8,8 @@ import facex_core
 from facex_backbone_attention.attention import MASK_LEVELS, AttentionModule, ResidualAttentionNet
 from facex_backbone_attention import plugin
 from facex_backbone_attention.plugin import Attention92Config, AttentionNetConfig
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts (M). They include a 1x1 shortcut conv that FaceX-Zoo builds
 #: in every residual block but uses only where channels or stride change; THOP, which counts only
@@ -67,10 +68,6 @@ def facexzoo_unused_shortcuts(modules: tuple[int, int, int], width: int = 64) ->
     return per_stage + 2 * (32 * width) ** 2
 
 
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @pytest.fixture(scope="module")
 def small() -> ResidualAttentionNet:
     torch.manual_seed(0)
@@ -83,7 +80,7 @@ def small() -> ResidualAttentionNet:
 def test_param_count_is_facexzoo_reference_without_unused_shortcuts(name: str) -> None:
     cfg = CONFIGS[name]()
     with torch.device("meta"):  # shapes only: counting needs no memory or initialisation
-        count = n_params(ResidualAttentionNet(cfg))
+        count = count_parameters(ResidualAttentionNet(cfg))
     assert count == expected_params(cfg.modules)
     assert count == pytest.approx(THOP_PARAMS_M[name] * 1e6, rel=0.005)
     with_unused = count + facexzoo_unused_shortcuts(cfg.modules)
@@ -119,7 +116,7 @@ def test_attention92_stage_modules() -> None:
     kinds = [type(m).__name__ for m in net.attention_body]
     assert kinds.count("AttentionModule") == 6
     assert [m.levels for m in net.attention_body if isinstance(m, AttentionModule)] == [3, 2, 2, 1, 1, 1]
-    assert n_params(net) == expected_params((1, 2, 3), **SMALL)
+    assert count_parameters(net) == expected_params((1, 2, 3), **SMALL)
 
 
 # -- behaviour ---------------------------------------------------------------------------------
@@ -144,16 +141,18 @@ def test_attention_residual_learning() -> None:
         torch.testing.assert_close(module(x), module.last_blocks(1.5 * trunk))
 
 
+@pytest.mark.parametrize("config_cls", [AttentionNetConfig, Attention92Config])
+def test_map_size_follows_input_size(config_cls: type) -> None:
+    check_map_size_config(config_cls)
+
+
 def test_upper_half_face_input() -> None:
     cfg = Attention92Config(input_size=(60, 112), out_h=4, out_w=7, **SMALL)
-    assert cfg.map_size == (4, 7)
     net = ResidualAttentionNet(cfg)
     # the stage-1 mask hourglass descends 30x56 -> 15x28 -> 8x14 -> 4x7 and upsamples back to those sizes
     assert net.attention_body[1].sizes == [(30, 56), (15, 28), (8, 14), (4, 7)]
-    assert n_params(net) == expected_params((1, 2, 3), **SMALL, out_hw=4 * 7)
+    assert count_parameters(net) == expected_params((1, 2, 3), **SMALL, out_hw=4 * 7)
     check_backbone(net)
-    with pytest.raises(ValueError, match="out_h=7"):
-        AttentionNetConfig(input_size=(60, 112), out_h=7)
 
 
 def test_wrong_input_size_is_a_clear_error(small: ResidualAttentionNet) -> None:

@@ -3,7 +3,9 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_efficientnet.efficientnet` and is loaded on build).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: EfficientNet-B0's MBConv stages (paper, Table 1): (repeats, kernel, stride, expansion, output
 #: channels). The stem (3×3, 32 channels) has stride 1 here (ImageNet: 2), so the four stride-2
@@ -37,19 +39,12 @@ _DEPTH_DOC = "depth coefficient: a stage of r blocks gets ceil(r*depth) blocks"
 
 
 @config
-class EfficientNetConfig:
+class EfficientNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of EfficientNet (FaceX-Zoo ``backbone_conf.yaml`` section ``EfficientNet``);
     the defaults are B0."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map; derived from input_size when unset "
-                  "(7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     width: float = option(1.0, doc=_WIDTH_DOC)
     depth: float = option(1.0, doc=_DEPTH_DOC)
     drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
@@ -58,19 +53,12 @@ class EfficientNetConfig:
                  "drop_connect*i/n in training (FaceX-Zoo fixes 0.2)")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if self.width <= 0 or self.depth <= 0:
             raise ValueError(f"width and depth must be > 0, got {self.width} and {self.depth}")
         for name in ("drop_ratio", "drop_connect"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _scaled_config(variant: str) -> type:

@@ -12,7 +12,7 @@ from facex_backbone_efficientnet.efficientnet import EfficientNet, MBConv, same_
 from facex_backbone_efficientnet.plugin import (COEFFICIENTS, CONFIGS, STAGES, EfficientNetB7Config,
                                                 EfficientNetConfig)
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
 
 VARIANTS = list(COEFFICIENTS)
 
@@ -57,10 +57,6 @@ def expected_params(width: float, depth: float, embedding: int = 512, out_h: int
     return total
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def on_meta(config: EfficientNetConfig) -> EfficientNet:
     """Build without allocating or initialising weights: enough to count parameters of B7."""
     with torch.device("meta"):
@@ -92,7 +88,7 @@ def b0() -> EfficientNet:
 
 @pytest.mark.parametrize("variant", ["b0", "b1"])
 def test_param_count_matches_reference_minus_dead_classifier(variant: str) -> None:
-    count = n_params(on_meta(CONFIGS[variant]()))
+    count = count_parameters(on_meta(CONFIGS[variant]()))
     expected = REFERENCE_PARAMS_M[variant] * 1e6 - dead_classifier(1280)
     assert abs(count - expected) / expected < 0.005
     assert count == EXACT_PARAMS[variant]
@@ -101,7 +97,7 @@ def test_param_count_matches_reference_minus_dead_classifier(variant: str) -> No
 def test_b2_param_count_matches_reference_with_its_bugs_fixed() -> None:
     # FaceX-Zoo's B2 has the 1408-channel dead classifier and an output layer (BN2d + Linear) for
     # 1280 channels; with both fixed it is 1.409M smaller and 128*(2 + 49*512) larger
-    count = n_params(on_meta(CONFIGS["b2"]()))
+    count = count_parameters(on_meta(CONFIGS["b2"]()))
     expected = (REFERENCE_B2_BROKEN_M * 1e6 - dead_classifier(1408) + (1408 - 1280) * (2 + 49 * 512))
     assert abs(count - expected) / expected < 0.005
 
@@ -110,7 +106,7 @@ def test_b2_param_count_matches_reference_with_its_bugs_fixed() -> None:
 def test_every_variant_param_count_matches_layer_formula(variant: str) -> None:
     width, depth = COEFFICIENTS[variant]
     net = on_meta(CONFIGS[variant]())
-    assert n_params(net) == expected_params(width, depth) == EXACT_PARAMS[variant]
+    assert count_parameters(net) == expected_params(width, depth) == EXACT_PARAMS[variant]
     assert net.output_layer.linear.in_features == facex_core.make_divisible(1280 * width) * 49
 
 
@@ -165,17 +161,18 @@ def test_tensorflow_batchnorm_settings_and_se_width() -> None:
     assert isinstance(net.blocks[3], MBConv) and net.blocks[3].se.reduce.out_channels == 6
 
 
+@pytest.mark.parametrize("config_cls", list(CONFIGS.values()))
+def test_map_size_follows_input_size(config_cls: type) -> None:
+    check_map_size_config(config_cls)
+
+
 def test_upper_half_face_input() -> None:
     cfg = EfficientNetConfig(input_size=(60, 112), embedding_size=64)
-    assert cfg.map_size == (4, 7)
     net = EfficientNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(1.0, 1.0, embedding=64, out_h=4)
-    EfficientNetConfig(input_size=(60, 112), out_h=4, out_w=7)  # FaceX-Zoo spells them out
-    with pytest.raises(ValueError, match="out_h=7"):
-        EfficientNetConfig(input_size=(60, 112), out_h=7)
+    assert count_parameters(net) == expected_params(1.0, 1.0, embedding=64, out_h=4)
 
 
 def test_wrong_input_size_is_a_clear_error(b0: EfficientNet) -> None:

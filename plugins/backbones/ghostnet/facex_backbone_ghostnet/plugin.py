@@ -3,7 +3,9 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_ghostnet.ghostnet` and is loaded on build).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Ghost bottlenecks of GhostNet 1.0× (paper, Table 1): (depthwise kernel, expansion (hidden)
 #: channels, output channels, squeeze-excitation ratio (0 = none), stride). The stem (3×3, 16
@@ -25,36 +27,22 @@ NUM_HALVINGS = sum(stride == 2 for *_, stride in BLOCKS)
 
 
 @config
-class GhostNetConfig:
+class GhostNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of GhostNet (FaceX-Zoo ``backbone_conf.yaml`` section ``GhostNet``)."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map; derived from input_size when unset "
-                  "(7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     width: float = option(
         1.0, doc="width multiplier: every channel count c (stem, blocks, the final 960) becomes "
                  "c*width rounded to a multiple of 4")
     drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if self.width <= 0:
             raise ValueError(f"width must be > 0, got {self.width}")
         if not 0.0 <= self.drop_ratio < 1.0:
             raise ValueError(f"drop_ratio must be in [0, 1), got {self.drop_ratio}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_ghostnet.ghostnet:GhostNet"

@@ -8,7 +8,7 @@ import facex_core
 from facex_backbone_ghostnet.ghostnet import GhostBottleneck, GhostModule, GhostNet
 from facex_backbone_ghostnet.plugin import BLOCKS, GhostNetConfig
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter count of GhostNet (width 1.0, feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = 26.759
@@ -43,10 +43,6 @@ def expected_params(width: float = 1.0, embedding: int = 512, out_h: int = 7, ou
     return total + 2 * last + last * out_h * out_w * embedding + 3 * embedding  # output layer
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Small batches gain nothing from intra-op threads on a shared 2-core machine."""
@@ -63,7 +59,7 @@ def model() -> GhostNet:
 # -- sizes ---------------------------------------------------------------------------------------
 
 def test_param_count_matches_reference(model: GhostNet) -> None:
-    count = n_params(model)
+    count = count_parameters(model)
     assert count == expected_params() == EXACT_PARAMS[1.0]
     assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
     # of which the flattening linear layer, 960*7*7 -> 512, is FaceX-Zoo's 24.09M
@@ -74,7 +70,7 @@ def test_param_count_matches_reference(model: GhostNet) -> None:
 def test_width_multiplier_param_count_matches_formula(width: float) -> None:
     with torch.device("meta"):
         net = GhostNet(GhostNetConfig(width=width))
-    assert n_params(net) == expected_params(width) == EXACT_PARAMS[width]
+    assert count_parameters(net) == expected_params(width) == EXACT_PARAMS[width]
     # the last layer scales with the width (FaceX-Zoo keeps 960 in its embedding layer)
     last = facex_core.make_divisible(960 * width, 4)
     assert net.final[0].out_channels == net.output_layer.bn.num_features == last
@@ -120,17 +116,17 @@ def test_resolution_halves_four_times(model: GhostNet) -> None:
     assert x.shape[-2:] == (7, 7) and sum(s == 2 for *_, s in BLOCKS) == 4
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(GhostNetConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = GhostNetConfig(input_size=(60, 112), embedding_size=64)
-    assert cfg.map_size == (4, 7)
     net = GhostNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(embedding=64, out_h=4)
-    GhostNetConfig(input_size=(60, 112), out_h=4, out_w=7)  # FaceX-Zoo spells them out
-    with pytest.raises(ValueError, match="out_h=7"):
-        GhostNetConfig(input_size=(60, 112), out_h=7)
+    assert count_parameters(net) == expected_params(embedding=64, out_h=4)
 
 
 def test_wrong_input_size_is_a_clear_error(model: GhostNet) -> None:
@@ -176,4 +172,4 @@ def test_built_by_name_with_width() -> None:
     assert comp.factory == "facex_backbone_ghostnet.ghostnet:GhostNet" and "26.76M" in comp.summary
     net = facex_core.build("backbone", "ghostnet", width=0.5, embedding_size=128)
     assert isinstance(net, GhostNet) and net.embedding_size == 128
-    assert n_params(net) == expected_params(0.5, embedding=128)
+    assert count_parameters(net) == expected_params(0.5, embedding=128)

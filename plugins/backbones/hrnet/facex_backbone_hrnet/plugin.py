@@ -3,7 +3,9 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_hrnet.hrnet` and is imported only when a model is built).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Branches of stages 2, 3 and 4 (fixed by the architecture: one new, half-resolution branch per stage).
 STAGE_BRANCHES = (2, 3, 4)
@@ -17,23 +19,17 @@ NUM_HALVINGS = len(STAGE_BRANCHES) + 1
 
 
 @config
-class HRNetConfig:
+class HRNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of FaceX-Zoo's HRNet (``backbone_conf.yaml`` section ``HRNet``), W18 layout.
 
     FaceX-Zoo's ``EXTRA.STAGEk`` keys map onto ``stage1_*`` (STAGE1), ``width`` (``NUM_CHANNELS`` of
     STAGE2–4 are ``width·[1, 2, 4, 8]``), ``modules`` (``NUM_MODULES``) and ``blocks`` (``NUM_BLOCKS``,
-    the same count on every branch of a stage).
+    the same count on every branch of a stage). The last feature map (``out_h`` × ``out_w``,
+    :attr:`map_size`) is the lowest-resolution branch, which the head ends at.
     """
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last (lowest-resolution) map fed to the linear layer; derived from "
-                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     width: int = option(
         18, doc="channels of the highest-resolution branch; the four branches carry "
                 "width*1, *2, *4, *8 (18 = HRNet-W18, FaceX-Zoo's default)")
@@ -51,19 +47,14 @@ class HRNetConfig:
         2048, doc="channels of the head's last 1x1 convolution, flattened with the map into the linear layer")
 
     def __attrs_post_init__(self) -> None:
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
-        for key in ("embedding_size", "width", "stage1_channels", "stage1_blocks", "final_channels"):
+        super().__attrs_post_init__()
+        for key in ("width", "stage1_channels", "stage1_blocks", "final_channels"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         for key, length in (("modules", 3), ("blocks", 3), ("head_channels", 4)):
             values = getattr(self, key)
             if len(values) != length or min(values) < 1:
                 raise ValueError(f"{key} must be {length} integers >= 1, got {values}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: size of the lowest-resolution branch, which the head ends at."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _PAPER = ("J. Wang, K. Sun, T. Cheng, et al. Deep High-Resolution Representation Learning for Visual "

@@ -8,7 +8,8 @@ import facex_core
 from facex_backbone_hrnet.hrnet import HRNet
 from facex_backbone_hrnet import plugin
 from facex_backbone_hrnet.plugin import HRNetConfig
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured HRNet (yaml default, W18 widths): total and flatten+linear output layer, in M.
 REFERENCE_PARAMS_M = 70.631
@@ -77,10 +78,6 @@ def expected_params(width: int = 18, stage1_channels: int = 64, stage1_blocks: i
     return total + final_channels * out_hw * embedding_size + bn(embedding_size)
 
 
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @pytest.fixture(scope="module")
 def w18() -> HRNet:
     with torch.device("meta"):  # layout and counts only: no memory, no initialisation
@@ -96,10 +93,10 @@ def small() -> HRNet:
 # -- size and layout ---------------------------------------------------------------------------
 
 def test_hrnet_w18_param_count_matches_reference(w18: HRNet) -> None:
-    count = n_params(w18)
+    count = count_parameters(w18)
     assert count == expected_params() == 70_631_252
     assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
-    output = n_params(w18.output_layer)
+    output = count_parameters(w18.output_layer)
     assert output == 2048 * 7 * 7 * 512 + 2 * 512
     assert abs(output / 1e6 - REFERENCE_OUTPUT_LAYER_M) < 0.001
 
@@ -115,9 +112,9 @@ def test_hrnet_w18_stage_layout(w18: HRNet) -> None:
 
 
 def test_reduced_layout_param_count_matches_formula(small: HRNet) -> None:
-    assert n_params(small) == expected_params(**SMALL)
-    assert n_params(HRNet(HRNetConfig(modules=(2, 1, 2), blocks=(1, 2, 3), width=8, final_channels=32,
-                                      embedding_size=16))) \
+    assert count_parameters(small) == expected_params(**SMALL)
+    assert count_parameters(HRNet(HRNetConfig(modules=(2, 1, 2), blocks=(1, 2, 3), width=8,
+                                              final_channels=32, embedding_size=16))) \
         == expected_params(modules=(2, 1, 2), blocks=(1, 2, 3), width=8, final_channels=32, embedding_size=16)
 
 
@@ -148,9 +145,12 @@ def test_reduced_hrnet_exports(small: HRNet) -> None:
     check_backbone_export(small)
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(HRNetConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = HRNetConfig(input_size=(60, 112), out_h=4, **SMALL)
-    assert cfg.map_size == (4, 7)
     net = HRNet(cfg)
     # the four branches run at 30x56, 15x28, 8x14, 4x7
     assert [tuple(path[-1].size) for path in net.stage4[0].fuse_layers[0][1:]] == [(30, 56)] * 3
@@ -158,10 +158,8 @@ def test_upper_half_face_input() -> None:
     assert net.stage4[0].fuse_layers[3][2][0][0].stride == (2, 2)   # 8x14 -> 4x7
     # odd sides: fusion upsamples to the exact size of the target branch (8 -> 15, not 16)
     assert net.stage4[0].fuse_layers[1][2][2].size == (15, 28)
-    assert n_params(net) == expected_params(**SMALL, out_hw=4 * 7)
+    assert count_parameters(net) == expected_params(**SMALL, out_hw=4 * 7)
     check_backbone(net)
-    with pytest.raises(ValueError, match="out_h=7"):
-        HRNetConfig(input_size=(60, 112), out_h=7)
 
 
 def test_fusion_sums_every_branch(small: HRNet) -> None:

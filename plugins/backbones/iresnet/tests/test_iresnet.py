@@ -12,7 +12,7 @@ import torch
 
 import facex_core
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, count_parameters, torch_threads)
 from facex_backbone_iresnet import plugin
 from facex_backbone_iresnet.iresnet import IResNet, convert_insightface_input
 from facex_backbone_iresnet.plugin import IResNet50Config, IResNetConfig
@@ -87,10 +87,6 @@ def random_state(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str,
         else:
             state[key] = torch.randn(shape, generator=g)
     return state
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -182,7 +178,7 @@ def test_insightface_details() -> None:
 def test_param_count_matches_architecture(name: str) -> None:
     net = facex_core.build("backbone", name)
     assert tuple(net.config.layers) == VARIANT_LAYERS[name]
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(expected_state_shapes(VARIANT_LAYERS[name]))
     if name in PUBLISHED_PARAMS_M:
         assert round(count / 1e6, 1) == PUBLISHED_PARAMS_M[name]
@@ -272,7 +268,7 @@ def test_upper_half_face_input() -> None:
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(expected_state_shapes((1, 1, 1, 1), 64, out_h=4, out_w=7))
+    assert count_parameters(net) == expected_params(expected_state_shapes((1, 1, 1, 1), 64, out_h=4, out_w=7))
 
 
 def test_wrong_input_size_is_a_clear_error() -> None:

@@ -3,7 +3,9 @@
 Imported at plugin discovery, so it stays light: no torch here (the network lives in
 :mod:`facex_backbone_lightcnn.lightcnn` and is imported only when a model is built).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: 2×2 stride-2 poolings: after conv1, group1, group2 and group4. They round odd sides up
 #: (``ceil_mode``): 112 → 56 → 28 → 14 → 7 and 60 → 30 → 15 → 8 → 4.
@@ -14,19 +16,12 @@ POOLINGS = ("max+avg", "max")
 
 
 @config
-class LightCNNConfig:
+class LightCNNConfig(FlattenBackboneConfig):
     """Hyper-parameters of LightCNN (FaceX-Zoo ``backbone_conf.yaml`` section ``LightCNN``); the
     default is LightCNN-29 v2, FaceX-Zoo's ``depth: 29``."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last map fed to the linear layer; derived from input_size when "
-                  "unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of that map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_POOLS
+
     dropout: float = option(
         0.2, doc="dropout between the output BatchNorm2d and the linear layer (FaceX-Zoo: dropout_ratio)")
     blocks: tuple[int, int, int, int] = option(
@@ -40,9 +35,7 @@ class LightCNNConfig:
                                      "convolution computes twice as many, MFM keeps the max of pairs)")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_POOLS)
+        super().__attrs_post_init__()
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if len(self.blocks) != 4 or min(self.blocks) < 0:
@@ -56,11 +49,6 @@ class LightCNNConfig:
     def depth(self) -> int:
         """Weight layers: conv1 + 2 per group + 2 per residual block (fc layers not counted)."""
         return 1 + 2 * NUM_POOLS + 2 * sum(self.blocks)
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_POOLS)
 
 
 @config

@@ -9,7 +9,8 @@ import facex_core
 from facex_backbone_lightcnn.lightcnn import Downsample, LightCNN, MFMConv
 from facex_backbone_lightcnn import plugin
 from facex_backbone_lightcnn.plugin import LightCNN9Config, LightCNNConfig
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured LightCNN-29 (v2): total and BN2d-dropout-flatten-linear-BN1d output layer, in M.
 REFERENCE_PARAMS_M = 11.596
@@ -47,10 +48,6 @@ def expected_params(channels=(48, 96, 192, 128, 128), blocks=(0, 0, 0, 0), embed
     return total + 2 * c_last + c_last * out_hw * embedding_size + embedding_size + 2 * embedding_size
 
 
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @pytest.fixture(scope="module")
 def lightcnn9() -> LightCNN:
     torch.manual_seed(0)
@@ -61,15 +58,15 @@ def lightcnn9() -> LightCNN:
 
 def test_lightcnn29_param_count_matches_reference() -> None:
     net = LightCNN(LightCNNConfig())
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(blocks=(1, 2, 3, 4)) == 11_596_320
     assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
-    assert round(n_params(net.output_layer) / 1e6, 3) == REFERENCE_OUTPUT_LAYER_M
+    assert round(count_parameters(net.output_layer) / 1e6, 3) == REFERENCE_OUTPUT_LAYER_M
     assert net.config.depth == 29
 
 
 def test_lightcnn9_param_count_matches_derivation(lightcnn9: LightCNN) -> None:
-    assert n_params(lightcnn9) == expected_params() == LIGHTCNN9_PARAMS
+    assert count_parameters(lightcnn9) == expected_params() == LIGHTCNN9_PARAMS
     assert lightcnn9.config.depth == 9
     convs = [m for m in lightcnn9.modules() if isinstance(m, torch.nn.Conv2d)]
     # conv1, conv2a, conv2, conv3a, conv3, conv4a, conv4, conv5a, conv5 of the paper's 9-layer net
@@ -128,15 +125,17 @@ def test_lightcnn9_exports(lightcnn9: LightCNN) -> None:
     check_backbone_export(lightcnn9)
 
 
+@pytest.mark.parametrize("config_cls", [LightCNNConfig, LightCNN9Config])
+def test_map_size_follows_input_size(config_cls: type) -> None:
+    check_map_size_config(config_cls)
+
+
 def test_reduced_lightcnn29_upper_half_face_meets_contract_and_exports() -> None:
     cfg = LightCNNConfig(input_size=(60, 112), out_h=4, **SMALL29)
-    assert cfg.map_size == (4, 7)
     net = LightCNN(cfg)
-    assert n_params(net) == expected_params(blocks=(1, 2, 3, 4), out_hw=4 * 7, **SMALL29)
+    assert count_parameters(net) == expected_params(blocks=(1, 2, 3, 4), out_hw=4 * 7, **SMALL29)
     check_backbone(net)
     check_backbone_export(net)   # ceil-mode average pooling agrees with onnxruntime at odd sizes
-    with pytest.raises(ValueError, match="out_h=3"):
-        LightCNNConfig(input_size=(60, 112), out_h=3)
 
 
 def test_dropout_acts_in_training_only(lightcnn9: LightCNN) -> None:

@@ -6,7 +6,8 @@ import torch
 
 from facex_backbone_mobilefacenet.mobilefacenet import MobileFaceNet
 from facex_backbone_mobilefacenet.plugin import MBFConfig, MobileFaceNetConfig
-from facex_core.testing import assert_light_module, calibrate_batchnorm, torch_threads
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_map_size_config,
+                                count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter count of its MobileFaceNet (feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = 1.201
@@ -48,10 +49,6 @@ def expected_params(embedding: int = 512, width: int = 1, blocks: tuple[int, ...
     return sum(layers)
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards of a 1M-parameter net gain nothing from intra-op threads."""
@@ -82,7 +79,7 @@ def test_output_shape_and_finite(model: MobileFaceNet) -> None:
 
 
 def test_parameter_count_matches_reference_and_layout(model: MobileFaceNet) -> None:
-    count = n_params(model)
+    count = count_parameters(model)
     assert count == expected_params() == 1_200_512
     assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
 
@@ -98,19 +95,19 @@ def test_facex_zoo_state_dict_names(model: MobileFaceNet) -> None:
     assert "bn.running_var" in shapes
 
 
+@pytest.mark.parametrize("config_cls", [MobileFaceNetConfig, MBFConfig])
+def test_map_size_follows_input_size(config_cls: type) -> None:
+    check_map_size_config(config_cls)
+
+
 def test_upper_half_face_input() -> None:
     cfg = MobileFaceNetConfig(input_size=(60, 112), embedding_size=256)
-    assert cfg.map_size == (4, 7)
     net = MobileFaceNet(cfg).eval()
     assert net.conv_6_dw.conv.kernel_size == (4, 7)
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 256) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(embedding=256, out_h=4, out_w=7)
-    # FaceX-Zoo configs spell the map size out; consistent values are accepted, others rejected
-    MobileFaceNetConfig(input_size=(60, 112), out_h=4, out_w=7)
-    with pytest.raises(ValueError, match="out_h=7"):
-        MobileFaceNetConfig(input_size=(60, 112), out_h=7)
+    assert count_parameters(net) == expected_params(embedding=256, out_h=4, out_w=7)
 
 
 def test_wrong_input_size_is_a_clear_error(model: MobileFaceNet) -> None:
@@ -174,7 +171,7 @@ def test_mbf_is_wider_and_works(model: MobileFaceNet) -> None:
     cfg = MBFConfig()
     assert cfg.width == 2 and isinstance(cfg, MobileFaceNetConfig)
     net = MobileFaceNet(cfg)
-    assert n_params(net) == expected_params(width=2) > n_params(model)
+    assert count_parameters(net) == expected_params(width=2) > count_parameters(model)
     net.train()
     out = net(torch.randn(2, 3, 112, 112))
     assert out.shape == (2, 512) and torch.isfinite(out).all()
@@ -184,7 +181,7 @@ def test_mbf_is_wider_and_works(model: MobileFaceNet) -> None:
 def test_mbf_large_layout() -> None:
     cfg = MBFConfig(width=4, blocks=(2, 8, 12, 4))
     net = MobileFaceNet(cfg)
-    assert n_params(net) == expected_params(width=4, blocks=(2, 8, 12, 4))
+    assert count_parameters(net) == expected_params(width=4, blocks=(2, 8, 12, 4))
 
 
 # -- export paths --------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_repvgg.repvgg` and is loaded on build).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Stride-2 steps between the input and the last feature map: the first block of each of the four
 #: stages (stage 0 keeps the resolution for faces; ImageNet RepVGG strides there too). A stride-2
@@ -26,19 +28,12 @@ _WIDTH_DOC = ("width multipliers of stages 1-4 over 64,128,256,512 channels "
 
 
 @config
-class RepVGGConfig:
+class RepVGGConfig(FlattenBackboneConfig):
     """Hyper-parameters of RepVGG (FaceX-Zoo ``backbone_conf.yaml`` section ``RepVGG``); the
     defaults are RepVGG-B1, FaceX-Zoo's default."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at W=112), checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     blocks: tuple[int, int, int, int] = option(PRESETS["b1"][0], doc=_BLOCKS_DOC)
     width: tuple[float, float, float, float] = option(PRESETS["b1"][1], doc=_WIDTH_DOC)
     dropout: float = option(
@@ -48,9 +43,7 @@ class RepVGGConfig:
                    "RepVGG.reparameterize(); set it to load re-parameterised checkpoints")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if len(self.blocks) != 4 or min(self.blocks) < 1:
             raise ValueError(f"blocks must be 4 counts >= 1, got {self.blocks}")
         if len(self.width) != 4 or min(int(64 * self.width[0]), int(128 * self.width[1]),
@@ -58,11 +51,6 @@ class RepVGGConfig:
             raise ValueError(f"width must be 4 multipliers giving >= 1 channel per stage, got {self.width}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _variant(name: str) -> type:

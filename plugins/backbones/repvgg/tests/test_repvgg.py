@@ -7,7 +7,7 @@ from torch import nn
 
 import facex_core
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_repvgg import plugin
 from facex_backbone_repvgg.plugin import PRESETS, RepVGGA0Config, RepVGGB0Config, RepVGGB1Config, RepVGGConfig
 from facex_backbone_repvgg.repvgg import RepVGG, RepVGGBlock, reparameterized
@@ -24,10 +24,6 @@ def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
     with torch_threads(1):
         yield
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def with_random_affine(net: RepVGG, seed: int = 0) -> RepVGG:
@@ -74,7 +70,7 @@ def expected_params(blocks, width, embedding: int = 512, out_h: int = 7, out_w: 
 def test_repvgg_param_count_matches_reference(name: str) -> None:
     cfg = CONFIGS[name]()
     assert (cfg.blocks, cfg.width) == PRESETS[name]
-    count = n_params(RepVGG(cfg))
+    count = count_parameters(RepVGG(cfg))
     assert count == expected_params(cfg.blocks, cfg.width)
     assert abs(count / 1e6 - REFERENCE_PARAMS_M[name]) / REFERENCE_PARAMS_M[name] < 0.005
 
@@ -83,7 +79,7 @@ def test_repvgg_param_count_matches_reference(name: str) -> None:
                                                  ("b1", 101_166_336)])
 def test_deploy_form_has_fewer_params(name: str, deploy_params: int) -> None:
     cfg = CONFIGS[name](deploy=True)
-    count = n_params(RepVGG(cfg))
+    count = count_parameters(RepVGG(cfg))
     assert count == deploy_params == expected_params(cfg.blocks, cfg.width, deploy=True)
     assert count < expected_params(cfg.blocks, cfg.width)
 
@@ -134,8 +130,8 @@ def test_reparameterized_a0_gives_same_embeddings() -> None:
     assert net.stage1[0].rbr_reparam.weight.dtype == torch.float64
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     assert net.is_deployed and net.config.deploy
-    assert n_params(net) == expected_params(PRESETS["a0"][0], PRESETS["a0"][1], embedding=64,
-                                            deploy=True)
+    assert count_parameters(net) == expected_params(PRESETS["a0"][0], PRESETS["a0"][1], embedding=64,
+                                                    deploy=True)
 
 
 def test_fused_checkpoint_loads_into_deploy_config() -> None:
@@ -183,9 +179,12 @@ def test_deploy_form_contract_and_export() -> None:
     check_backbone(fused, batch=2)        # the plain VGG form trains too
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(RepVGGConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = RepVGGConfig(**SMALL, input_size=(60, 112), out_h=4, out_w=7)
-    assert cfg.map_size == (4, 7)
     net = trained_like(RepVGG(cfg))
     x = torch.randn(2, 3, 60, 112)
     with torch.no_grad():
@@ -193,12 +192,12 @@ def test_upper_half_face_input() -> None:
         out = reparameterized(net)(x)
     assert ref.shape == (2, 32)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    assert n_params(net) == expected_params(SMALL["blocks"], SMALL["width"], 32, 4, 7)
+    assert count_parameters(net) == expected_params(SMALL["blocks"], SMALL["width"], 32, 4, 7)
 
 
 def test_invalid_configs_and_inputs_rejected() -> None:
     for bad in (dict(blocks=(0, 4, 14, 1)), dict(blocks=(2, 4, 14)), dict(width=(0.01, 1, 1, 1)),
-                dict(embedding_size=0), dict(dropout=1.0), dict(input_size=(60, 112), out_h=7)):
+                dict(embedding_size=0), dict(dropout=1.0)):
         with pytest.raises(ValueError):
             RepVGGConfig(**bad)
     with pytest.raises(ValueError, match="input_size"):

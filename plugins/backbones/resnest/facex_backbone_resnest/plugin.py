@@ -3,7 +3,9 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_resnest.resnest` and is loaded on build).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Split-attention bottlenecks per stage, for each depth (ResNeSt paper / reference code).
 LAYERS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -22,20 +24,13 @@ _DEPTH_DOC = "50 or 101: blocks per stage 3,4,6,3 / 3,4,23,3 (FaceX-Zoo: depth)"
 
 
 @config
-class ResNeStConfig:
+class ResNeStConfig(FlattenBackboneConfig):
     """Hyper-parameters of ResNeSt (FaceX-Zoo ``backbone_conf.yaml`` section ``ResNeSt``); the
     defaults are ResNeSt-50."""
 
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     depth: int = option(50, doc=_DEPTH_DOC)
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at W=112), checked against it when set")
     dropout: float = option(
         0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
                  "layer (FaceX-Zoo: drop_ratio)")
@@ -51,9 +46,7 @@ class ResNeStConfig:
     def __attrs_post_init__(self) -> None:
         if self.depth not in LAYERS:
             raise ValueError(f"depth must be one of {sorted(LAYERS)}, got {self.depth}")
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.radix < 1 or 64 % self.radix:
@@ -73,11 +66,6 @@ class ResNeStConfig:
     def stem_channels(self) -> int:
         """Channels of the face input layer = input channels of the first stage."""
         return 2 * (self.stem_width if self.stem_width is not None else STEM_WIDTH[self.depth])
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 @config

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 import facex_core
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_resnest import plugin
 from facex_backbone_resnest.plugin import LAYERS, ResNeSt50Config, ResNeSt101Config, ResNeStConfig
 from facex_backbone_resnest.resnest import ResNeSt, SplitAttentionConv
@@ -23,10 +24,6 @@ def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
     with torch_threads(1):
         yield
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # -- an independent parameter count, from the layer list ----------------------------------------
@@ -57,14 +54,14 @@ def expected_params(layers, stem: int, embedding: int = 512, out_h: int = 7, out
 
 def test_resnest50_param_count_matches_reference() -> None:
     net = ResNeSt(ResNeSt50Config())
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(LAYERS[50], stem=64) == 76_793_248
     assert abs(count / 1e6 - REFERENCE_PARAMS_M[50]) / REFERENCE_PARAMS_M[50] < 0.005
 
 
 def test_resnest101_param_count_matches_reference_with_stem_fixed() -> None:
     net = ResNeSt(ResNeSt101Config())
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(LAYERS[101], stem=128) == 97_502_880
     assert abs(count / 1e6 - REFERENCE_PARAMS_M[101]) / REFERENCE_PARAMS_M[101] < 0.005
     # the whole difference to FaceX-Zoo's (unrunnable) 97,500,960 is the input layer's 64 extra
@@ -142,14 +139,18 @@ def test_export_and_channels_last() -> None:
         assert 0.1 < net(torch.randn(2, 3, 48, 48)).abs().mean().item() < 10
 
 
+@pytest.mark.parametrize("config_cls", [ResNeSt50Config, ResNeSt101Config])
+def test_map_size_follows_input_size(config_cls: type) -> None:
+    check_map_size_config(config_cls)
+
+
 def test_upper_half_face_input() -> None:
     cfg = ResNeStConfig(layers=(1, 1, 1, 1), embedding_size=64, input_size=(60, 112), out_h=4, out_w=7)
-    assert cfg.map_size == (4, 7)
     net = ResNeSt(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))     # 15 -> 8 exercises the ceil-mode shortcut pool
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params((1, 1, 1, 1), stem=64, embedding=64, out_h=4, out_w=7)
+    assert count_parameters(net) == expected_params((1, 1, 1, 1), stem=64, embedding=64, out_h=4, out_w=7)
 
 
 def test_embedding_is_not_normalised() -> None:
@@ -160,7 +161,7 @@ def test_embedding_is_not_normalised() -> None:
 
 def test_invalid_configs_and_inputs_rejected() -> None:
     for bad in (dict(depth=200), dict(radix=0), dict(radix=3), dict(stem_width=0), dict(layers=(1, 1, 1)),
-                dict(embedding_size=0), dict(dropout=1.0), dict(input_size=(60, 112), out_h=7)):
+                dict(embedding_size=0), dict(dropout=1.0)):
         with pytest.raises(ValueError):
             ResNeStConfig(**bad)
     with pytest.raises(ValueError, match="input_size"):

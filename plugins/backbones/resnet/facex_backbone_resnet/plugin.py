@@ -3,9 +3,11 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_resnet.resnet` and is loaded on build).
 """
+from typing import ClassVar
+
 from attrs import validators
 
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Residual units in the 64-, 128-, 256- and 512-channel stages, for each depth FaceX-Zoo accepts.
 UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
@@ -22,25 +24,17 @@ _MODE_DOC = "'ir' (improved residual unit) or 'ir_se' (with squeeze-excitation) 
 
 
 @config
-class ResNetConfig:
+class ResNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of FaceX-Zoo's ResNet IR / IR-SE (``backbone_conf.yaml`` section ``ResNet``)."""
+
+    halvings: ClassVar[int] = NUM_HALVINGS
 
     depth: int = option(50, doc=_DEPTH_DOC)
     mode: str = option("ir", doc=_MODE_DOC)
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)",
-                                 validator=validators.ge(1))
     dropout: float = option(
         0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
                  "layer (FaceX-Zoo: drop_ratio)",
         validator=[validators.ge(0.0), validators.lt(1.0)])
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map seen by the linear layer; derived from input_size "
-                  "when unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map seen by the linear layer; derived from input_size "
-                  "when unset (7 at W=112), checked against it when set")
     units: tuple[int, int, int, int] | None = option(
         None, doc="residual units per stage, overriding depth (e.g. [1, 1, 1, 1] for a small "
                   "test network); unset = taken from depth")
@@ -52,18 +46,12 @@ class ResNetConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.units is not None and (len(self.units) != 4 or min(self.units) < 1):
             raise ValueError(f"units must be 4 counts >= 1, got {self.units}")
-        # FaceX-Zoo configs spell out the map size; a value that contradicts input_size is an error
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
 
     @property
     def stage_units(self) -> tuple[int, int, int, int]:
         """Residual units in each of the four stages: ``units`` if given, else those of ``depth``."""
         return tuple(self.units) if self.units is not None else UNITS[self.depth]
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 def _variant(depth: int, mode: str) -> type:

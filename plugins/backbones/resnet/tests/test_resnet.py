@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_resnet import plugin
 from facex_backbone_resnet.plugin import ResNetConfig
 from facex_backbone_resnet.resnet import IRUnit, ResNet, convert_facexzoo_state_dict
@@ -83,10 +84,6 @@ def facexzoo_keys(units: tuple[int, ...], se: bool, embedding: int, out_h: int =
     return keys
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards gain little from intra-op threads, and a shared 2-core machine loses a lot."""
@@ -101,7 +98,7 @@ def test_param_count_matches_reference(name: str) -> None:
     net = facex_core.build("backbone", name)
     cfg = net.config
     assert f"resnet{cfg.depth}_{cfg.mode.replace('_', '')}" == name
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(cfg.stage_units, se=cfg.mode == "ir_se")
     reference = REFERENCE_PARAMS_M[name]
     assert abs(count / 1e6 - reference) / reference < 0.005
@@ -122,7 +119,8 @@ def test_unit_layout_and_resolutions() -> None:
     first, second = net.body[0], net.body[2]
     assert isinstance(first, IRUnit)
     # stage 1 keeps 64 channels: parameter-free subsampling shortcut; stage 2 widens: 1x1 conv + BN
-    assert isinstance(first.shortcut_layer, torch.nn.MaxPool2d) and n_params(first.shortcut_layer) == 0
+    assert isinstance(first.shortcut_layer, torch.nn.MaxPool2d)
+    assert count_parameters(first.shortcut_layer) == 0
     assert isinstance(net.body[1].shortcut_layer, torch.nn.Identity)
     assert second.shortcut_layer[0].stride == (2, 2) and second.shortcut_layer[0].kernel_size == (1, 1)
     assert [type(m).__name__ for m in first.res_layer] == [
@@ -195,20 +193,19 @@ def test_reduced_ir_se_network_exports() -> None:
         assert 0.1 < net(torch.randn(2, 3, 112, 112)).abs().mean().item() < 10
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(ResNetConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = ResNetConfig(input_size=(60, 112), mode="ir_se", **SMALL)
-    assert cfg.map_size == (4, 7)
     net = ResNet(cfg).eval()
     assert net.output_layer.linear.in_features == 512 * 4 * 7
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params((2, 1, 1, 1), se=True, embedding=64, out_h=4, out_w=7)
-    # FaceX-Zoo configs spell the map size out: consistent values are accepted, others rejected
-    ResNetConfig(input_size=(60, 112), out_h=4, out_w=7)
-    with pytest.raises(ValueError, match="out_h=7 does not match"):
-        ResNetConfig(input_size=(60, 112), out_h=7)
-    with pytest.raises(ValueError, match="out_w=8"):
+    assert count_parameters(net) == expected_params((2, 1, 1, 1), se=True, embedding=64, out_h=4, out_w=7)
+    with pytest.raises(ValueError, match="out_w=8"):   # check_map_size_config covers out_h
         ResNetConfig(input_size=(60, 112), out_h=4, out_w=8)
 
 

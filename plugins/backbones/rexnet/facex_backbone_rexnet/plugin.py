@@ -3,7 +3,9 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_rexnet.rexnet` and is loaded on build).
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: ReXNet's six stages (as in the official ``rexnetv1.py``): blocks at depth_mult 1.0,
 #: stride of the first block, squeeze-excitation (when use_se). The stem (3×3, 32 channels) has
@@ -20,19 +22,12 @@ NUM_HALVINGS = sum(stride == 2 for stride in STAGE_STRIDES)
 
 
 @config
-class ReXNetConfig:
+class ReXNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of ReXNet (FaceX-Zoo ``backbone_conf.yaml`` section ``ReXNet``); the
     defaults are ReXNet-1.0 as FaceX-Zoo trains it (without squeeze-excitation)."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map; derived from input_size when unset "
-                  "(7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map; derived from input_size when unset (7 at W=112), "
-                  "checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     input_ch: int = option(16, doc="output channels of the first block (before width_mult)")
     final_ch: int = option(180, doc="channel growth: each of the N blocks after the first adds "
                                     "final_ch/N channels (16 -> 185 over 16 blocks at the defaults)")
@@ -43,9 +38,7 @@ class ReXNetConfig:
     dropout_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if self.input_ch < 1 or self.final_ch < 0:
             raise ValueError(f"need input_ch >= 1 and final_ch >= 0, got {self.input_ch}, {self.final_ch}")
         if self.width_mult <= 0 or self.depth_mult <= 0:
@@ -55,11 +48,6 @@ class ReXNetConfig:
             raise ValueError(f"se_ratio must be >= 1, got {self.se_ratio}")
         if not 0.0 <= self.dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {self.dropout_ratio}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, which the embedding layer flattens."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_rexnet.rexnet:ReXNet"

@@ -8,7 +8,7 @@ import facex_core
 from facex_backbone_rexnet.plugin import ReXNetConfig
 from facex_backbone_rexnet.rexnet import LinearBottleneck, ReXNet, channel_plan
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts of ReXNet-1.0 (feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = {False: 15.197, True: 16.22}
@@ -36,10 +36,6 @@ def expected_params(use_se: bool = False, embedding: int = 512, out_h: int = 7, 
     return total + 2 * 512 + 512 * out_h * out_w * embedding + 3 * embedding   # output layer
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Small batches gain nothing from intra-op threads on a shared 2-core machine."""
@@ -59,7 +55,7 @@ def model() -> ReXNet:
 def test_param_count_matches_reference(use_se: bool) -> None:
     with torch.device("meta"):
         net = ReXNet(ReXNetConfig(use_se=use_se))
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params(use_se) == EXACT_PARAMS[use_se]
     reference = REFERENCE_PARAMS_M[use_se]
     assert abs(count / 1e6 - reference) / reference < 0.005
@@ -116,17 +112,17 @@ def test_squeeze_excitation_placement() -> None:
     assert isinstance(se.act[0], torch.nn.BatchNorm2d) and isinstance(se.gate, torch.nn.Sigmoid)
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(ReXNetConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = ReXNetConfig(input_size=(60, 112), embedding_size=64)
-    assert cfg.map_size == (4, 7)
     net = ReXNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(embedding=64, out_h=4)
-    ReXNetConfig(input_size=(60, 112), out_h=4, out_w=7)  # FaceX-Zoo spells them out
-    with pytest.raises(ValueError, match="out_h=7"):
-        ReXNetConfig(input_size=(60, 112), out_h=7)
+    assert count_parameters(net) == expected_params(embedding=64, out_h=4)
 
 
 def test_wrong_input_size_is_a_clear_error(model: ReXNet) -> None:
@@ -176,4 +172,4 @@ def test_built_by_name_with_se() -> None:
     assert comp.factory == "facex_backbone_rexnet.rexnet:ReXNet" and "15.20M" in comp.summary
     net = facex_core.build("backbone", "rexnet_1_0", use_se=True, embedding_size=128)
     assert isinstance(net, ReXNet) and net.embedding_size == 128
-    assert n_params(net) == expected_params(use_se=True, embedding=128)
+    assert count_parameters(net) == expected_params(use_se=True, embedding=128)

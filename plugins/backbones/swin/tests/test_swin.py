@@ -11,7 +11,7 @@ from facex_backbone_swin import windows as win
 from facex_backbone_swin.plugin import SwinSConfig, SwinTConfig, stage_resolutions
 from facex_backbone_swin.swin import PatchMerging, SwinTransformer, SwinTransformerBlock
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts (feat_dim 512, 224x224), in millions (facexzoo-reference §2).
 REFERENCE_PARAMS_M = {"swin_t": 46.788, "swin_s": 68.106}
@@ -53,10 +53,6 @@ def output_layer_params(channels: int, tokens: int, embedding: int) -> int:
     return 2 * channels + tokens * channels * embedding + embedding + 2 * embedding
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
@@ -73,19 +69,19 @@ def swin_t() -> SwinTransformer:
 # -- size and the FaceX-Zoo reference -----------------------------------------------------------
 
 def test_swin_t_param_count_matches_reference(swin_t: SwinTransformer) -> None:
-    count = n_params(swin_t)
+    count = count_parameters(swin_t)
     assert count == expected_params(SwinTConfig()) == 46_788_474
     assert abs(count / 1e6 - REFERENCE_PARAMS_M["swin_t"]) / REFERENCE_PARAMS_M["swin_t"] < 0.005
 
 
 def test_swin_s_param_count_matches_reference() -> None:
-    count = n_params(SwinTransformer(SwinSConfig()))
+    count = count_parameters(SwinTransformer(SwinSConfig()))
     assert count == expected_params(SwinSConfig()) == 68_106_378
     assert abs(count / 1e6 - REFERENCE_PARAMS_M["swin_s"]) / REFERENCE_PARAMS_M["swin_s"] < 0.005
 
 
 def test_output_layer_matches_reference(swin_t: SwinTransformer) -> None:
-    count = n_params(swin_t.output_layer)
+    count = count_parameters(swin_t.output_layer)
     assert count == output_layer_params(768, 49, 512)
     assert abs(count / 1e6 - REFERENCE_OUTPUT_LAYER_M) / REFERENCE_OUTPUT_LAYER_M < 0.005
 
@@ -238,7 +234,7 @@ def test_upper_half_face_input() -> None:
     with torch.no_grad():
         out = net(torch.randn(2, 3, 120, 224))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(cfg)
+    assert count_parameters(net) == expected_params(cfg)
     SwinTConfig(input_size=(120, 224), out_h=4, out_w=7)
     with pytest.raises(ValueError, match="out_h=7"):
         SwinTConfig(input_size=(120, 224), out_h=7)

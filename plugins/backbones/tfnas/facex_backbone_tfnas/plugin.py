@@ -8,7 +8,9 @@ Only TF-NAS-A is registered. The TF-NAS authors publish B, C and D as trained ch
 folders); the searched per-block operations and widths are not written out anywhere in text, so
 they cannot be rebuilt here from a citable source. FaceX-Zoo itself ships only A.
 """
-from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
+from typing import ClassVar
+
+from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
 #: Stride-2 steps between the input and the last feature map (stages 1, 2, 3 and 5; the first
 #: stem convolution keeps the resolution, unlike ImageNet TF-NAS). Every convolution pads
@@ -17,32 +19,18 @@ NUM_HALVINGS = 4
 
 
 @config
-class TFNASConfig:
+class TFNASConfig(FlattenBackboneConfig):
     """Hyper-parameters of TF-NAS-A (FaceX-Zoo ``backbone_conf.yaml`` section ``TF-NAS``)."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (FaceX-Zoo: feat_dim)")
-    input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for FaceX-Zoo's upper-half-face (eye region) crop")
-    out_h: int | None = option(
-        None, doc="height of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at H=112, 4 at H=60), checked against it when set")
-    out_w: int | None = option(
-        None, doc="width of the last feature map seen by the linear layer; derived from "
-                  "input_size when unset (7 at W=112), checked against it when set")
+    halvings: ClassVar[int] = NUM_HALVINGS
+
     dropout: float = option(
         0.2, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo: drop_ratio)")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        resolve_map_size(self.input_size, self.out_h, self.out_w, NUM_HALVINGS)
+        super().__attrs_post_init__()
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def map_size(self) -> tuple[int, int]:
-        """``(out_h, out_w)``: the last feature map's size, flattened into the linear layer."""
-        return feature_map_size(self.input_size, NUM_HALVINGS)
 
 
 _FACTORY = "facex_backbone_tfnas.tfnas:TFNAS"

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import assert_light_module, check_backbone, check_backbone_export, torch_threads
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+                                check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_tfnas import plugin
 from facex_backbone_tfnas.plugin import TFNASConfig
 from facex_backbone_tfnas.tfnas import TFNAS, TFNAS_A
@@ -19,10 +20,6 @@ def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
     with torch_threads(1):
         yield
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # -- an independent parameter count, from the searched table and per-layer formulas --------------
@@ -55,11 +52,11 @@ def expected_params(embedding: int = 512, out_h: int = 7, out_w: int = 7) -> int
 
 def test_tfnas_a_param_count_matches_reference() -> None:
     net = TFNAS(TFNASConfig())
-    count = n_params(net)
+    count = count_parameters(net)
     assert count == expected_params()
     assert abs(count / 1e6 - REFERENCE_PARAMS_M) / REFERENCE_PARAMS_M < 0.005
     # FaceX-Zoo: 32.114M of it is the output layer (Linear 1280*7*7 -> 512 + BN1d)
-    assert n_params(net.output_layer) == 1280 * 49 * 512 + 512 + 1024
+    assert count_parameters(net.output_layer) == 1280 * 49 * 512 + 512 + 1024
 
 
 def test_searched_layout_and_module_names() -> None:
@@ -107,15 +104,18 @@ def test_export_and_channels_last() -> None:
         assert 0.1 < net(torch.randn(2, 3, 112, 112)).abs().mean().item() < 10
 
 
+def test_map_size_follows_input_size() -> None:
+    check_map_size_config(TFNASConfig)
+
+
 def test_upper_half_face_input() -> None:
     cfg = TFNASConfig(input_size=(60, 112), out_h=4, out_w=7, embedding_size=64)
-    assert cfg.map_size == (4, 7)
     net = TFNAS(cfg).eval()
     assert net.output_layer.linear.in_features == 1280 * 4 * 7
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(embedding=64, out_h=4, out_w=7)
+    assert count_parameters(net) == expected_params(embedding=64, out_h=4, out_w=7)
 
 
 def test_embedding_is_not_normalised() -> None:
@@ -125,8 +125,7 @@ def test_embedding_is_not_normalised() -> None:
 
 
 def test_invalid_configs_and_inputs_rejected() -> None:
-    for bad in (dict(embedding_size=0), dict(dropout=1.0), dict(input_size=(0, 112)),
-                dict(input_size=(60, 112), out_h=7)):
+    for bad in (dict(embedding_size=0), dict(dropout=1.0), dict(input_size=(0, 112))):
         with pytest.raises(ValueError):
             TFNASConfig(**bad)
     with pytest.raises(ValueError, match="input_size"):

@@ -8,7 +8,7 @@ from facex_backbone_vit import plugin
 from facex_backbone_vit.plugin import ViTBConfig, ViTSConfig, ViTTConfig, patch_grid
 from facex_backbone_vit.vit import VisionTransformer
 from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, torch_threads)
+                                check_backbone_export, count_parameters, torch_threads)
 
 CONFIGS = {"vit_t": ViTTConfig, "vit_s": ViTSConfig, "vit_b": ViTBConfig}
 #: InsightFace arcface_torch README, "ViT for Face Recognition": GFLOPs (= MACs, ptflops plus the
@@ -51,10 +51,6 @@ def expected_macs(cfg: ViTTConfig) -> int:
     return tokens * c * 3 * p * p + cfg.depth * block + tokens * c * c + c * d
 
 
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
     """Batch-2 forwards gain little from intra-op threads on a shared 2-core machine."""
@@ -79,18 +75,18 @@ def calibrated(cfg: ViTTConfig) -> VisionTransformer:
 def test_vit_t_param_count_and_macs(vit_t: VisionTransformer) -> None:
     import facex_core
 
-    assert n_params(vit_t) == expected_params(ViTTConfig()) == 19_137_792
+    assert count_parameters(vit_t) == expected_params(ViTTConfig()) == 19_137_792
     measured = facex_core.count_params_and_macs(vit_t)["macs"]
     assert measured == expected_macs(ViTTConfig()) == 1_504_882_688
     assert round(measured / 1e9, 1) == PUBLISHED_GMACS["vit_t"]
 
 
 def test_vit_s_param_count() -> None:
-    assert n_params(VisionTransformer(ViTSConfig())) == expected_params(ViTSConfig()) == 76_023_296
+    assert count_parameters(VisionTransformer(ViTSConfig())) == expected_params(ViTSConfig()) == 76_023_296
 
 
 def test_vit_b_param_count() -> None:
-    assert n_params(VisionTransformer(ViTBConfig())) == expected_params(ViTBConfig()) == 113_833_472
+    assert count_parameters(VisionTransformer(ViTBConfig())) == expected_params(ViTBConfig()) == 113_833_472
 
 
 @pytest.mark.parametrize("name", ["vit_s", "vit_b"])
@@ -182,7 +178,7 @@ def test_upper_half_face_input() -> None:
     with torch.no_grad():
         out = net(torch.randn(2, 3, 60, 112))
     assert out.shape == (2, 64) and torch.isfinite(out).all()
-    assert n_params(net) == expected_params(cfg)
+    assert count_parameters(net) == expected_params(cfg)
 
 
 def test_pixels_outside_the_patch_grid_are_ignored() -> None:
