@@ -12,7 +12,10 @@ from ._version import __version__
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+
+    def line(r: list) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -316,7 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("dir")
     sp.set_defaults(func=cmd_new_plugin)
-    from ._sdk_cli import add_sdk_commands; add_sdk_commands(sub)  # noqa: E702 (sdk detect|align|embed|compare|search)
+
+    from ._sdk_cli import add_sdk_commands
+
+    add_sdk_commands(sub)  # sdk detect|align|embed|compare|search
     return p
 
 
