@@ -302,7 +302,8 @@ class Trainer:
                         writer.add_scalar(f"train/{key}", float(val.detach()), self.global_step)
                     self.experiment.broadcast_train_event(
                         "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
-                bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs} loss {loss_v:.3f} acc {acc_v:.3f} lr {lr:.3g}")
+                stats = f" loss {loss_v:.3f} acc {acc_v:.3f}" if loss_v == loss_v else ""  # nan until first log
+                bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs}{stats} lr {lr:.3g}")
                 if self.global_step % self.loop.log_every == 0:
                     self._check_bad_images(writer)
                 if main and self.loop.validate_every and self.global_step % self.loop.validate_every == 0:
