@@ -113,6 +113,8 @@ class Trainer:
         self.nonfinite_in_row = 0
         self.skipped = 0
         self.best: dict[str, Any] = {}
+        self._data_loader: DataLoader | None = None
+        self._sampler: EpochSampler | None = None
 
     def _wrap_parallel(self) -> None:
         if self.world == 1:
@@ -184,12 +186,18 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def _loader(self, epoch: int, start_step: int) -> DataLoader:
-        sampler = EpochSampler(len(self.dataset), self.experiment.seed, epoch,
-                               start=start_step * self.micro_batch, rank=self.rank, world=self.world)
-        workers = self.experiment.data.num_workers if self.experiment.data else 0
-        return DataLoader(self.dataset, batch_size=self.micro_batch, sampler=sampler,
-                          num_workers=workers, drop_last=True, pin_memory=self.device.type == "cuda",
-                          prefetch_factor=4 if workers else None)
+        """One loader for the whole run (workers persist across epochs); its sampler is moved to
+        ``epoch`` and to the position after ``start_step`` before each pass."""
+        if self._data_loader is None:
+            self._sampler = EpochSampler(len(self.dataset), self.experiment.seed, epoch, rank=self.rank,
+                                         world=self.world)
+            workers = self.experiment.data.num_workers if self.experiment.data else 0
+            self._data_loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self._sampler,
+                                           num_workers=workers, drop_last=True,
+                                           pin_memory=self.device.type == "cuda",
+                                           persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+        self._sampler.epoch, self._sampler.start = epoch, start_step * self.micro_batch
+        return self._data_loader
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.loop.amp == "none":
