@@ -43,7 +43,7 @@ _LAZY = {
     "RecordDataset": "_data", "augment": "_augment", "AugmentConfig": "_augment",
     "init_distributed": "_distributed", "world_rank": "_distributed",
     # data
-    "load_image": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
+    "load_image": "_data", "as_bgr": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
     "ImageFolderDataset": "_data", "read_train_list": "_data",
     # metrics
     "kfold_verification": "_verification", "KFoldResult": "_verification",

@@ -22,6 +22,24 @@ class ImageLoadError(ValueError):
     """An image could not be read or decoded; the message names the file."""
 
 
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 arrays; return contiguous H×W×3 uint8 BGR."""
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image (as cv2.imread returns), got dtype {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    elif not (img.ndim == 3 and img.shape[2] == 3):
+        raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {img.shape}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"empty image of shape {img.shape}")
+    return np.ascontiguousarray(img)
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as BGR ``uint8`` H×W×3 (grey and BGRA are converted); errors name the file."""
     try:
@@ -33,11 +51,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageLoadError(f"{path}: not a decodable image")
     if img.dtype != np.uint8:
         img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    return img
+    try:
+        return as_bgr(img)
+    except ValueError as exc:
+        raise ImageLoadError(f"{path}: {exc}") from None
 
 
 def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from facex_core import Aligner
+from facex_core import Aligner, as_bgr
 
 #: ArcFace 5-point template for a 112×112 crop, (x, y), InsightFace / FaceX-Zoo values.
 ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -126,22 +126,6 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: int = 112, interpolation: 
 def align_face(image: np.ndarray, landmarks: Any, size: int = 112, **kwargs: Any) -> np.ndarray:
     """Aligned ``size``×``size`` crop of one face."""
     return warp(image, alignment_matrix(landmarks, size), size, **kwargs)
-
-
-def as_bgr(image: Any) -> np.ndarray:
-    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 arrays; return H×W×3 uint8 BGR."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 image (as cv2.imread returns), got dtype {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return img
-    raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {img.shape}")
 
 
 class ArcFace5ptAligner(Aligner):

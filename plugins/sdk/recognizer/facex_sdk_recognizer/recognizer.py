@@ -13,28 +13,12 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from facex_core import Recognizer
+from facex_core import Recognizer, as_bgr
 
 #: FaceX's crop normalisation (FaceX-Zoo's mean and std).
 MEAN, STD = 127.5, 128.0
 #: Rows kept by the upper-half-face ("crop_eye") setting, from a 112×112 crop.
 EYE_ROWS = 60
-
-
-def as_bgr(image: Any) -> np.ndarray:
-    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 crops; return H×W×3 uint8 BGR."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 crop, got dtype {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return img
-    raise ValueError(f"expected an H×W, H×W×3 or H×W×4 crop, got shape {img.shape}")
 
 
 def preprocess(crops: Sequence[Any], size: tuple[int, int], crop_eye: bool = False) -> np.ndarray:

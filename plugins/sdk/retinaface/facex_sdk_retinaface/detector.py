@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from facex_core import Detector, Face
+from facex_core import Detector, Face, as_bgr
 
 from .network import RetinaFaceMNet025
 from .safe_torch_file import read_state_dict
@@ -121,24 +121,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
         inter = w * h
         order = rest[inter / (areas[i] + areas[rest] - inter) <= threshold]
     return np.asarray(keep, dtype=np.int64)
-
-
-def as_bgr(image: Any) -> np.ndarray:
-    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 arrays; return contiguous H×W×3 uint8 BGR."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 image (as cv2.imread returns), got dtype {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    elif not (img.ndim == 3 and img.shape[2] == 3):
-        raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {img.shape}")
-    if img.shape[0] < 1 or img.shape[1] < 1:
-        raise ValueError(f"empty image of shape {img.shape}")
-    return np.ascontiguousarray(img)
 
 
 def _device(spec: str) -> torch.device:
