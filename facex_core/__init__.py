@@ -46,7 +46,8 @@ _LAZY = {
     "load_image": "_data", "as_bgr": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
     "ImageFolderDataset": "_data", "read_train_list": "_data",
     # metrics
-    "kfold_verification": "_verification", "KFoldResult": "_verification",
+    "kfold_verification": "_verification", "threshold_rule_option": "_protocol_config",
+    "THRESHOLD_RULES": "_protocol_config", "KFoldResult": "_verification",
     "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
     "roc_auc": "_verification", "pair_scores": "_verification", "verification_result": "_verification",
     # shared layers and geometry

@@ -5,14 +5,7 @@ Imported at plugin discovery, so it stays light: no numpy, no import of the read
 """
 from typing import Any, ClassVar
 
-from facex_core import Component, config, hookimpl, option
-
-THRESHOLD_RULES = ("insightface", "exact", "facexzoo")
-
-
-def _one_of_rules(_instance: Any, attribute: Any, value: str) -> None:
-    if value not in THRESHOLD_RULES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(THRESHOLD_RULES)}, got {value!r}")
+from facex_core import Component, config, hookimpl, option, threshold_rule_option
 
 
 def _at_least_two(_instance: Any, attribute: Any, value: int) -> None:
@@ -26,9 +19,7 @@ def _cache_option() -> Any:
 
 
 def _rule_option() -> Any:
-    return option("insightface", validator=_one_of_rules,
-                  doc="'insightface' (0..4 grid on 2 - 2cos, as InsightFace reports), 'exact' "
-                      "(best cut over all training scores) or 'facexzoo'")
+    return threshold_rule_option("insightface")
 
 
 def _folds_option() -> Any:

@@ -5,16 +5,7 @@ module (the registry imports ``facex_protocol_lfw.protocol`` only when a protoco
 """
 from typing import Any, ClassVar
 
-from facex_core import Component, config, hookimpl, option
-
-THRESHOLD_RULES = ("exact", "facexzoo", "insightface")
-_RULE_DOC = ("'exact' (best cut over all training scores), 'facexzoo' (FaceX-Zoo's 1000-step grid, "
-             "reproduces its numbers) or 'insightface' (InsightFace's 0..4 grid on 2 - 2cos)")
-
-
-def _one_of_rules(_instance: Any, attribute: Any, value: str) -> None:
-    if value not in THRESHOLD_RULES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(THRESHOLD_RULES)}, got {value!r}")
+from facex_core import Component, config, hookimpl, option, threshold_rule_option
 
 
 def _at_least(minimum: int):
@@ -25,7 +16,7 @@ def _at_least(minimum: int):
 
 
 def _rule_option() -> Any:
-    return option("exact", validator=_one_of_rules, doc=_RULE_DOC)
+    return threshold_rule_option("exact")
 
 
 @config
