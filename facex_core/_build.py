@@ -26,19 +26,30 @@ def build(kind: str, name: str, /, **values: Any) -> Any:
     return load_factory(entry.component)(cfg)
 
 
-def build_from_table(kind: str, table: Mapping[str, Any], *, path: str, source: str,
-                     defaults: Mapping[str, Any] | None = None) -> tuple[Entry, Any, Any]:
-    """Build from a TOML table holding ``name`` plus config keys; returns (entry, config, component).
+def table_config(kind: str, table: Any, *, path: str, source: str,
+                 defaults: Mapping[str, Any] | None = None) -> tuple[Entry, Any]:
+    """Resolve a TOML table holding ``name`` plus config keys into (entry, validated config).
 
     ``defaults`` fill keys the table leaves out (e.g. a head's ``num_classes`` from the data).
     """
-    from ._config import ConfigError
+    from ._errors import ConfigError
 
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: {path}: expected a table")
     values = dict(table)
     name = values.pop("name", None)
     if not isinstance(name, str):
-        raise ConfigError(f"{source}: {path}.name: required key missing (the {kind} to use)")
+        raise ConfigError(f"{source}: {path}.name: required key missing (which {kind} to use)")
     for key, value in (defaults or {}).items():
         values.setdefault(key, value)
-    entry, cfg = component_config(kind, name, values, path=path, source=source)
+    try:
+        return component_config(kind, name, values, path=path, source=source)
+    except LookupError as exc:
+        raise ConfigError(f"{source}: {path}.name: {exc}") from None
+
+
+def build_from_table(kind: str, table: Mapping[str, Any], *, path: str, source: str,
+                     defaults: Mapping[str, Any] | None = None) -> tuple[Entry, Any, Any]:
+    """Build from a TOML table holding ``name`` plus config keys; returns (entry, config, component)."""
+    entry, cfg = table_config(kind, table, path=path, source=source, defaults=defaults)
     return entry, cfg, load_factory(entry.component)(cfg)

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from ._build import component_config
+from ._build import table_config
 from ._config import ConfigError, apply_overrides, load_toml, structure, unstructure
 from ._data import DataConfig, FaceImageDataset, read_samples
 from ._options import config, option
@@ -140,19 +140,7 @@ class Experiment:
         return cls(data, source=f"{path} (embedded config)")
 
     def _table(self, kind: str, table: Any, path: str, defaults: Mapping[str, Any] | None = None) -> ResolvedComponent:
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{self.source}: {path}: expected a table")
-        values = dict(table)
-        name = values.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"{self.source}: {path}.name: required key missing (which {kind} to use)")
-        for k, v in (defaults or {}).items():
-            values.setdefault(k, v)
-        try:
-            entry, cfg = component_config(kind, name, values, path=path, source=self.source)
-        except LookupError as exc:
-            raise ConfigError(f"{self.source}: {path}.name: {exc}") from None
-        return ResolvedComponent(entry, cfg)
+        return ResolvedComponent(*table_config(kind, table, path=path, source=self.source, defaults=defaults))
 
     def _component(self, kind: str, data: Mapping[str, Any], section: str) -> ResolvedComponent | None:
         return self._table(kind, data[section], section) if section in data else None
