@@ -19,6 +19,12 @@ class Face:
     score: float
     landmarks: np.ndarray | None = None
     """K×2 points in pixels (5, 68, 106 or 468 depending on the stage)."""
+    layout: str | None = None
+    """Name of the landmark layout when the count alone is ambiguous (``"dlib5"``: dlib's 5-point
+    model, eye corners and nose base); ``None`` means the layout implied by K (5 = ArcFace order)."""
+    depth: np.ndarray | None = None
+    """K depths in pixel units (smaller = nearer the camera) when the landmarker gives them
+    (MediaPipe FaceMesh); used to draw 3D things such as masks in depth order."""
     crop: np.ndarray | None = None
     """Aligned crop (e.g. 112×112×3) once the aligner ran."""
     embedding: np.ndarray | None = None

@@ -22,5 +22,10 @@ for dir in plugins/*/*/; do
   editable+=(-e "$dir")
 done
 pip install -q --no-build-isolation "${editable[@]}"
+# mediapipe 0.10.21 is the last release whose wheel ships the face detection and face mesh models. Its
+# metadata pins numpy<2 (and pulls jax, matplotlib, opencv-contrib), yet the parts FaceX uses run with
+# numpy 2: install it without dependencies; plugins/sdk/mediapipe declares what it really needs
+# (protobuf<5, absl-py, flatbuffers, attrs). See plugins/sdk/mediapipe/README.md.
+pip install -q --no-deps mediapipe==0.10.21
 echo "$want" > "$stamp"
 echo "FaceX installed: $(.venv/bin/facex-core list | tail -n 1)"

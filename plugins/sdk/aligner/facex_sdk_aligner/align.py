@@ -23,6 +23,18 @@ several indices is their mean):
   the eyes, 61/291 the lip corners).
 * 478 (MediaPipe with ``refine_landmarks``): as 468 but the eyes are the iris centres 468 and 473;
   which one is image-left is decided by its distance to the 33/133 and 362/263 corner midpoints.
+
+Layouts whose count is ambiguous or that lack some of the five points are named by
+:attr:`facex_core.Face.layout` (:data:`NAMED_LAYOUTS`); the transform is then fitted to the points they
+do have:
+
+* ``"mediapipe6"`` (MediaPipe face detection keypoints: image-left eye, image-right eye, nose tip,
+  mouth centre, two ear tragions): the eyes, the nose tip, and the mouth centre matched to the midpoint
+  of the template's mouth corners; the ears have no template point and are ignored.
+* ``"dlib5"`` (dlib's 5-point model: image-right eye outer and inner corner, image-left eye outer and
+  inner corner, nose base): the two eye centres only (a similarity is fully determined by two
+  points). The nose base (subnasale) is not the template's nose tip, and pairing them would pull
+  every crop upwards.
 """
 from __future__ import annotations
 
@@ -46,6 +58,14 @@ LAYOUTS: dict[int, tuple[tuple[int, ...], ...]] = {
     468: ((33, 133), (362, 263), (1,), (61,), (291,)),
     478: ((468,), (473,), (1,), (61,), (291,)),
 }
+
+#: layout name → (indices averaged into a source point, template rows averaged into its target) pairs.
+NAMED_LAYOUTS: dict[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]] = {
+    "mediapipe6": (((0,), (0,)), ((1,), (1,)), ((2,), (2,)), ((3,), (3, 4))),
+    "dlib5": (((2, 3), (0,)), ((0, 1), (1,))),
+}
+#: landmark count each named layout has.
+NAMED_COUNTS = {"mediapipe6": 6, "dlib5": 5}
 
 INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
                  "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
@@ -110,9 +130,25 @@ def template(size: int = 112) -> np.ndarray:
     return ARCFACE_112 * (size / 112.0)
 
 
-def alignment_matrix(landmarks: Any, size: int = 112) -> np.ndarray:
+def point_pairs(landmarks: Any, layout: str | None = None, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+    """Matched (image points, template points) for landmarks of ``layout`` (``None``: implied by K)."""
+    if layout is None:
+        return five_points(landmarks), template(size)
+    if layout not in NAMED_LAYOUTS:
+        raise ValueError(f"unknown landmark layout {layout!r}; known: {sorted(NAMED_LAYOUTS)} "
+                         f"or None (5, 25, 68, 106, 468 or 478 points)")
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    if pts.shape[0] != NAMED_COUNTS[layout]:
+        raise ValueError(f"layout {layout!r} has {NAMED_COUNTS[layout]} points, got {pts.shape[0]}")
+    tpl = template(size)
+    src = np.array([pts[list(idx)].mean(axis=0) for idx, _ in NAMED_LAYOUTS[layout]])
+    dst = np.array([tpl[list(rows)].mean(axis=0) for _, rows in NAMED_LAYOUTS[layout]])
+    return src, dst
+
+
+def alignment_matrix(landmarks: Any, size: int = 112, layout: str | None = None) -> np.ndarray:
     """2×3 affine matrix taking image pixels to crop pixels for these landmarks."""
-    return umeyama(five_points(landmarks), template(size))[:2]
+    return umeyama(*point_pairs(landmarks, layout, size))[:2]
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: int = 112, interpolation: str = "linear",
@@ -149,7 +185,7 @@ class ArcFace5ptAligner(Aligner):
                 if cfg.truncate_landmarks:
                     points = points.astype(np.int32).astype(np.float64)
                 try:
-                    matrix = alignment_matrix(points, cfg.size)
+                    matrix = alignment_matrix(points, cfg.size, getattr(face, "layout", None))
                 except ValueError as exc:
                     if "coincide" in str(exc):
                         continue

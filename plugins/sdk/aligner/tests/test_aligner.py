@@ -160,3 +160,40 @@ def test_test1_crop_is_close_to_facexzoo(aligner):
     mad_other = np.abs(faces[1].crop - ref).mean()
     # RetinaFace's 5 points differ from PFLD's by up to ~9 px, like a ~4 px shift of the crop
     assert mad_det < 15.0 and mad_other > 40.0  # measured 11.9 and 57.8
+
+
+def test_mediapipe6_layout_maps_mouth_centre_to_template_mouth_midpoint():
+    # keypoints placed exactly where the template says: the fit must be the identity
+    mouth_centre = ARCFACE_112[3:5].mean(axis=0)
+    ears = [[10.0, 60.0], [102.0, 60.0]]
+    pts = np.vstack([ARCFACE_112[:3], mouth_centre, ears])
+    np.testing.assert_allclose(alignment_matrix(pts, layout="mediapipe6"), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
+    # a scaled, shifted copy is undone: crop = (image - t) / 2
+    np.testing.assert_allclose(alignment_matrix(pts * 2 + [30, 40], layout="mediapipe6"),
+                               [[0.5, 0, -15], [0, 0.5, -20]], atol=1e-9)
+
+
+def test_dlib5_layout_fits_the_eye_centres_only():
+    left, right = ARCFACE_112[0], ARCFACE_112[1]
+    # dlib order: image-right eye outer, inner; image-left eye outer, inner; nose base (ignored)
+    pts = np.array([right + [6, 0], right - [6, 0], left - [6, 0], left + [6, 0], [56.0, 90.0]])
+    m = alignment_matrix(pts, layout="dlib5")
+    mapped = pts[[2, 3, 0, 1]].reshape(2, 2, 2).mean(axis=1) @ m[:, :2].T + m[:, 2]
+    np.testing.assert_allclose(mapped, ARCFACE_112[:2], atol=1e-9)
+    with pytest.raises(ValueError, match="dlib5"):
+        alignment_matrix(pts[:4], layout="dlib5")
+    with pytest.raises(ValueError, match="unknown landmark layout"):
+        alignment_matrix(pts, layout="nope")
+
+
+def test_aligner_reads_the_face_layout():
+    aligner = facex_core.build("aligner", "arcface_5pt")
+    image = np.zeros((224, 224, 3), np.uint8)
+    image[100:104, 80:84] = 255  # a bright dot where the image-left eye is
+    mouth_centre = ARCFACE_112[3:5].mean(axis=0)
+    pts = np.vstack([ARCFACE_112[:3], mouth_centre, [[10.0, 60.0], [102.0, 60.0]]]) * 2
+    pts += [82 - 2 * ARCFACE_112[0, 0], 102 - 2 * ARCFACE_112[0, 1]]
+    face = facex_core.Face(box=np.array([0, 0, 224, 224.0]), score=1.0, landmarks=pts, layout="mediapipe6")
+    crop = aligner.align([image], [[face]])[0][0].crop
+    y, x = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert abs(x - ARCFACE_112[0, 0]) < 1.5 and abs(y - ARCFACE_112[0, 1]) < 1.5

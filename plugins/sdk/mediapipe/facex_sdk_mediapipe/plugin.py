@@ -1,0 +1,72 @@
+"""Registration of the MediaPipe detector and FaceMesh landmarker (light: no mediapipe, numpy or cv2 import)."""
+import attrs
+
+from facex_core import Component, config, hookimpl, option
+
+
+def _probability(_inst, attribute, value):
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be in [0, 1], got {value}")
+
+
+def _non_negative(_inst, attribute, value):
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+@config
+class MediaPipeDetectorConfig:
+    """MediaPipe face detection (BlazeFace) settings; defaults find faces up to about 5 m away."""
+
+    model: str = option("full_range", validator=attrs.validators.in_(("full_range", "short_range")),
+                        doc="'full_range' (model_selection 1, faces up to ~5 m) or 'short_range' (0, ~2 m)")
+    min_score: float = option(0.5, validator=_probability, doc="keep detections scoring at least this")
+    max_faces: int = option(0, validator=_non_negative, doc="faces returned per image, best first; 0 = all")
+    max_side: int = option(2048, validator=_non_negative,
+                           doc="images whose longer side exceeds this are downsized for detection and the "
+                               "results mapped back; 0 = never")
+    tiles: int = option(1, validator=[attrs.validators.ge(1), attrs.validators.le(8)],
+                        doc="also run on an N×N grid of overlapping tiles and merge (3 finds small faces in "
+                            "group photos); 1 = whole image only, as MediaPipe")
+    overlap: float = option(0.5, validator=_probability,
+                            doc="merge two boxes when their intersection exceeds this fraction of the "
+                                "smaller one (duplicates from tiles and the whole image)")
+
+
+@config
+class MediaPipeMeshConfig:
+    """MediaPipe FaceMesh settings: each face box is cropped, meshed and mapped back."""
+
+    refine_landmarks: bool = option(False, doc="False: 468 points; True: 478 (adds 5 points per iris)")
+    margin: float = option(0.25, validator=[_non_negative, attrs.validators.le(2.0)],
+                           doc="the square crop around a box is its longer side × (1 + 2·margin)")
+    min_score: float = option(0.5, validator=_probability,
+                              doc="FaceMesh's min_detection_confidence inside the crop")
+    crop_size: int = option(256, validator=attrs.validators.ge(64),
+                            doc="crops are resized to this side before FaceMesh (its models run at 128/192)")
+    border: str = option("replicate", validator=attrs.validators.in_(("replicate", "constant")),
+                         doc="how crops leaving the image are padded: 'replicate' edge pixels or "
+                             "'constant' black")
+
+
+_PAPER_DETECTOR = ("Bazarevsky et al., BlazeFace: Sub-millisecond Neural Face Detection on Mobile GPUs, "
+                   "CVPR Workshops 2019 (MediaPipe 0.10.21 models, Apache-2.0)")
+_PAPER_MESH = ("Kartynnik et al., Real-time Facial Surface Geometry from Monocular Video on Mobile GPUs, "
+               "CVPR Workshops 2019; Ablavatski et al., Real-time Pupil Tracking from Monocular Video for "
+               "Digital Puppetry, 2020 (irises) (MediaPipe 0.10.21 models, Apache-2.0)")
+
+
+@hookimpl
+def facex_components():
+    return [
+        Component(kind="detector", name="mediapipe",
+                  summary="MediaPipe face detection (BlazeFace short/full range): boxes + 6 keypoints "
+                          "(layout mediapipe6); no download",
+                  config=MediaPipeDetectorConfig, factory="facex_sdk_mediapipe.detector:MediaPipeDetector",
+                  paper=_PAPER_DETECTOR),
+        Component(kind="landmarker", name="mediapipe_mesh",
+                  summary="MediaPipe FaceMesh: 468 (478 with irises) landmarks with depth per face box; "
+                          "no download",
+                  config=MediaPipeMeshConfig, factory="facex_sdk_mediapipe.mesh:MediaPipeMeshLandmarker",
+                  paper=_PAPER_MESH),
+    ]
