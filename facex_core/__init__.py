@@ -31,7 +31,8 @@ _LAZY = {
     "TrainingMode": "_training_mode", "TrainResult": "_training_mode",
     "Protocol": "_protocol", "ProtocolResult": "_protocol", "Curve": "_protocol",
     "Detector": "_sdk", "Landmarker": "_sdk", "Aligner": "_sdk", "Recognizer": "_sdk",
-    "Pipeline": "_sdk", "Face": "_sdk",
+    "Pipeline": "_sdk", "Face": "_sdk", "MaskAdder": "_mask", "MaskedImage": "_mask",
+    "ARCFACE_TEMPLATE_112": "_alignment", "arcface_template": "_alignment", "umeyama": "_alignment",
     # engines
     "Experiment": "_experiment", "Trainer": "_trainer", "OptimizerConfig": "_train_config",
     "ScheduleConfig": "_train_config", "LoopConfig": "_train_config",
