@@ -17,6 +17,7 @@ import numpy as np
 from facex_core import Recognizer, as_bgr
 
 from .common import model_path
+from .plugin import DLIB_RESNET_THRESHOLD
 
 #: Chip side the network was trained on.
 CHIP_SIZE = 150
@@ -25,9 +26,13 @@ CHIP_SIZE = 150
 class DlibResnetRecognizer(Recognizer):
     """150×150 BGR chips → N×128 float32 L2-normalised embeddings (``raw_descriptors`` keeps dlib's)."""
 
+    #: cosine threshold equivalent to dlib's 0.6 Euclidean rule (README, "Threshold").
+    default_threshold = DLIB_RESNET_THRESHOLD
+
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.model = dlib.face_recognition_model_v1(str(model_path(config.models_dir, "resnet")))
+        self.model_file = model_path(config.models_dir, "resnet")
+        self.model = dlib.face_recognition_model_v1(str(self.model_file))
 
     def raw_descriptors(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """dlib's own N×128 descriptors (float64, not normalised), for dlib's 0.6 Euclidean rule."""

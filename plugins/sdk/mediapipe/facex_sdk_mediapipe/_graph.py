@@ -1,7 +1,10 @@
 """One MediaPipe solution graph per component: created on first use, reused, closed once."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import os
+import sys
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -17,6 +20,7 @@ class SolutionOwner:
     """
 
     _solution: Any = None
+    _warmed_up: bool = False
 
     def _create_solution(self) -> Any:  # pragma: no cover - implemented by the stages
         raise NotImplementedError
@@ -28,11 +32,26 @@ class SolutionOwner:
             self._solution = self._create_solution()
         return self._solution
 
+    def process(self, rgb: np.ndarray) -> Any:
+        """Run the graph on one RGB image.
+
+        Building the graph and its first inference make MediaPipe's C++ code (TFLite, absl) print
+        start-up notices straight to file descriptor 2, which Python cannot filter; they are hidden
+        then, unless ``FACEX_MEDIAPIPE_LOGS=1``. Later calls are left alone so real errors still show.
+        """
+        if self._warmed_up or os.environ.get("FACEX_MEDIAPIPE_LOGS") == "1":
+            return self.solution.process(rgb)
+        with native_stderr_silenced():
+            result = self.solution.process(rgb)
+        self._warmed_up = True
+        return result
+
     def close(self) -> None:
         """Release the graph; a later call builds a new one."""
         solution, self._solution = self._solution, None
         if solution is not None:
             solution.close()
+        self._warmed_up = False
 
     def __enter__(self) -> "SolutionOwner":
         return self
@@ -45,6 +64,27 @@ class SolutionOwner:
             self.close()
         except Exception:  # interpreter shutdown may already have torn mediapipe down
             pass
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at the null device for the duration (native libraries' writes included)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # e.g. a captured stream without a descriptor
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
 
 
 def as_rgb(image: Any, index: int) -> np.ndarray:

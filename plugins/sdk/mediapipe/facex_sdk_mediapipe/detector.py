@@ -83,7 +83,7 @@ class MediaPipeDetector(SolutionOwner, Detector):
     def _run(self, rgb: np.ndarray, x0: int, y0: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
         """(score, box, keypoints) in the pixels of the image that ``rgb`` was cut from at (x0, y0)."""
         height, width = rgb.shape[:2]
-        result = self.solution.process(np.ascontiguousarray(rgb))
+        result = self.process(np.ascontiguousarray(rgb))
         found = []
         for det in result.detections or []:
             if det.score[0] < self.config.min_score:  # the graph's threshold acts before its box blending

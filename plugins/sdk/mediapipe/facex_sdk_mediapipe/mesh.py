@@ -74,7 +74,7 @@ class MediaPipeMeshLandmarker(SolutionOwner, Landmarker):
         crop = cut_square(rgb, left, top, side, BORDERS[cfg.border])
         interpolation = cv2.INTER_AREA if side > cfg.crop_size else cv2.INTER_LINEAR
         crop = cv2.resize(crop, (cfg.crop_size, cfg.crop_size), interpolation=interpolation)
-        result = self.solution.process(crop)
+        result = self.process(crop)
         if not result.multi_face_landmarks:
             return
         meshes = [np.array([(p.x, p.y, p.z) for p in found.landmark], dtype=np.float64)

@@ -1,4 +1,5 @@
 """import_mediapipe(): the matplotlib placeholder, and clear errors when mediapipe is missing or broken."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -88,3 +89,18 @@ def test_broken_mediapipe_dependency_is_named():
         pytest.fail(out.stderr)
     assert "mediapipe is installed but cannot be imported" in out.stdout
     assert "google.protobuf" in out.stdout and "pip install --no-deps mediapipe==0.10.21" in out.stdout
+
+
+_DETECT_BLANK = ("import numpy as np, facex_core\n"
+                 "det = facex_core.build('detector', 'mediapipe')\n"
+                 "print(len(det.detect([np.zeros((64, 64, 3), np.uint8)])[0]))\n")
+
+
+@pytest.mark.parametrize("logs", ["0", "1"])
+def test_native_start_up_notices_are_hidden_unless_asked_for(logs):
+    env = {**os.environ, "FACEX_MEDIAPIPE_LOGS": logs}
+    proc = subprocess.run([sys.executable, "-c", _DETECT_BLANK], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"
+    assert ("XNNPACK" in proc.stderr) == (logs == "1"), proc.stderr
