@@ -32,6 +32,7 @@ _LAZY = {
     "Protocol": "_protocol", "ProtocolResult": "_protocol", "Curve": "_protocol",
     "Detector": "_sdk", "Landmarker": "_sdk", "Aligner": "_sdk", "Recognizer": "_sdk",
     "Pipeline": "_sdk", "Face": "_sdk", "MaskAdder": "_mask", "MaskedImage": "_mask",
+    "mask_dataset": "_mask_data", "one_side_masked_pairs": "_mask_data",
     "ARCFACE_TEMPLATE_112": "_alignment", "arcface_template": "_alignment", "umeyama": "_alignment",
     # engines
     "Experiment": "_experiment", "Trainer": "_trainer", "OptimizerConfig": "_train_config",

@@ -124,16 +124,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from ._experiment import Experiment
 
-    config = args.config or str(Path(__file__).with_name("_templates") / "demo.toml")
+    template = "demo_masked.toml" if args.masked else "demo.toml"
+    config = args.config or str(Path(__file__).with_name("_templates") / template)
     exp = Experiment.from_file(config, args.set)
     t0 = time.perf_counter()
-    print(f"[1/3] synthetic data -> {exp.synthetic_output}  (SYNTHETIC cartoon faces: a smoke test, not a benchmark)")
+    steps = 4 if args.masked else 3
+    print(f"[1/{steps}] synthetic data -> {exp.synthetic_output}  (SYNTHETIC cartoon faces: a smoke test, not a benchmark)")
     exp.prepare_synthetic(workers=args.workers)
+    if args.masked:
+        from ._mask_cli import build_adder, prepare_masked_demo
+
+        print(f"[2/{steps}] masks: training set original + masked (data mask --mode both), test pairs with "
+              "the second image masked")
+        prepare_masked_demo(exp, build_adder(None, args.mask_set), workers=args.workers)
     head = f" + {exp.head.name}" if exp.head is not None else ""
-    print(f"[2/3] training {exp.backbone.name}{head} ({exp.training.name})")
+    print(f"[{steps - 1}/{steps}] training {exp.backbone.name}{head} ({exp.training.name})")
     result = exp.build_training_mode().run(exp, resume=args.resume)
     print(f"      {result.global_step} steps, {result.images_per_s:.1f} images/s, last loss {result.loss:.3f}")
-    print("[3/3] evaluating untrained vs trained on the synthetic LFW-style pairs")
+    print(f"[{steps}/{steps}] evaluating untrained vs trained on the synthetic LFW-style pairs"
+          + (" (unmasked, and one side masked)" if args.masked else ""))
     from ._evaluate import evaluate_experiment, markdown_table, write_report
 
     models = [evaluate_experiment(exp, "none", "untrained"),
@@ -141,9 +150,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     files = write_report(models, exp.output_dir / "eval")
     print()
     print(markdown_table(models), end="")
-    accs = [m.results[next(iter(m.results))].metrics.get("accuracy", float("nan")) for m in models]
-    print(f"\nuntrained {100 * accs[0]:.2f}%  ->  trained {100 * accs[1]:.2f}%  "
-          f"(+{100 * (accs[1] - accs[0]):.2f} points) in {time.perf_counter() - t0:.0f} s")
+    protocols = list(models[0].results) if args.masked else [next(iter(models[0].results))]
+    for key, what in zip(protocols, ("", "one side masked: ")):
+        accs = [m.results[key].metrics.get("accuracy", float("nan")) for m in models]
+        print(f"\n{what}untrained {100 * accs[0]:.2f}%  ->  trained {100 * accs[1]:.2f}%  "
+              f"(+{100 * (accs[1] - accs[0]):.2f} points)", end="")
+    print(f" in {time.perf_counter() - t0:.0f} s")
     print("results: " + ", ".join(str(p) for p in files.values()))
     return 0
 
@@ -276,10 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
 
     sp = sub.add_parser("demo", help="synthetic data -> train MobileFaceNet+ArcFace -> LFW-style evaluation")
-    sp.add_argument("config", nargs="?", help="experiment config (default: the packaged demo.toml)")
+    sp.add_argument("config", nargs="?", help="experiment config (default: the packaged demo.toml, "
+                                              "or demo_masked.toml with --masked)")
     with_set(sp)
     sp.add_argument("--workers", type=int, default=2)
     sp.add_argument("--resume", action="store_true")
+    sp.add_argument("--masked", action="store_true",
+                    help="masked variant: train on original + masked copies, evaluate unmasked and "
+                         "one-side-masked pairs (needs a mask_adder, default fma3d)")
+    sp.add_argument("--mask-set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                    help="mask adder override for --masked, e.g. --mask-set mask_adder.name=fma3d")
     sp.set_defaults(func=cmd_demo)
 
     sp = sub.add_parser("data", help="data utilities")
@@ -305,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("src")
     ds.add_argument("out")
     ds.set_defaults(func=cmd_data_list)
+    from ._align_data import add_data_align_command
+    from ._mask_cli import add_data_mask_command, add_mask_commands
+
+    add_data_align_command(dsub)  # data align
+    add_data_mask_command(dsub)  # data mask
+    add_mask_commands(sub)  # mask template|sheet
 
     sp = sub.add_parser("export", help="export a trained backbone")
     esub = sp.add_subparsers(dest="export_command", required=True)

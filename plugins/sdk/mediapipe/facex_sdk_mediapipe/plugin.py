@@ -4,14 +4,8 @@ import attrs
 from facex_core import Component, config, hookimpl, option
 
 
-def _probability(_inst, attribute, value):
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be in [0, 1], got {value}")
-
-
-def _non_negative(_inst, attribute, value):
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+_probability = [attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+_non_negative = attrs.validators.ge(0)
 
 
 @config
@@ -38,7 +32,7 @@ class MediaPipeMeshConfig:
     """MediaPipe FaceMesh settings: each face box is cropped, meshed and mapped back."""
 
     refine_landmarks: bool = option(False, doc="False: 468 points; True: 478 (adds 5 points per iris)")
-    margin: float = option(0.25, validator=[_non_negative, attrs.validators.le(2.0)],
+    margin: float = option(0.25, validator=[attrs.validators.ge(0.0), attrs.validators.le(2.0)],
                            doc="the square crop around a box is its longer side × (1 + 2·margin)")
     min_score: float = option(0.5, validator=_probability,
                               doc="FaceMesh's min_detection_confidence inside the crop")

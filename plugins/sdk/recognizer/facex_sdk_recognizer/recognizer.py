@@ -63,6 +63,8 @@ class FaceXRecognizer(Recognizer):
 
         path = _required(config.checkpoint, "checkpoint",
                          "a FaceX training checkpoint, e.g. runs/<name>/checkpoints/last.pt")
+        #: the weights file: `facex-core sdk calibrate` stores its threshold record beside it
+        self.model_file = path
         try:
             exp = facex_core.Experiment.from_checkpoint(path)
         except (facex_core.ConfigError, facex_core.RegistryError):
@@ -113,6 +115,7 @@ class OnnxRecognizer(Recognizer):
         import onnxruntime as ort
 
         path = _required(config.model, "model", "an ONNX file written by `facex-core export onnx`")
+        self.model_file = path  # where `facex-core sdk calibrate` stores its threshold record beside
         providers = list(config.providers) or ort.get_available_providers()
         options = ort.SessionOptions()
         if config.threads:
