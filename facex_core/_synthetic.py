@@ -80,6 +80,8 @@ class SyntheticConfig:
                                    validator=_int_at_least(1, TEST_IDENTITY_OFFSET))
     train_images_per_identity: int = option(20, doc="Images drawn per training identity.",
                                             validator=_int_at_least(1))
+    shallow: bool = option(False, doc="Shallow data: exactly two images per training identity (the regime "
+                                      "Semi-Siamese Training is made for); overrides train_images_per_identity.")
     test_identities: int = option(120, doc="Number of test identities, disjoint from the training ones.",
                                   validator=_int_at_least(2))
     test_images_per_identity: int = option(4, doc="Images drawn per test identity (at least 2).",
@@ -94,6 +96,11 @@ class SyntheticConfig:
                              validator=_int_at_least(32, 1024))
     jpeg_quality: int = option(95, doc="JPEG quality of the written images (1-100).",
                                validator=_int_at_least(1, 100))
+
+    @property
+    def images_per_train_identity(self) -> int:
+        """Images drawn per training identity once ``shallow`` is applied."""
+        return 2 if self.shallow else self.train_images_per_identity
 
 
 # --------------------------------------------------------------------------------------------------
@@ -679,7 +686,7 @@ def _test_rel(ident: int, k: int) -> str:
 
 def _counts(cfg: SyntheticConfig) -> dict[str, int]:
     return {"train_identities": cfg.train_identities,
-            "train_images": cfg.train_identities * cfg.train_images_per_identity,
+            "train_images": cfg.train_identities * cfg.images_per_train_identity,
             "test_identities": cfg.test_identities,
             "test_images": cfg.test_identities * cfg.test_images_per_identity,
             "pairs": cfg.folds * (cfg.pairs_per_fold // 2) * 2}
@@ -820,7 +827,7 @@ def _plan(cfg: SyntheticConfig, out: Path) -> tuple[list[tuple], int, int]:
     """Jobs for the images that are missing, the number already present, and the total."""
     jobs = []
     present = total = 0
-    splits = [(out / "train" / "images", cfg.train_identities, cfg.train_images_per_identity, 0, _train_rel),
+    splits = [(out / "train" / "images", cfg.train_identities, cfg.images_per_train_identity, 0, _train_rel),
               (out / "test" / "images", cfg.test_identities, cfg.test_images_per_identity, TEST_IDENTITY_OFFSET,
                _test_rel)]
     for root, n_ids, per_id, offset, rel in splits:
@@ -843,7 +850,7 @@ def _plan(cfg: SyntheticConfig, out: Path) -> tuple[list[tuple], int, int]:
 
 def _lists(cfg: SyntheticConfig) -> tuple[str, str, str]:
     train = "".join(f"{_train_rel(i, k)} {i}\n" for i in range(cfg.train_identities)
-                    for k in range(cfg.train_images_per_identity))
+                    for k in range(cfg.images_per_train_identity))
     images = "".join(f"{_test_rel(i, k)}\n" for i in range(cfg.test_identities)
                      for k in range(cfg.test_images_per_identity))
     lines = [f"{cfg.folds}\t{cfg.pairs_per_fold // 2}\n"]

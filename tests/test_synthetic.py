@@ -1,6 +1,7 @@
 """Tests of the synthetic face-identity generator (facex_core._synthetic)."""
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 
@@ -258,3 +259,11 @@ def test_foreign_folder_is_not_clobbered(tmp_path: Path) -> None:
         generate(TINY, out)
     assert (out / "train" / "mine.txt").exists()
     assert not os.path.exists(out / META_NAME)
+
+
+def test_shallow_option_draws_two_images_per_training_identity(tmp_path: Path) -> None:
+    cfg = attrs.evolve(TINY, shallow=True, train_images_per_identity=7)
+    res = generate(cfg, tmp_path / "shallow")
+    lines = Path(res["train_list"]).read_text(encoding="utf-8").splitlines()
+    per_label = collections.Counter(int(line.split(" ")[1]) for line in lines)
+    assert per_label == {label: 2 for label in range(6)} and res["train_images"] == 12

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from facex_core import Backbone, FaceModel, HeadConfig, HeadOutput, MarginSoftmaxHead, ScheduleConfig, Trainer
-from facex_core import LoopConfig, OptimizerConfig, replace_target
+from facex_core import LoopConfig, OptimizerConfig, TrainingMode, replace_target
 from facex_core._experiment import Experiment
 from facex_core._trainer import build_optimizer, load_checkpoint
 from facex_core.testing import collect_results
@@ -78,7 +78,7 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def make_trainer(tmp_path, data_dir, name, loop, optimizer=None, schedule=None, head_cls=Margin, rank=0):
+def make_trainer(tmp_path, data_dir, name, loop, optimizer=None, schedule=None, head_cls=Margin, rank=0, mode=None):
     path = tmp_path / f"{name}-{rank}.toml"  # one file per rank: ranks must not race on writing it
     path.write_text(CONFIG.format(out=tmp_path / name, data=data_dir))
     exp = Experiment.from_file(path)
@@ -86,7 +86,7 @@ def make_trainer(tmp_path, data_dir, name, loop, optimizer=None, schedule=None, 
     model = FaceModel(TinyNet(), head_cls(HeadConfig(num_classes=4, embedding_size=8)))
     dataset = exp.train_dataset((16, 16))
     return Trainer(exp, model, dataset, optimizer or OptimizerConfig(lr=0.05), schedule or ScheduleConfig(milestones=()),
-                   loop)
+                   loop, mode=mode)
 
 
 def weights(trainer):
@@ -217,3 +217,40 @@ def test_two_gloo_processes_take_the_same_step_as_one(tmp_path, data_dir, shard)
             np.testing.assert_allclose(v, want[k].numpy(), atol=1e-6, rtol=1e-5, err_msg=k)
         np.testing.assert_allclose(head_w, single.model.head.weight.detach()[start:start + num].numpy(),
                                    atol=1e-6, rtol=1e-5)
+
+
+class EvenItems(TrainingMode):
+    """A mode that samples only the even items and counts its optimiser steps in checkpointed state."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.steps = 0
+
+    def epoch_indices(self, trainer):
+        return list(range(0, len(trainer.dataset), 2))
+
+    def after_optimizer_step(self, trainer):
+        self.steps += 1
+
+    def extra_state(self, trainer):
+        return {"steps": self.steps}
+
+    def load_extra_state(self, trainer, state, source):
+        self.steps = state["steps"]
+
+
+def test_mode_hooks_choose_the_items_and_their_state_survives_a_resume(tmp_path, data_dir):
+    loop = dict(epochs=2, batch_size=4, log_every=1)
+    full = make_trainer(tmp_path, data_dir, "hooks", LoopConfig(**loop), mode=EvenItems())
+    assert full.steps_per_epoch == 4, "before the first epoch: the whole data set"
+    result = full.fit()
+    assert result.global_step == 4 and full.mode.steps == 4  # 8 of 16 items, batch 4: 2 steps per epoch
+    assert {int(i) for i, _ in full._loader(1, 0).sampler} == set(range(0, 16, 2))
+    part = make_trainer(tmp_path, data_dir, "hooks2", LoopConfig(**loop, max_steps=3), mode=EvenItems())
+    assert not part.fit().finished and part.mode.steps == 3
+    resumed = make_trainer(tmp_path, data_dir, "hooks2", LoopConfig(**loop), mode=EvenItems())
+    resumed.fit(resume=True)
+    assert resumed.mode.steps == 4, "extra_state came back from the checkpoint"
+    assert load_checkpoint(tmp_path / "hooks2" / "checkpoints" / "last.pt")["mode_state"] == {"steps": 4}
+    a, b = weights(full), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -7,7 +7,10 @@ from .plugin import ConventionalConfig
 
 
 class ConventionalTraining(TrainingMode):
-    """Builds the experiment's backbone and head and runs the core training engine."""
+    """Builds the experiment's backbone and head and runs the core training engine.
+
+    Every engine hook keeps the :class:`TrainingMode` default: those defaults are conventional training.
+    """
 
     def __init__(self, config: ConventionalConfig) -> None:
         super().__init__(config)
@@ -21,5 +24,5 @@ class ConventionalTraining(TrainingMode):
                              f"{backbone.embedding_size}-d embeddings")
         dataset = experiment.train_dataset(backbone.input_size)
         trainer = Trainer(experiment, FaceModel(backbone, head), dataset, self.config.optimizer,
-                          self.config.schedule, self.config.loop)
+                          self.config.schedule, self.config.loop, mode=self)
         return trainer.fit(resume=resume)

@@ -18,7 +18,7 @@ class SSTLoopConfig(LoopConfig):
     """Loop settings with SST's defaults (train.sh: batch 512, 250 epochs)."""
 
     epochs: int = option(250, doc="Number of epochs (FaceX-Zoo SST train.sh: 250).")
-    batch_size: int = option(512, doc="Identities (image pairs) per optimiser step; must divide queue_size (train.sh: 512).")
+    batch_size: int = option(512, doc="Identities (image pairs) per optimiser step over all processes and micro-batches; must divide queue_size (train.sh: 512).")
 
 
 @config
@@ -71,7 +71,7 @@ class SSTConfig:
     margin: float = option(0.35, doc="Margin m (SST_Prototype yaml: 0.35).", validator=_non_negative)
     alpha: float = option(0.999, doc="Gallery momentum: θ_g ← α·θ_g + (1 − α)·θ_p after every optimiser step.",
                           validator=_fraction)
-    augment: bool = option(True, doc="SST augmentation per view (crop-resize, flip, grey, rotation); false = only data.flip and [data.augment].")
+    augment: bool = option(True, doc="Apply the core's SST augmentation (data.augment preset 'sst') to each view; false = data.flip and [data.augment] as written.")
     loop: SSTLoopConfig = option(factory=SSTLoopConfig, doc="Epochs, batch size (pairs), logging and checkpoint cadence.")
     optimizer: SSTOptimizerConfig = option(factory=SSTOptimizerConfig, doc="SGD lr 0.1, momentum 0.9, weight decay 5e-4 (probe network only).")
     schedule: SSTScheduleConfig = option(factory=SSTScheduleConfig, doc="Multi-step decay ×0.1 at epochs 150, 200, 230.")
@@ -83,11 +83,6 @@ class SSTConfig:
         if self.queue_size % b:
             raise ValueError(f"queue_size = {self.queue_size} must be a multiple of loop.batch_size = {b} "
                              "(each step writes one batch of prototypes into consecutive queue slots)")
-        if self.loop.grad_accumulation != 1:
-            raise ValueError("loop.grad_accumulation: SST needs 1 (the queue and the gallery's batch "
-                             "statistics are per batch, so micro-batches would change the method)")
-        if self.loop.compile:
-            raise ValueError("loop.compile: not supported by the sst mode")
 
 
 @hookimpl

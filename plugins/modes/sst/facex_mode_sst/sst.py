@@ -6,6 +6,11 @@ B identities with two views ``x1``, ``x2`` each, the probe network gives ``p1 = 
 The gallery features of the *other* view are the positive prototypes: ``p1`` is classified against
 the queue whose current batch slots hold ``g2``, ``p2`` against the queue holding ``g1``.
 
+One optimiser step may span several micro-batches (gradient accumulation) and several processes
+(DDP): the gallery features of the *whole* step are computed first, and every probe row is scored
+against a queue whose step slots hold all of them, the row's own positive at the slot its position in
+the step's global batch gives. The step is then the same computation as one batch in one process.
+
 Everything lives on the device of its inputs (no ``.cuda()``); the queue, its labels and its write
 pointer are registered buffers, so they are part of ``state_dict()`` and survive checkpoint/resume.
 """
@@ -14,20 +19,19 @@ from __future__ import annotations
 import copy
 import math
 
-import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facex_core import HeadOutput, replace_target, safe_sin
+from facex_core import HeadOutput, replace_target, safe_sin, world_rank
 
 
 class PrototypeQueue(nn.Module):
     """A FIFO of ``queue_size`` unit-length identity prototypes (columns of a D×Q buffer).
 
-    :meth:`forward` scores probe features against the queue with the current batch's slots
+    :meth:`forward` scores probe features against the queue with the current step's slots
     replaced by gallery features (the queue itself is not changed); :meth:`enqueue` then writes one
-    batch of gallery features and their identity labels and advances the pointer.
+    step of gallery features and their identity labels and advances the pointer.
     """
 
     def __init__(self, embedding_size: int, queue_size: int, scale: float = 32.0,
@@ -63,20 +67,26 @@ class PrototypeQueue(nn.Module):
         """Sorted distinct labels currently held in the queue (empty slots left out)."""
         return torch.unique(self.labels[self.labels >= 0])
 
-    def logits(self, probe: torch.Tensor, gallery: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scaled margin logits (B×Q) of ``probe`` against the queue with the batch's slots = ``gallery``.
+    def logits(self, probe: torch.Tensor, gallery: torch.Tensor,
+               rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled margin logits (N×Q) of ``probe`` against the queue with the step's slots = ``gallery``.
 
-        Returns ``(logits, target)``: row ``i``'s positive is column ``pointer + i``.
+        ``gallery`` holds the gallery features of the whole step (S rows, written to slots
+        ``pointer … pointer + S − 1``); ``rows`` gives each probe row's position in the step
+        (default ``0 … N − 1``, i.e. the step is this batch). Returns ``(logits, target)``: row
+        ``i``'s positive is column ``pointer + rows[i]``.
         """
-        batch = probe.shape[0]
-        start = self._slots(batch)
-        target = torch.arange(start, start + batch, device=probe.device)
+        step = gallery.shape[0]
+        start = self._slots(step)
+        if rows is None:
+            rows = torch.arange(probe.shape[0])
+        target = start + rows.to(probe.device)
         # float32 even under autocast: the angular margin takes sqrt(1 - cos²) near cos = ±1
         with torch.autocast(probe.device.type, enabled=False):
             p = F.normalize(probe.float(), dim=1)
             g = F.normalize(gallery.detach().float(), dim=1)
             bank = self.queue.float().clone()
-            bank[:, start:start + batch] = g.t()
+            bank[:, start:start + step] = g.t()
             cos = (p @ bank).clamp(-1.0, 1.0)
             if self.loss_type != "softmax":
                 cos_y = cos.gather(1, target[:, None]).squeeze(1)
@@ -87,11 +97,11 @@ class PrototypeQueue(nn.Module):
                 cos = replace_target(cos, target, cos_m)
             return cos * self.scale, target
 
-    def forward(self, p1: torch.Tensor, g2: torch.Tensor, p2: torch.Tensor,
-                g1: torch.Tensor) -> HeadOutput:
+    def forward(self, p1: torch.Tensor, g2: torch.Tensor, p2: torch.Tensor, g1: torch.Tensor,
+                rows: torch.Tensor | None = None) -> HeadOutput:
         """``loss = ½ (CE(logits(p1, g2)) + CE(logits(p2, g1)))``; logits/targets of both halves stacked."""
-        logits1, target = self.logits(p1, g2)
-        logits2, _ = self.logits(p2, g1)
+        logits1, target = self.logits(p1, g2, rows)
+        logits2, _ = self.logits(p2, g1, rows)
         loss = 0.5 * (F.cross_entropy(logits1, target) + F.cross_entropy(logits2, target))
         return HeadOutput(loss=loss, logits=torch.cat([logits1, logits2]), targets=torch.cat([target, target]))
 
@@ -132,26 +142,44 @@ def inverse_permutation(perm: torch.Tensor) -> torch.Tensor:
     return inv
 
 
+def gather_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The rank-ordered concatenation of ``tensor`` (same shape on every rank) over all processes."""
+    world, _ = world_rank()
+    if world == 1:
+        return tensor
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+@torch.no_grad()
 def shuffled_forward(net: nn.Module, images: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """MoCo's shuffle-BN: run ``net`` on the batch in ``perm`` order and return rows in input order."""
-    perm = perm.to(images.device)
-    return net(images[perm])[inverse_permutation(perm)]
+    """MoCo's shuffle-BN: run ``net`` on the batch in ``perm`` order and return rows in input order.
 
-
-@attrs.define
-class SSTFeatures:
-    """The four feature sets of one step."""
-
-    p1: torch.Tensor
-    g2: torch.Tensor
-    p2: torch.Tensor
-    g1: torch.Tensor
+    Under DDP the batch is that of all ranks (rank-ordered, ``perm`` over all of it, the same on every
+    rank): each rank runs ``net`` on its share of the shuffled batch, so BatchNorm statistics mix
+    samples of all ranks, and every rank gets the features of the whole batch back in input order.
+    """
+    world, rank = world_rank()
+    every = gather_ranks(images)
+    perm = perm.to(every.device)
+    share = every.shape[0] // world
+    mine = every[perm][rank * share:(rank + 1) * share]
+    if images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last):
+        mine = mine.contiguous(memory_format=torch.channels_last)
+    return gather_ranks(net(mine).float())[inverse_permutation(perm)]
 
 
 class SSTModel(nn.Module):
     """Probe network (``backbone``, trained), gallery network (``gallery``, momentum copy) and the
     prototype queue. State-dict keys: ``backbone.*`` (so the core's evaluation and export load the
-    probe like any FaceX checkpoint), ``gallery.*`` and ``prototype.{queue,labels,pointer}``."""
+    probe like any FaceX checkpoint), ``gallery.*`` and ``prototype.{queue,labels,pointer}``.
+
+    :meth:`forward` is the part with gradients, ``(p(x1), p(x2))``; the engine wraps it in DDP or
+    ``torch.compile``. The gallery features come from :func:`shuffled_forward` on ``gallery``.
+    """
 
     def __init__(self, backbone: nn.Module, prototype: PrototypeQueue) -> None:
         super().__init__()
@@ -170,13 +198,6 @@ class SSTModel(nn.Module):
     def momentum_update(self, alpha: float) -> None:
         momentum_update(self.gallery, self.backbone, alpha)
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, perm1: torch.Tensor,
-                perm2: torch.Tensor) -> SSTFeatures:
-        """FaceX-Zoo's order: p(x1), g(x2) shuffled by ``perm2``, p(x2), g(x1) shuffled by ``perm1``."""
-        p1 = self.backbone(x1)
-        with torch.no_grad():
-            g2 = shuffled_forward(self.gallery, x2, perm2)
-        p2 = self.backbone(x2)
-        with torch.no_grad():
-            g1 = shuffled_forward(self.gallery, x1, perm1)
-        return SSTFeatures(p1=p1, g2=g2, p2=p2, g1=g1)
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probe features of both views (FaceX-Zoo's order: p(x1), then p(x2))."""
+        return self.backbone(x1), self.backbone(x2)

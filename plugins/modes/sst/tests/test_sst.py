@@ -1,4 +1,5 @@
-"""Semi-Siamese Training: queue maths by hand, momentum, shuffle-BN, exclusion, resume, a short run."""
+"""Semi-Siamese Training: queue maths by hand, momentum, shuffle-BN, exclusion, resume, a short run,
+gradient accumulation, two gloo processes and RecordIO data on the core engine."""
 import copy
 import math
 
@@ -6,15 +7,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
-from facex_core import ConfigError, Experiment
+from facex_core import ConfigError, Experiment, FaceImageDataset, ImageLoadError
+from facex_core import augment, load_image, to_tensor
 from facex_core._evaluate import load_backbone_weights
 from facex_core._trainer import load_checkpoint
-from facex_core import ImageLoadError
-from facex_core._augment import AugmentConfig
-from facex_mode_sst.data import SSTPairDataset, SubsetEpochSampler, pick_pair, sst_augment
-from facex_mode_sst.mode import plan_epochs
+from facex_core.testing import collect_results
+from facex_mode_sst.data import SSTPairDataset, pick_pair, view_seed
+from facex_mode_sst.mode import plan_epochs, step_order, step_rows
 from facex_mode_sst.sst import (PrototypeQueue, SSTModel, inverse_permutation, momentum_update,
                                 shuffled_forward)
 
@@ -228,15 +230,32 @@ def test_gallery_is_a_frozen_copy_in_eval_mode_with_batch_statistics():
 
 
 # -- data ------------------------------------------------------------------------------------
-def test_augmentation_is_fixed_by_the_seed():
-    img = np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8)
-    a, b = sst_augment(img, 123), sst_augment(img, 123)
-    assert a.shape == img.shape and a.dtype == np.uint8 and np.array_equal(a, b)
-    outs = [sst_augment(img, s) for s in range(40)]
-    assert len({o.tobytes() for o in outs}) > 10
-    grey = [o for o in outs if np.array_equal(o[..., 0], o[..., 1]) and np.array_equal(o[..., 1], o[..., 2])]
-    assert grey, "some views are greyscale, replicated into the three channels"
-    assert all(np.array_equal(sst_augment(img, s, flip=False), sst_augment(img, s, flip=False)) for s in range(3))
+def _core_view(data_dir, rel, seed, cfg):
+    """One view computed straight from the core helpers: flip on the seed's low bit, then augment."""
+    img = load_image(data_dir / "images" / rel)
+    if seed & 1:
+        img = img[:, ::-1]
+    return to_tensor(augment(img, cfg, seed) if cfg is not None else np.ascontiguousarray(img), (32, 32))
+
+
+def test_views_are_the_core_sst_augmentation_of_two_images_of_the_identity(tmp_path, data_dir):
+    exp = experiment(tmp_path, data_dir, "ds")
+    trainer = exp.build_training_mode().build(exp)
+    ds = trainer.dataset
+    assert len(ds) == NUM_IDS and ds.labels == list(range(NUM_IDS))
+    cfg = ds.images.augment
+    assert cfg.preset == "sst" and cfg.resolved().crop_resize == 0.5 and cfg.resolved().grayscale == 0.2
+    views, label = ds[(3, 77)]
+    assert views.shape == (2, 3, 32, 32) and label == 3
+    assert torch.equal(views, ds[(3, 77)][0]), "items are reproducible from (index, seed)"
+    a, b = pick_pair(3, np.random.default_rng([77, 0]))  # identity 3 has three images
+    torch.testing.assert_close(views[0], _core_view(data_dir, f"id3/{a}.png", view_seed(77, 1), cfg), atol=0, rtol=0)
+    torch.testing.assert_close(views[1], _core_view(data_dir, f"id3/{b}.png", view_seed(77, 2), cfg), atol=0, rtol=0)
+    assert ds.allowed([1, 4, 5]) == [0, 2, 3, 6, 7, 8, 9, 10, 11]
+    plain = experiment(tmp_path, data_dir, "plain", extra="augment = false\n")
+    ds = plain.build_training_mode().build(plain).dataset
+    assert ds.images.augment is None
+    torch.testing.assert_close(ds[(3, 77)][0][0], _core_view(data_dir, f"id3/{a}.png", view_seed(77, 1), None))
 
 
 def test_pairs_are_two_distinct_images_or_the_only_one_twice():
@@ -247,45 +266,33 @@ def test_pairs_are_two_distinct_images_or_the_only_one_twice():
     assert pick_pair(1, rng) == (0, 0)
 
 
-def test_dataset_items_and_subset_sampler(tmp_path, data_dir):
-    exp = experiment(tmp_path, data_dir, "ds")
-    trainer = exp.build_training_mode().build(exp)
-    ds = trainer.dataset
-    assert len(ds) == NUM_IDS and ds.labels == list(range(NUM_IDS))
-    views, label = ds[(0, 77)]
-    assert views.shape == (2, 3, 32, 32) and label == 0
-    again, _ = ds[(0, 77)]
-    assert torch.equal(views, again), "items are reproducible from (index, seed)"
-    indices = ds.allowed([1, 4, 5])
-    assert indices == [0, 2, 3, 6, 7, 8, 9, 10, 11]
-    order = list(SubsetEpochSampler(indices, seed=5, epoch=1))
-    assert sorted(i for i, _ in order) == indices
-    assert list(SubsetEpochSampler(indices, seed=5, epoch=1, start=4)) == order[4:]
+def test_data_augment_table_composes_with_the_preset_and_is_not_doubled(tmp_path, data_dir):
+    base = experiment(tmp_path, data_dir, "base").build_training_mode()
+    exps = [experiment(tmp_path, data_dir, n, overrides=o) for n, o in (
+        ("same", ['data.augment.preset="sst"']), ("blur", ["data.augment.blur=1.0"]))]
+    datasets = [base.build(experiment(tmp_path, data_dir, "b0")).dataset] + [
+        e.build_training_mode().build(e).dataset for e in exps]
+    assert torch.equal(datasets[0][(1, 9)][0], datasets[1][(1, 9)][0]), "preset + training.augment = one recipe"
+    assert datasets[2].images.augment.blur == 1.0 and datasets[2].images.augment.preset == "sst"
+    assert not torch.equal(datasets[0][(1, 9)][0], datasets[2][(1, 9)][0])
 
 
-def test_data_augment_table_composes_and_the_sst_transform_is_not_doubled(tmp_path, data_dir):
-    samples = [(f"id{i}/0.png", i) for i in range(2)]
-    plain = SSTPairDataset(data_dir / "images", samples, input_size=(32, 32))
-    blurred = SSTPairDataset(data_dir / "images", samples, input_size=(32, 32), extra=AugmentConfig(blur=1.0))
-    a, b = blurred[(1, 9)][0], blurred[(1, 9)][0]
-    assert torch.equal(a, b) and not torch.equal(a, plain[(1, 9)][0])
-    with pytest.raises(ConfigError, match="set training.augment = false"):
-        exp = experiment(tmp_path, data_dir, "dbl", overrides=['data.augment.preset="sst"'])
-        exp.build_training_mode().build(exp)
-
-
-def test_unreadable_images_are_skipped_within_the_identity_when_allowed(tmp_path, data_dir):
-    (tmp_path / "id0").mkdir()
-    cv2.imwrite(str(tmp_path / "id0" / "ok.png"), np.full((40, 40, 3), 90, np.uint8))
+def test_unreadable_images_are_skipped_within_the_identity_when_allowed(tmp_path):
+    for name, value in (("id0", 90), ("id1", 200)):
+        (tmp_path / name).mkdir()
+        cv2.imwrite(str(tmp_path / name / "ok.png"), np.full((40, 40, 3), value, np.uint8))
     (tmp_path / "id0" / "bad.png").write_bytes(b"corrupt")
-    samples = [("id0/ok.png", 0), ("id0/bad.png", 0)]
+    samples = [("id0/bad.png", 0), ("id0/ok.png", 0), ("id1/ok.png", 1)]
+    strict = SSTPairDataset(FaceImageDataset(tmp_path, samples, input_size=(32, 32), flip=False))
     with pytest.raises(ImageLoadError, match="bad.png"):
         for seed in range(8):
-            SSTPairDataset(tmp_path, samples, input_size=(32, 32))[(0, seed)]
+            strict[(0, seed)]
     log = tmp_path / "bad_images.txt"
-    lenient = SSTPairDataset(tmp_path, samples, input_size=(32, 32), augment=False, flip=False, bad_log=log)
-    views, label = lenient[(0, 3)]
-    assert label == 0 and torch.equal(views[0], views[1]), "both views fall back to the readable image"
+    lenient = SSTPairDataset(FaceImageDataset(tmp_path, samples, input_size=(32, 32), flip=False, bad_log=log))
+    for seed in range(8):
+        views, label = lenient[(0, seed)]
+        assert label == 0 and torch.equal(views[0], views[1]), "both views show the identity's readable image"
+        assert float(views[0].mean()) == pytest.approx((90 - 127.5) / 128)
     assert "bad.png" in log.read_text()
 
 
@@ -301,15 +308,19 @@ def test_plan_and_clear_error_when_the_queue_leaves_no_batch():
 
 def test_identities_in_the_queue_are_excluded_from_the_next_epoch(tmp_path, data_dir):
     exp = experiment(tmp_path, data_dir, "ex")
-    trainer = exp.build_training_mode().build(exp)
+    mode = exp.build_training_mode()
+    trainer = mode.build(exp)
     trainer.model.prototype.labels[:4] = torch.tensor([9, 2, 5, 7])
-    indices, steps = trainer.epoch_identities()
-    assert trainer.excluded.tolist() == [2, 5, 7, 9]
-    assert not {trainer.dataset.labels[i] for i in indices} & {2, 5, 7, 9} and steps == 4
+    trainer._plan_epoch()
+    indices = trainer._epoch_items
+    assert mode.excluded.tolist() == [2, 5, 7, 9] and trainer.steps_per_epoch == 4
+    assert not {trainer.dataset.labels[i] for i in indices} & {2, 5, 7, 9} and len(indices) == 8
+    sampled = {int(i) for i, _ in trainer._loader(0, 0).sampler}
+    assert sampled == set(indices), "the engine samples exactly the allowed identities"
     # mid-epoch the set fixed at the epoch start stays, whatever the queue holds now
     trainer.step_in_epoch = 1
     trainer.model.prototype.labels[:4] = torch.tensor([0, 1, 3, 4])
-    assert trainer.epoch_identities() == (indices, steps)
+    assert mode.epoch_indices(trainer) == indices
 
 
 def test_one_step_updates_gallery_and_queue(tmp_path, data_dir):
@@ -318,9 +329,10 @@ def test_one_step_updates_gallery_and_queue(tmp_path, data_dir):
     model = trainer.model.train()
     gallery0 = [p.clone() for p in model.gallery.parameters()]
     queue0 = model.prototype.queue.clone()
-    pairs, labels = next(iter(trainer._loader(trainer.epoch_identities()[0])))
-    out = trainer.train_step(pairs, labels)
-    assert out is not None and torch.isfinite(out.loss)
+    trainer._plan_epoch()
+    pairs, labels = next(iter(trainer._loader(0, 0)))
+    out, _ = trainer.train_step([(pairs, labels)])
+    assert torch.isfinite(out.loss) and trainer.global_step == 1
     for g, g0, p in zip(model.gallery.parameters(), gallery0, model.backbone.parameters()):
         torch.testing.assert_close(g, 0.9 * g0 + 0.1 * p)
     assert model.prototype.labels[:2].tolist() == labels.tolist() and int(model.prototype.pointer) == 2
@@ -329,12 +341,18 @@ def test_one_step_updates_gallery_and_queue(tmp_path, data_dir):
     torch.testing.assert_close(model.prototype.queue[:, :2].norm(dim=0), torch.ones(2))
 
 
+def test_step_order_places_micro_batches_and_ranks_at_their_global_positions():
+    # 2 micro-batches × 2 ranks × 2 rows: rank r row t of micro-batch j is position (2j + t)·2 + r
+    feats = [torch.tensor([0, 2, 1, 3]), torch.tensor([4, 6, 5, 7])]  # rank-ordered: [r0t0, r0t1, r1t0, r1t1]
+    assert step_order(feats, world=2).tolist() == list(range(8))
+    assert step_rows(1, 2, 2, 1).tolist() == [5, 7] and step_rows(0, 2, 1, 0).tolist() == [0, 1]
+    assert step_order([torch.arange(3), torch.arange(3, 6)], world=1).tolist() == list(range(6))
+
+
 # -- configuration ---------------------------------------------------------------------------
 def test_config_errors_are_clear(tmp_path, data_dir):
     with pytest.raises(ConfigError, match="queue_size = 5 must be a multiple of loop.batch_size = 2"):
         experiment(tmp_path, data_dir, "bad", overrides=["training.queue_size=5"])
-    with pytest.raises(ConfigError, match="grad_accumulation: SST needs 1"):
-        experiment(tmp_path, data_dir, "bad1", overrides=["training.loop.grad_accumulation=2"])
     with pytest.raises(ConfigError, match="loss_type: must be one of am_softmax, arc_softmax, softmax, got 'cosface'"):
         experiment(tmp_path, data_dir, "bad2", extra='loss_type = "cosface"\n')
     exp = experiment(tmp_path, data_dir, "head", head='\n[head]\nname = "arcface"\n')
@@ -358,7 +376,7 @@ def test_two_epoch_run_finishes(full_run):
     assert list(exp.output_dir.glob("tb/events.out.tfevents.*"))
     # epoch 2 sampled none of the identities the queue held when it started
     excluded = set(last(exp, "epoch_1")["model"]["prototype.labels"].tolist())
-    assert set(ckpt["sst"]["excluded"].tolist()) == excluded and len(excluded) == 4
+    assert set(ckpt["mode_state"]["excluded"].tolist()) == excluded and len(excluded) == 4
     assert not set(ckpt["model"]["prototype.labels"].tolist()) & excluded
     # the core's evaluation rebuilds the experiment from the checkpoint and loads the probe network
     again = Experiment.from_checkpoint(exp.output_dir / "checkpoints" / "last.pt")
@@ -383,7 +401,7 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, data_dir, full_run):
         assert torch.equal(a["model"][k], b["model"][k]), k
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
-    assert torch.equal(a["sst"]["excluded"], b["sst"]["excluded"])
+    assert torch.equal(a["mode_state"]["excluded"], b["mode_state"]["excluded"])
 
 
 def test_loader_workers_do_not_change_the_result(tmp_path, data_dir):
@@ -400,7 +418,7 @@ def test_resume_rejects_a_missing_or_foreign_checkpoint(tmp_path, data_dir):
         run(exp, resume=True)
     trainer = exp.build_training_mode().build(exp)
     payload = trainer.state()
-    del payload["sst"]
+    del payload["mode_state"]
     from facex_core._trainer import save_checkpoint
 
     save_checkpoint(tmp_path / "foreign.pt", payload)
@@ -417,3 +435,105 @@ def test_bf16_channels_last_and_clipping_run_on_cpu(tmp_path, data_dir):
     fp16 = experiment(tmp_path, data_dir, "fp16", overrides=["training.loop.amp=fp16", "experiment.device=cpu"])
     with pytest.raises(ValueError, match="fp16' needs CUDA"):
         run(fp16)
+
+
+# -- the core engine's features under SST ----------------------------------------------------
+def tiny_net():
+    """A BN-free backbone (all SST needs is a module with input_size and embedding_size): micro-batches
+    and ranks then compute exactly what one big batch does."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 8 * 8, 8))
+    net.input_size, net.embedding_size = (16, 16), 8
+    return net
+
+
+def build(tmp_path, data_dir, out, overrides=(), tiny=True):
+    exp = experiment(tmp_path, data_dir, out, overrides=list(overrides))
+    if tiny:
+        exp.build_backbone = tiny_net
+    return exp.build_training_mode().build(exp)
+
+
+def assert_same_state(a, b, keys=None, exact=False):
+    for k in keys or a:
+        if exact or not a[k].is_floating_point():
+            assert torch.equal(torch.as_tensor(a[k]), torch.as_tensor(b[k])), k
+        else:
+            torch.testing.assert_close(torch.as_tensor(a[k]), torch.as_tensor(b[k]), atol=1e-6, rtol=1e-5, msg=k)
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path, data_dir):
+    # batch 4 of 12 identities, queue 4: epochs of 3 and 2 steps, the second with exclusion
+    over = ["training.loop.batch_size=4", "training.queue_size=4"]
+    one = build(tmp_path, data_dir, "acc1", over)
+    two = build(tmp_path, data_dir, "acc2", over + ["training.loop.grad_accumulation=2"])
+    assert two.micro_batch == 2
+    r1, r2 = one.fit(), two.fit()
+    assert r1.global_step == r2.global_step == 5 and r2.finished
+    a, b = one.model.state_dict(), two.model.state_dict()
+    assert any(k.startswith("gallery.") for k in a) and int(a["prototype.pointer"]) == 4 - 4
+    assert_same_state(a, b)
+    assert torch.equal(one.mode.excluded, two.mode.excluded) and one.mode.excluded.numel() == 4
+
+
+def test_records_give_the_same_run_as_the_image_list(tmp_path, data_dir):
+    from facex_core._pack import pack
+
+    jpg = tmp_path / "jpg"  # packing keeps JPEG bytes as they are (other formats are re-encoded)
+    lines = []
+    for line in (data_dir / "list.txt").read_text().split("\n"):
+        if line:
+            rel, label = line.split()
+            out = jpg / "images" / rel.replace(".png", ".jpg")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), cv2.imread(str(data_dir / "images" / rel)))
+            lines.append(f"{rel.replace('.png', '.jpg')} {label}")
+    (jpg / "list.txt").write_text("\n".join(lines) + "\n")
+    pack(jpg / "images", tmp_path / "rec", train_list=str(jpg / "list.txt"))
+    listed = experiment(tmp_path, jpg, "listed", max_steps=4)
+    packed = experiment(tmp_path, jpg, "packed", max_steps=4,
+                        overrides=['data.format="recordio"', f'data.root="{tmp_path / "rec"}"'])
+    assert run(listed).global_step == run(packed).global_step == 4
+    assert_same_state(last(listed)["model"], last(packed)["model"], exact=True)
+
+
+def _sst_rank(rank, world, init_file, tmp, data_dir, tiny, queue):
+    import os
+
+    import torch.distributed as dist
+
+    os.environ["FACEX_NO_PROGRESS"] = "1"
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    trainer = build(tmp, data_dir, f"ddp{tiny}-{rank}", DDP_OVERRIDES, tiny=tiny)
+    assert trainer.world == 2 and trainer.micro_batch == 2
+    trainer.fit()
+    queue.put((rank, {k: v.detach().numpy().copy() for k, v in trainer.model.state_dict().items()},
+               [k for k, _ in trainer.model.named_parameters()]))
+    dist.destroy_process_group()
+
+
+DDP_OVERRIDES = ["training.loop.batch_size=4", "training.queue_size=8", "training.loop.max_steps=2"]
+
+
+@pytest.mark.parametrize("tiny", [True, False])
+def test_two_gloo_processes_take_the_same_steps_as_one(tmp_path, data_dir, tiny):
+    single = build(tmp_path, data_dir, f"single{tiny}", DDP_OVERRIDES, tiny=tiny)
+    single.fit()
+    want = single.model.state_dict()
+    queue = mp.get_context("spawn").Queue()
+    ranks = mp.start_processes(_sst_rank, (2, str(tmp_path / "store"), tmp_path, data_dir, tiny, queue), nprocs=2,
+                               join=False, start_method="spawn")
+    results = sorted(collect_results(queue, ranks.processes), key=lambda r: r[0])
+    (s0, params), s1 = [({k: torch.from_numpy(v) for k, v in r[1].items()}, r[2]) for r in results]
+    s1 = s1[0]
+    queue_keys = ["prototype.queue", "prototype.labels", "prototype.pointer"]
+    assert_same_state(s0, s1, params + queue_keys, exact=True)  # the ranks agree on weights and queue
+    assert torch.equal(s0["prototype.labels"], want["prototype.labels"]) and int(s0["prototype.pointer"]) == 8 % 8
+    if tiny:  # without batch statistics two ranks compute exactly what one process does
+        assert_same_state(want, s0)
+
+
+def test_compile_wraps_probe_and_gallery_and_keeps_plain_checkpoint_keys(tmp_path, data_dir):
+    trainer = build(tmp_path, data_dir, "compiled", ["training.loop.compile=true"])  # compiled lazily: cheap
+    assert trainer.forward_model._orig_mod is trainer.model
+    assert trainer.mode._gallery._orig_mod is trainer.model.gallery
+    assert all(k.split(".")[0] in ("backbone", "gallery", "prototype") for k in trainer.state()["model"])
