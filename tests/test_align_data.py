@@ -2,7 +2,6 @@
 the same files with or without workers and after an interrupted run, and a report of the problems."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,13 +10,9 @@ import numpy as np
 import pytest
 
 from facex_core._cli import main
+from fakeplug_sdk import PIPELINE, square_image  # tests/doubles (pytest pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
-# the SDK test doubles live with the calibration tests (pytest's importlib mode: load that file directly)
-_spec = importlib.util.spec_from_file_location("_facex_sdk_doubles", Path(__file__).with_name("test_sdk_calibrate.py"))
-_doubles_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_doubles_module)
-PIPELINE, square_image, doubles = _doubles_module.PIPELINE, _doubles_module.square_image, _doubles_module.doubles
 SDK_DATA = REPO.parent / "shared" / "data" / "facexzoo-sdk"
 
 

@@ -1,11 +1,10 @@
 """`facex-core data mask`, `mask list|template|sheet` and `demo --masked` from the command line.
 
-The fast tests use the test double of test_mask_data.py registered as mask_adder `stripes`; the
+The fast tests use the test double tests/doubles/fakeplug_stripes.py registered as mask_adder `stripes`; the
 FMA-3D end-to-end tests run only where plugins/masks/fma3d is installed.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,23 +13,16 @@ import numpy as np
 import pytest
 
 from facex_core._cli import main
+from fakeplug_stripes import face, write_folder  # tests/doubles (pytest pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-_spec = importlib.util.spec_from_file_location("mask_data_tests", Path(__file__).with_name("test_mask_data.py"))
-mask_data_tests = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mask_data_tests)  # the test double and the image fixtures
 STRIPES = ["--set", "mask_adder.name=stripes"]
 
 
 @pytest.fixture
-def stripes(fake_site, monkeypatch):
-    from facex_core._registry import reset_registry
-
-    monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
-    mask_data_tests.install_double(fake_site)
-    yield
-    reset_registry()
+def stripes(mask_double):
+    return mask_double
 
 
 def fma3d_installed() -> bool:
@@ -44,7 +36,7 @@ needs_fma3d = pytest.mark.skipif(not fma3d_installed(), reason="mask_adder fma3d
 
 
 def test_data_mask_command_applies_set_options_and_prints_the_summary(tmp_path, stripes, capsys):
-    rels = mask_data_tests.write_folder(tmp_path / "src", ids=2, per_id=2)
+    rels = write_folder(tmp_path / "src", ids=2, per_id=2)
     code = main(["data", "mask", str(tmp_path / "src"), str(tmp_path / "out"), "--aligned", "--workers", "0",
                  "--template", "blue", *STRIPES, "--set", "mask_adder.start=0.25"])
     assert code == 0
@@ -59,7 +51,7 @@ def test_data_mask_command_applies_set_options_and_prints_the_summary(tmp_path, 
 
 
 def test_unknown_adder_key_and_missing_adder_are_clear_errors(tmp_path, stripes, capsys):
-    mask_data_tests.write_folder(tmp_path / "src", ids=1, per_id=1)
+    write_folder(tmp_path / "src", ids=1, per_id=1)
     assert main(["data", "mask", str(tmp_path / "src"), str(tmp_path / "out"), *STRIPES,
                  "--set", "mask_adder.colour=red"]) == 2
     assert "colour" in capsys.readouterr().err
@@ -76,7 +68,7 @@ def test_mask_list_prints_the_templates(stripes, capsys):
 
 def test_mask_template_writes_a_bgra_png_and_says_how_to_use_it(tmp_path, stripes, capsys):
     rng = np.random.default_rng(3)
-    cv2.imwrite(str(tmp_path / "photo.jpg"), mask_data_tests.face(rng, 200))
+    cv2.imwrite(str(tmp_path / "photo.jpg"), face(rng, 200))
     matte = np.zeros((200, 200), np.uint8)
     matte[120:] = 255
     cv2.imwrite(str(tmp_path / "matte.png"), matte)
@@ -92,10 +84,10 @@ def test_mask_template_writes_a_bgra_png_and_says_how_to_use_it(tmp_path, stripe
 
 def test_mask_sheet_is_a_grid_of_originals_and_templates(tmp_path, stripes, capsys):
     rng = np.random.default_rng(4)
-    cv2.imwrite(str(tmp_path / "a.jpg"), mask_data_tests.face(rng, 300))
+    cv2.imwrite(str(tmp_path / "a.jpg"), face(rng, 300))
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((80, 120, 3), 50, np.uint8))
     (tmp_path / "crops").mkdir()
-    cv2.imwrite(str(tmp_path / "crops" / "c.jpg"), mask_data_tests.face(rng))
+    cv2.imwrite(str(tmp_path / "crops" / "c.jpg"), face(rng))
     assert main(["mask", "sheet", str(tmp_path / "sheet.png"), str(tmp_path / "a.jpg"), str(tmp_path / "blank.png"),
                  "--crops", str(tmp_path / "crops"), "--cell", "64", *STRIPES]) == 0
     assert "3 rows (original | black | blue | white), 6/9 cells masked" in capsys.readouterr().out
