@@ -48,6 +48,10 @@ def main() -> None:
     parser.add_argument("--out", default="runs/sst_vs_conventional", help="folder for data and runs")
     parser.add_argument("--epochs", type=int, help="training epochs of both runs (default: the config's)")
     parser.add_argument("--identities", type=int, help="training identities (default: the config's)")
+    parser.add_argument("--sst-epochs", type=int,
+                        help="epochs of the SST run only, its LR milestones scaled alike (default: the same "
+                             "epochs as conventional); SST takes fewer steps per epoch because the identities "
+                             "still in its queue sit out, so this compares the two at equal optimiser steps")
     parser.add_argument("--workers", type=int, default=2, help="loader and generator processes")
     args = parser.parse_args()
 
@@ -62,11 +66,17 @@ def main() -> None:
     if args.identities:
         sets.append(f"synthetic.train_identities={args.identities}")
     data = apply_overrides(load_toml(CONFIG), sets)
-    runs = [("SST", Experiment(data, source=f"{CONFIG} (sst)")),
+    sst_data = copy.deepcopy(data)
+    if args.sst_epochs:
+        loop, schedule = sst_data["training"]["loop"], sst_data["training"].get("schedule", {})
+        factor = args.sst_epochs / loop["epochs"]
+        schedule["milestones"] = [max(1, round(m * factor)) for m in schedule.get("milestones", [])]
+        loop["epochs"] = args.sst_epochs
+    runs = [("SST", Experiment(sst_data, source=f"{CONFIG} (sst)")),
             ("conventional + ArcFace", Experiment(conventional(data), source=f"{CONFIG} (conventional)"))]
     runs[0][1].prepare_synthetic(workers=args.workers)
     syn = runs[0][1].synthetic
-    print(f"data: {syn.train_identities} training identities × {syn.train_images_per_identity} images "
+    print(f"data: {syn.train_identities} training identities × {syn.images_per_train_identity} images "
           f"(shallow), {syn.test_identities} test identities, input {runs[0][1].backbone.config.input_size}")
 
     rows = [("untrained", accuracy(runs[0][1], "none", "untrained"), float("nan"), 0, 0)]
