@@ -106,8 +106,16 @@ class Experiment:
         self.evaluation: EvaluationConfig = structure(EvaluationConfig, evaluation, path="evaluation", source=source)
         if not isinstance(protocols, list):
             raise ConfigError(f"{source}: evaluation.protocols: expected an array of tables ([[evaluation.protocols]])")
-        self.protocols = [self._table("protocol", table, f"evaluation.protocols[{i}]")
-                          for i, table in enumerate(protocols)]
+        self.protocol_labels: list[str] = []
+        self.protocols = []
+        for i, table in enumerate(protocols):
+            table = dict(table) if isinstance(table, Mapping) else table
+            label = table.pop("label", "") if isinstance(table, dict) else ""
+            if not isinstance(label, str):
+                raise ConfigError(f"{source}: evaluation.protocols[{i}].label: expected a string, "
+                                  f"got {type(label).__name__}")
+            self.protocols.append(self._table("protocol", table, f"evaluation.protocols[{i}]"))
+            self.protocol_labels.append(label)
         self._num_classes: int | None = None
         if self._raw_head is not None:
             try:
@@ -215,7 +223,8 @@ class Experiment:
                 out[key] = plain
         ev = unstructure(self.evaluation)
         if self.protocols:
-            ev["protocols"] = [p.plain() for p in self.protocols]
+            ev["protocols"] = [{**p.plain(), **({"label": label} if label else {})}
+                               for p, label in zip(self.protocols, self.protocol_labels)]
         if self.evaluation_models:
             ev["models"] = [unstructure(m) for m in self.evaluation_models]
         out["evaluation"] = ev
@@ -257,7 +266,9 @@ class Experiment:
         return load_factory(comp.entry.component)(comp.config)
 
     def build_protocols(self) -> list[tuple[str, Any]]:
-        return [(p.entry.name, load_factory(p.entry.component)(p.config)) for p in self.protocols]
+        """(column name, protocol) per ``[[evaluation.protocols]]`` entry; the name is its ``label`` if set."""
+        return [(label or p.entry.name, load_factory(p.entry.component)(p.config))
+                for p, label in zip(self.protocols, self.protocol_labels)]
 
     @property
     def bad_images_log(self) -> Path:

@@ -123,3 +123,35 @@ def test_structure_rejects_bool_for_int():
     with pytest.raises(ConfigError, match="x.n: expected an integer"):
         structure(C, {"n": True}, path="x")
     assert to_toml({"a": 1, "t": {"b": [1, 2], "s": "q"}}) == 'a = 1\n\n[t]\nb = [1, 2]\ns = "q"\n'
+
+
+TWO_LFW = """
+[[evaluation.protocols]]
+name = "lfw"
+pairs_file = "{out}/pairs.txt"
+image_root = "{out}/images"
+label = "lfw_plain"
+
+[[evaluation.protocols]]
+name = "lfw"
+pairs_file = "{out}/pairs_masked.txt"
+image_root = "{out}/masked"
+"""
+
+
+def test_protocol_label_names_the_results_column_and_round_trips(tmp_path):
+    exp = Experiment.from_file(write(tmp_path, MINIMAL + TWO_LFW))
+    names = [name for name, _ in exp.build_protocols()]
+    assert names == ["lfw_plain", "lfw"]  # unlabelled entries keep the component name
+    protocols = exp.resolved()["evaluation"]["protocols"]
+    assert protocols[0]["label"] == "lfw_plain" and "label" not in protocols[1]
+    again = Experiment(load_toml_text(to_toml(exp.resolved()), tmp_path), source="round trip")
+    assert [name for name, _ in again.build_protocols()] == names
+    with pytest.raises(ConfigError, match=r"evaluation.protocols\[0\].label: expected a string"):
+        Experiment.from_file(write(tmp_path, MINIMAL + TWO_LFW.replace('"lfw_plain"', "3")))
+
+
+def load_toml_text(text, tmp_path):
+    path = tmp_path / "round_trip.toml"
+    path.write_text(text)
+    return load_toml(path)
