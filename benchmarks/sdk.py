@@ -36,9 +36,7 @@ def tiny_checkpoint(folder: Path) -> Path:
     torch.manual_seed(0)
     backbone = exp.build_backbone().eval()
     path = folder / "mobilefacenet.pt"
-    facex_core.save_checkpoint(path, {"format": facex_core.CHECKPOINT_FORMAT,
-                                      "version": facex_core.CHECKPOINT_VERSION, "config": exp.resolved(),
-                                      "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+    facex_core.save_backbone_checkpoint(path, exp.resolved(), backbone)
     return path
 
 

@@ -56,6 +56,14 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], backbone: nn.Module) -> None:
+    """A FaceX checkpoint holding only ``backbone`` (e.g. weights trained elsewhere, or untrained for a
+    smoke test) under the resolved experiment ``config``; evaluation, export and the SDK's ``facex``
+    recognizer load it like a trained run's checkpoint."""
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
+                           "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)

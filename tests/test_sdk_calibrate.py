@@ -167,9 +167,7 @@ def test_calibrate_on_photos_stores_beside_the_checkpoint(tmp_path, capsys, monk
     torch.manual_seed(0)
     backbone = exp.build_backbone().eval()
     checkpoint = tmp_path / "last.pt"
-    facex_core.save_checkpoint(checkpoint, {"format": facex_core.CHECKPOINT_FORMAT,
-                                            "version": facex_core.CHECKPOINT_VERSION, "config": exp.resolved(),
-                                            "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+    facex_core.save_backbone_checkpoint(checkpoint, exp.resolved(), backbone)
     names = ["obama.jpg", "obama2.jpg", "biden.jpg", "astronaut.png"]
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("".join(f"{a} {b} {int({a, b} == {'obama.jpg', 'obama2.jpg'})}\n"

@@ -58,9 +58,7 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     backbone = exp.build_backbone().eval()
     path = tmp_path_factory.mktemp("ckpt") / "last.pt"
-    facex_core.save_checkpoint(path, {"format": facex_core.CHECKPOINT_FORMAT,
-                                      "version": facex_core.CHECKPOINT_VERSION, "config": exp.resolved(),
-                                      "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+    facex_core.save_backbone_checkpoint(path, exp.resolved(), backbone)
     return path
 
 

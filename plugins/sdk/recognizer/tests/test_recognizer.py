@@ -49,9 +49,7 @@ def write_checkpoint(path, config, seed=0):
     backbone.eval()
     resolved = exp.resolved()
     resolved.update({k: v for k, v in config.items() if k not in resolved})
-    facex_core.save_checkpoint(path, {
-        "format": facex_core.CHECKPOINT_FORMAT, "version": facex_core.CHECKPOINT_VERSION, "config": resolved,
-        "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+    facex_core.save_backbone_checkpoint(path, resolved, backbone)
     return backbone
 
 
