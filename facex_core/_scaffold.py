@@ -185,8 +185,10 @@ class {cls}(TrainingMode):
         backbone = experiment.build_backbone()
         head = experiment.build_head()
         dataset = experiment.train_dataset(backbone.input_size)
+        # mode=self: the engine calls this mode's hooks (epoch_indices, compute_loss, after_optimizer_step,
+        # extra_state, ...); override those to change the method, keep the engine for the rest
         trainer = Trainer(experiment, FaceModel(backbone, head), dataset, self.config.optimizer,
-                          self.config.schedule, self.config.loop)
+                          self.config.schedule, self.config.loop, mode=self)
         return trainer.fit(resume=resume)
 ''',
 }
