@@ -20,6 +20,10 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 # -- list / describe ---------------------------------------------------------------------------
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ._registry import registry
 
@@ -34,7 +38,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {e.status}: {e.distribution} ({e.entry_point}): {e.error}")
         dists = len({e.distribution for e in entries})
         bad = sum(e.status != "ok" for e in entries)
-        print(f"{len(entries)} entries from {dists} distributions, {bad} not ok · facex-core {__version__}")
+        print(f"{_count(len(entries), 'entry', 'entries')} from {_count(dists, 'distribution')}, {bad} not ok "
+              f"· facex-core {__version__}")
     if args.strict and any(e.status != "ok" for e in entries):
         return 1
     return 0
