@@ -29,10 +29,12 @@ def fma3d_installed() -> bool:
     from facex_core._registry import registry, reset_registry
 
     reset_registry()
-    return "fma3d" in registry().names("mask_adder")
+    names = registry().names
+    return "fma3d" in names("mask_adder") and "mediapipe_mesh" in names("landmarker")
 
 
-needs_fma3d = pytest.mark.skipif(not fma3d_installed(), reason="mask_adder fma3d (plugins/masks/fma3d) not installed")
+needs_fma3d = pytest.mark.skipif(not fma3d_installed(),
+                                 reason="mask_adder fma3d (plugins/masks/fma3d) or its MediaPipe mesh not installed")
 
 
 def test_data_mask_command_applies_set_options_and_prints_the_summary(tmp_path, stripes, capsys):

@@ -1,7 +1,11 @@
 """Registration of the MediaPipe detector and FaceMesh landmarker (light: no mediapipe, numpy or cv2 import)."""
+import importlib.util
+
 import attrs
 
 from facex_core import Component, config, hookimpl, option
+
+from ._import import MISSING_MEDIAPIPE
 
 
 _probability = [attrs.validators.ge(0.0), attrs.validators.le(1.0)]
@@ -52,6 +56,10 @@ _PAPER_MESH = ("Kartynnik et al., Real-time Facial Surface Geometry from Monocul
 
 @hookimpl
 def facex_components():
+    # find_spec looks for the package without importing it, so `facex-core list` stays fast; without
+    # mediapipe the plugin is listed as broken with the install recipe instead of failing at first use
+    if importlib.util.find_spec("mediapipe") is None:
+        raise ImportError(MISSING_MEDIAPIPE)
     return [
         Component(kind="detector", name="mediapipe",
                   summary="MediaPipe face detection (BlazeFace short/full range): boxes + 6 keypoints "

@@ -1,4 +1,5 @@
 """import_mediapipe(): the matplotlib placeholder, and clear errors when mediapipe is missing or broken."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -22,6 +23,11 @@ def run_blocked(blocked, body):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+needs_mediapipe = pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None,
+                                     reason="the mediapipe package is not installed (see the plugin README)")
+
+
+@needs_mediapipe
 def test_registration_imports_nothing_heavy():
     out = run_blocked((), """
         import sys, facex_sdk_mediapipe.plugin as p
@@ -32,6 +38,7 @@ def test_registration_imports_nothing_heavy():
     assert out.stdout.strip() == "['mediapipe', 'mediapipe_mesh'] []"
 
 
+@needs_mediapipe
 def test_mediapipe_imports_with_a_placeholder_when_matplotlib_is_missing():
     out = run_blocked(("matplotlib",), """
         import sys
@@ -74,6 +81,7 @@ def test_missing_mediapipe_error_gives_the_install_commands():
     assert "protobuf>=4.25.3,<5" in out.stdout
 
 
+@needs_mediapipe
 def test_broken_mediapipe_dependency_is_named():
     out = run_blocked(("google.protobuf",), """
         import facex_core
@@ -96,6 +104,7 @@ _DETECT_BLANK = ("import numpy as np, facex_core\n"
                  "print(len(det.detect([np.zeros((64, 64, 3), np.uint8)])[0]))\n")
 
 
+@needs_mediapipe
 @pytest.mark.parametrize("logs", ["0", "1"])
 def test_native_start_up_notices_are_hidden_unless_asked_for(logs):
     env = {**os.environ, "FACEX_MEDIAPIPE_LOGS": logs}
@@ -104,3 +113,28 @@ def test_native_start_up_notices_are_hidden_unless_asked_for(logs):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0"
     assert ("XNNPACK" in proc.stderr) == (logs == "1"), proc.stderr
+
+
+_LIST_WITHOUT_MEDIAPIPE = """
+import importlib.util, sys
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] == "mediapipe" else real(name, *a)
+from facex_core._cli import main
+code = main(["list", "--kind", "detector"])
+print("exit", code)
+try:
+    import facex_core
+    facex_core.build("detector", "mediapipe")
+except Exception as exc:
+    print("build:", type(exc).__name__, exc)
+"""
+
+
+def test_without_mediapipe_the_plugin_is_listed_broken_with_the_install_recipe():
+    proc = subprocess.run([sys.executable, "-c", _LIST_WITHOUT_MEDIAPIPE], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "FACEX_NO_PROGRESS": "1"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "exit 0" in out, out
+    assert "broken" in out and "pip install --no-deps mediapipe==0.10.21" in out, out
+    assert "retinaface_mnet025" in out  # the other plugins keep working
+    assert "build:" in out and "mediapipe" in out.split("build:")[1], out

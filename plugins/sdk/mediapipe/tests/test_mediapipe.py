@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 import facex_core
+from facex_core.testing import installed
 from facex_sdk_mediapipe.detector import merge, tile_grid
 from facex_sdk_mediapipe.mesh import cut_square, square_region
+
+pytestmark = pytest.mark.skipif("mediapipe" not in installed("detector"),
+                                reason="the mediapipe package is not installed (see plugins/sdk/mediapipe/README.md)")
 
 REPO = Path(__file__).resolve().parents[4]
 DATA = REPO.parent / "shared" / "data"
