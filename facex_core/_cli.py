@@ -124,13 +124,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_config(name: str) -> str:
+    """``name`` itself when it is a file, else the packaged config of that name (demo.toml,
+    demo_masked.toml, sst_shallow.toml) when there is one, else ``name`` (the loader then names it)."""
+    packaged = Path(__file__).with_name("_templates") / name
+    if not Path(name).is_file() and Path(name).name == name and packaged.is_file():
+        return str(packaged)
+    return name
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     from ._experiment import Experiment
 
-    template = "demo_masked.toml" if args.masked else "demo.toml"
-    config = args.config or str(Path(__file__).with_name("_templates") / template)
+    config = demo_config(args.config or ("demo_masked.toml" if args.masked else "demo.toml"))
     exp = Experiment.from_file(config, args.set)
     t0 = time.perf_counter()
     steps = 4 if args.masked else 3
@@ -293,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
 
     sp = sub.add_parser("demo", help="synthetic data -> train MobileFaceNet+ArcFace -> LFW-style evaluation")
-    sp.add_argument("config", nargs="?", help="experiment config (default: the packaged demo.toml, "
-                                              "or demo_masked.toml with --masked)")
+    sp.add_argument("config", nargs="?", help="experiment config, or the name of a packaged one (demo.toml, "
+                                              "demo_masked.toml, sst_shallow.toml); default demo.toml, "
+                                              "or demo_masked.toml with --masked")
     with_set(sp)
     sp.add_argument("--workers", type=int, default=2)
     sp.add_argument("--resume", action="store_true")
