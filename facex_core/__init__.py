@@ -46,7 +46,8 @@ _LAZY = {
     "RecordDataset": "_data", "augment": "_augment", "AugmentConfig": "_augment",
     "init_distributed": "_distributed", "world_rank": "_distributed",
     # data
-    "load_image": "_data", "as_bgr": "_data", "ImageLoadError": "_data", "TrainListDataset": "_data",
+    "load_image": "_image", "as_bgr": "_image", "as_rgb": "_image", "ImageLoadError": "_image",
+    "encode_image": "_image", "write_image": "_image", "TrainListDataset": "_data",
     "ImageFolderDataset": "_data", "read_train_list": "_data",
     # metrics
     "kfold_verification": "_verification", "threshold_rule_option": "_protocol_config",

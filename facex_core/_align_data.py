@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,9 @@ from typing import Any
 #: Stage defaults that differ from the SDK's: training crops use the ArcFace template.
 ALIGN_DEFAULTS = {"aligner": "arcface_5pt"}
 REPORT_NAME = "align_report.json"
-#: Crops are written as ``<name><TMP_SUFFIX>`` and renamed; leftovers of a killed run are removed.
-TMP_SUFFIX = ".facex-part"
+#: Crops are written to hidden temporaries and renamed (facex_core.write_image); a killed run's
+#: leftovers match this pattern and are removed when the run is continued.
+STALE_TEMPORARIES = ".*.tmp"
 PROBLEMS = ("unreadable", "no_face", "failed")
 
 _WORKER_SETUP: Any = None
@@ -33,7 +33,8 @@ _WORKER_SETUP: Any = None
 
 def align_file(setup: Any, src: Path, dst: Path) -> dict[str, Any]:
     """Crop the chosen face of image ``src`` to ``dst``; the per-file result, never an exception."""
-    from ._sdk_cli import _read, _run_stages, _write_image, pick_face
+    from ._image import write_image
+    from ._sdk_cli import _read, _run_stages, pick_face
 
     image, error = _read(src)
     if error:
@@ -46,12 +47,9 @@ def align_file(setup: Any, src: Path, dst: Path) -> dict[str, Any]:
     if face is None:
         why = "no face found" if not faces else f"{len(faces)} face(s) found, none could be aligned"
         return {"file": str(src), "status": "no_face", "error": f"{src}: {why}"}
-    # OpenCV picks the encoder from the suffix, so the temporary name ends with the real one
-    part = dst.with_name(dst.name + TMP_SUFFIX + dst.suffix)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        _write_image(part, face.crop)
-        os.replace(part, dst)
+        write_image(dst, face.crop)
     except Exception as exc:  # noqa: BLE001 - e.g. an output suffix OpenCV cannot encode
         return {"file": str(src), "status": "failed", "error": f"{dst}: cannot write ({exc})"}
     return {"file": str(src), "status": "aligned", "faces": len(faces), "out": str(dst)}
@@ -84,7 +82,7 @@ def cmd_data_align(args: argparse.Namespace) -> int:
     for kind in ("detector", "landmarker", "aligner"):  # a config mistake is one error, before any work
         setup.stage(kind, "data align")
     dst.mkdir(parents=True, exist_ok=True)
-    for stale in dst.rglob(f"*{TMP_SUFFIX}*"):
+    for stale in dst.rglob(STALE_TEMPORARIES):
         stale.unlink()
     files, _ = collect_files([str(src)])
     tasks, done = [], 0

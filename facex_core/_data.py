@@ -13,48 +13,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ._augment import AugmentConfig, augment
+from ._image import ImageLoadError, as_bgr, load_image  # noqa: F401 - re-exported for the engines
 from ._options import config, option
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-class ImageLoadError(ValueError):
-    """An image could not be read or decoded; the message names the file."""
-
-
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Accept H×W, H×W×1, H×W×3 (BGR) or H×W×4 (BGRA) uint8 arrays; return contiguous H×W×3 uint8 BGR."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 image (as cv2.imread returns), got dtype {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    elif not (img.ndim == 3 and img.shape[2] == 3):
-        raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {img.shape}")
-    if img.shape[0] < 1 or img.shape[1] < 1:
-        raise ValueError(f"empty image of shape {img.shape}")
-    return np.ascontiguousarray(img)
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as BGR ``uint8`` H×W×3 (grey and BGRA are converted); errors name the file."""
-    try:
-        raw = np.fromfile(str(path), dtype=np.uint8)  # also handles non-ASCII paths, unlike imread
-    except OSError as exc:
-        raise ImageLoadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if img is None:
-        raise ImageLoadError(f"{path}: not a decodable image")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    try:
-        return as_bgr(img)
-    except ValueError as exc:
-        raise ImageLoadError(f"{path}: {exc}") from None
 
 
 def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:

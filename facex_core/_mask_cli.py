@@ -144,7 +144,7 @@ def _matte(path: str) -> Any:
     import cv2
     import numpy as np
 
-    from ._data import ImageLoadError
+    from ._image import ImageLoadError
 
     raw = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else np.zeros(0, np.uint8)
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
@@ -158,8 +158,8 @@ def _matte(path: str) -> Any:
 def cmd_mask_template(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ._data import ImageLoadError, load_image
-    from ._sdk_cli import _write_image
+    from ._image import ImageLoadError, load_image
+    from ._image import write_image
 
     adder = build_adder(args.config, args.set)
     try:
@@ -174,7 +174,7 @@ def cmd_mask_template(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out).with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_image(out, texture)
+    write_image(out, texture)
     covered = float((texture[:, :, 3] > 0).mean())
     print(f"wrote {out}: {texture.shape[1]}x{texture.shape[0]} BGRA UV-space template "
           f"({100 * covered:.1f}% of the texture covered by the mask)")
@@ -233,7 +233,7 @@ def compose_sheet(rows: Sequence[tuple[str, Sequence[Any]]], headers: Sequence[s
 
 def _aligned_crops(args: argparse.Namespace, photos: Sequence[Path]) -> list[tuple[str, Any]]:
     """One aligned crop per photo (its largest face) through the SDK pipeline, or the crops in ``--crops``."""
-    from ._data import ImageLoadError, load_image
+    from ._image import ImageLoadError, load_image
     from ._sdk_cli import SdkSetup, collect_files, process
 
     if args.crops:
@@ -260,10 +260,11 @@ def _aligned_crops(args: argparse.Namespace, photos: Sequence[Path]) -> list[tup
 
 
 def cmd_mask_sheet(args: argparse.Namespace) -> int:
-    from ._data import ImageLoadError, load_image
+    from ._image import ImageLoadError, load_image
     from ._errors import ConfigError
     from ._mask_data import image_seed
-    from ._sdk_cli import _write_image, collect_files
+    from ._image import write_image
+    from ._sdk_cli import collect_files
 
     adder = build_adder(args.config, args.set)
     templates = args.template or list(adder.templates())[: args.max_templates]
@@ -298,7 +299,7 @@ def cmd_mask_sheet(args: argparse.Namespace) -> int:
     sheet = compose_sheet(rows, ["original", *templates], cell=args.cell)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_image(out, sheet)
+    write_image(out, sheet)
     print(f"wrote {out}: {len(rows)} rows (original | {' | '.join(templates)}), "
           f"{n_masked}/{len(rows) * len(templates)} cells masked")
     return 0

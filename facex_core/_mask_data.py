@@ -51,7 +51,6 @@ MASKED_SUFFIX = "_masked"
 MODES = ("masked", "both")
 #: Version of the output layout; part of the settings a resumed run must match.
 FORMAT_VERSION = 1
-_JPEG_QUALITY = 95  # as `data pack` re-encodes non-JPEG inputs
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -114,7 +113,7 @@ class MaskSource:
         """(BGR image, None) or (None, error naming the file or record)."""
         import cv2
 
-        from ._data import load_image
+        from ._image import load_image
 
         try:
             if self.reader is None:
@@ -129,17 +128,6 @@ class MaskSource:
 
 
 # -- masking one batch (in a worker or in-process) -------------------------------------------------
-def _encode(image: np.ndarray, suffix: str) -> bytes:
-    import cv2
-
-    suffix = suffix.lower() or ".jpg"
-    params = [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY] if suffix in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(suffix, image, params)
-    if not ok:
-        raise ValueError(f"OpenCV cannot encode {suffix} images")
-    return buf.tobytes()
-
-
 def _call_adder(adder: Any, images: list[np.ndarray], seeds: list[int], job: dict[str, Any]) -> list[Any]:
     templates = [job["template"]] * len(images) if job["template"] else None
     out = list(adder.add_masks(images, seeds, aligned=job["aligned"], templates=templates))
@@ -153,6 +141,8 @@ def mask_items(adder: Any, source: MaskSource, job: dict[str, Any], indices: Seq
 
     A batch the adder fails on is retried image by image, so an error lands on its own image.
     """
+    from ._image import encode_image
+
     results, images = [], []
     for i in indices:
         key = source.keys[i]
@@ -189,7 +179,7 @@ def mask_items(adder: Any, source: MaskSource, job: dict[str, Any], indices: Seq
                                             f"{np.asarray(out.image).shape}, expected {img.shape} uint8")
         else:
             r.update(status="masked", template=out.template, params=dict(out.params or {}),
-                     data=_encode(out.image, suffix or PurePosixPath(r["path"]).suffix))
+                     data=encode_image(out.image, suffix or PurePosixPath(r["path"]).suffix))
     return results
 
 
@@ -251,9 +241,9 @@ class _Output:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from ._synthetic import _atomic_write
+    from ._image import write_bytes_atomic
 
-    _atomic_write(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _log_row(r: dict[str, Any], mode: str, recordio: bool) -> dict[str, Any]:

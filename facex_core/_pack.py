@@ -11,7 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._data import load_image, read_train_list, scan_image_folder
+from ._data import read_train_list, scan_image_folder
+from ._image import encode_image, load_image
 from ._progress import Progress
 from ._recordio import IRHeader, RecordReader, RecordWriter, image_keys, pack_record, read_property, \
     record_label, unpack_record
@@ -34,8 +35,7 @@ def _read_checked(path: str) -> tuple[bytes | None, tuple[int, int] | None, str]
         return None, None, str(exc)
     data = Path(path).read_bytes()
     if Path(path).suffix.lower() not in (".jpg", ".jpeg"):
-        ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        data = enc.tobytes()
+        data = encode_image(img)
     return data, img.shape[:2], ""
 
 

@@ -39,7 +39,11 @@ class _Stage:
 
 
 class Detector(_Stage):
-    """Images → faces (boxes, scores, optionally coarse landmarks)."""
+    """Images → faces (boxes, scores, optionally coarse landmarks).
+
+    A detector whose config has a probability threshold names that field in a class variable
+    ``score_threshold_field`` of its config class; SDK scenes (``--scene masked``) lower it.
+    """
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:  # pragma: no cover
         raise NotImplementedError

@@ -52,7 +52,6 @@ DEFAULT_THRESHOLD = 0.35
 SCENES = ("default", "masked")
 MASKED_DETECTION_THRESHOLD = 0.4
 #: Detector config fields that hold a score threshold in [0, 1], by the names FaceX detectors use.
-SCORE_FIELDS = ("confidence_threshold", "min_detection_confidence", "score_threshold", "min_score")
 #: Suffix of the calibration record written beside a recognizer's model file.
 CALIBRATION_SUFFIX = ".facex-calibration.json"
 CALIBRATION_FORMAT = "facex-sdk-calibration"
@@ -145,20 +144,17 @@ class SdkSetup:
 
         if kind != "detector" or self.settings.scene != "masked":
             return values
-        fields = {f.name: f for f in attrs.fields(entry.component.config)}
-        field = next((fields[n] for n in SCORE_FIELDS if n in fields), None)
-        if field is None:
-            print(f"facex-core sdk: scene 'masked': detector {entry.name} has no score-threshold setting "
-                  f"({', '.join(SCORE_FIELDS)}); left as configured", file=sys.stderr)
-        elif field.name not in values:
-            # only a probability threshold above FaceX-Zoo's masked value is lowered (dlib_hog's
-            # `min_score` is an SVM margin around 0, another scale)
-            if isinstance(field.default, float) and 0.0 <= field.default <= 1.0 \
-                    and field.default > MASKED_DETECTION_THRESHOLD:
-                values = {**values, field.name: MASKED_DETECTION_THRESHOLD}
+        name = getattr(entry.component.config, "score_threshold_field", None)
+        if name is None:
+            print(f"facex-core sdk: scene 'masked': detector {entry.name} names no probability threshold "
+                  f"(score_threshold_field in its config); left as configured", file=sys.stderr)
+        elif name not in values:
+            default = attrs.fields_dict(entry.component.config)[name].default
+            if default > MASKED_DETECTION_THRESHOLD:
+                values = {**values, name: MASKED_DETECTION_THRESHOLD}
             else:
-                print(f"facex-core sdk: scene 'masked': detector {entry.name} keeps {field.name} = "
-                      f"{field.default!r} (not a probability above {MASKED_DETECTION_THRESHOLD})", file=sys.stderr)
+                print(f"facex-core sdk: scene 'masked': detector {entry.name} keeps {name} = {default!r} "
+                      f"(not above {MASKED_DETECTION_THRESHOLD})", file=sys.stderr)
         return values
 
     def stage(self, kind: str, required_by: str | None = None) -> Any:
@@ -336,7 +332,7 @@ def collect_files(paths: Iterable[str]) -> tuple[list[Path], bool]:
 
 
 def _read(path: Path) -> tuple[Any, str | None]:
-    from ._data import ImageLoadError, load_image
+    from ._image import ImageLoadError, load_image
 
     if not path.exists():
         return None, f"{path}: no such file or directory"
@@ -459,15 +455,6 @@ def annotate(image: Any, faces: Sequence[Any], labels: Sequence[str] | None = No
     return out
 
 
-def _write_image(path: Path, image: Any) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(path.suffix, image)
-    if not ok:
-        raise OSError(f"{path}: could not encode the image")
-    buf.tofile(str(path))  # like load_image: works with non-ASCII paths
-
-
 def _summary(command: str, n_files: int, n_faces: int, n_errors: int, extra: str = "") -> None:
     print(f"sdk {command}: {n_files} files, {n_faces} faces, {n_errors} errors{extra}", file=sys.stderr)
 
@@ -499,6 +486,8 @@ def _threshold_note(setup: SdkSetup) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_detect(args: argparse.Namespace) -> int:
+    from ._image import write_image
+
     setup = SdkSetup(args.config, args.set)
     files, folder = collect_files(args.paths)
     if args.annotate:
@@ -517,7 +506,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                        "faces": [face_json(f) for f in it.faces]}
                 if args.annotate:
                     target = Path(args.annotate) / f"{_unique(it.path.stem, used)}.jpg"
-                    _write_image(target, annotate(it.image, it.faces))
+                    write_image(target, annotate(it.image, it.faces))
                     row["annotated"] = str(target)
             out.write(json.dumps(row) + "\n")
             out.flush()
@@ -529,6 +518,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
+    from ._image import write_image
+
     setup = SdkSetup(args.config, args.set)
     files, folder = collect_files(args.paths)
     out_dir = Path(args.out)
@@ -546,7 +537,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             if face.crop is None:
                 continue
             target = out_dir / f"{stem}_{i}.jpg"
-            _write_image(target, face.crop)
+            write_image(target, face.crop)
             crops.append(str(target))
         n_faces += len(crops)
         print(json.dumps({"file": str(it.path), "faces": len(it.faces), "crops": crops}), flush=True)
@@ -709,6 +700,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_annotate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ._image import write_image
+
     setup = SdkSetup(args.config, args.set)
     gallery = Gallery(setup, args.gallery, "annotate") if args.gallery else None
     threshold = setup.threshold()[0] if gallery is not None else None
@@ -739,7 +732,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                 labels.append(f"{gallery.names[best] if known else 'unknown'} {scores[best]:.2f}")
         target = out_dir / f"{_unique(it.path.stem, used)}.jpg"
         try:
-            _write_image(target, annotate(it.image, it.faces, labels))
+            write_image(target, annotate(it.image, it.faces, labels))
         except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this file's result, not the batch's
             n_err += 1
             print(json.dumps({"file": str(it.path), "error": f"{target}: cannot write ({exc})"}), flush=True)

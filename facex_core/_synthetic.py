@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from ._errors import ConfigError
+from ._image import encode_image, write_bytes_atomic
 from ._options import config, option
 
 #: Version of the on-disk layout and of the drawing code; bump it when either changes the bytes.
@@ -767,13 +768,6 @@ def make_pairs(cfg: SyntheticConfig) -> list[list[tuple]]:
     return folds
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
 def _write_text_if_changed(path: Path, text: str) -> None:
     data = text.encode("utf-8")
     try:
@@ -781,14 +775,7 @@ def _write_text_if_changed(path: Path, text: str) -> None:
             return
     except FileNotFoundError:
         pass
-    _atomic_write(path, data)
-
-
-def _encode(img: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
+    write_bytes_atomic(path, data)
 
 
 def _render_chunk(job: tuple[int, int, int, int, list[tuple[int, str]]]) -> int:
@@ -797,7 +784,7 @@ def _render_chunk(job: tuple[int, int, int, int, list[tuple[int, str]]]) -> int:
     ip = sample_identity(seed, ident)
     for k, path in items:
         img = render_face(ip, sample_nuisance(seed, ident, k), size)
-        _atomic_write(Path(path), _encode(img, quality))
+        write_bytes_atomic(Path(path), encode_image(img, ".jpg", quality))
     return len(items)
 
 
@@ -940,7 +927,7 @@ def generate(cfg: SyntheticConfig, out_dir: str | os.PathLike, workers: int = 0,
             _clear(out)
     out.mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():
-        _atomic_write(meta_path, (json.dumps(want, indent=2) + "\n").encode("utf-8"))
+        write_bytes_atomic(meta_path, (json.dumps(want, indent=2) + "\n").encode("utf-8"))
 
     jobs, present, total = _plan(cfg, out)
     paths = _result(cfg, out, 0)

@@ -362,7 +362,8 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
                                  reference: Callable[[Any, dict], dict], *,
                                  logits_tol: tuple[float, float] = (1e-5, 1e-4),
                                  loss_tol: tuple[float, float] = (1e-5, 1e-5),
-                                 grad_tol: tuple[float, float] = (1e-4, 1e-5)) -> Any:
+                                 grad_tol: tuple[float, float] = (1e-4, 1e-5),
+                                 extra_tol: tuple[float, float] | None = None) -> Any:
     """One training step of ``head`` equals ``reference``: logits, loss, every extra loss, and the
     gradients of the total loss w.r.t. the embeddings and every parameter of the head.
 
@@ -370,7 +371,8 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
     parameters by name (``params["classifier.weight"]`` are the centres) and returns a dict with
     ``"loss"``, optionally ``"logits"``, and one entry per extra loss of the head. Autograd through it
     gives the reference gradients, so write it as an independent per-sample loop (with
-    :func:`reference_cosines` and :func:`reference_cross_entropy`). Tolerances are ``(rtol, atol)``.
+    :func:`reference_cosines` and :func:`reference_cross_entropy`). Tolerances are ``(rtol, atol)``;
+    the extra losses use ``extra_tol`` (default: ``loss_tol``).
     Returns the head's output, for head-specific checks (buffers after the step, say).
     """
     import torch
@@ -396,7 +398,7 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
         close(out.logits, ref["logits"], logits_tol, "logits")
     close(out.loss, ref["loss"], loss_tol, "loss")
     for k in extras:
-        close(out.extra_losses[k], ref[k], loss_tol, k)
+        close(out.extra_losses[k], ref[k], extra_tol or loss_tol, k)
     close(emb.grad, ref_emb.grad, grad_tol, "embedding gradient")
     for k, p in head.named_parameters():
         expected = params[k].grad if params[k].grad is not None else torch.zeros_like(params[k])

@@ -75,7 +75,7 @@ def test_workers_and_resume_give_the_same_files(tmp_path, raw, doubles, capsys):
     (resumed / "align_report.json").unlink()
     (resumed / "bob" / "2.png").unlink()
     (resumed / "alice" / "1.png").unlink()
-    (resumed / "alice" / "1.png.facex-part.png").write_bytes(b"\x89PNG trunc")
+    (resumed / "alice" / ".1.png.12345.tmp").write_bytes(b"\x89PNG trunc")  # as write_image names them
     kept = resumed / "alice" / "0.png"
     kept.write_bytes(b"kept as is")  # an existing output is not recomputed
     capsys.readouterr()

@@ -5,10 +5,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from facex_core import as_bgr
 
 #: The model files of the face-recognition-models package (Davis King's dlib-models).
 MODEL_FILES = {
@@ -42,11 +40,6 @@ def model_path(models_dir: str, key: str) -> Path:
                                 f"get it from http://dlib.net/files/{MODEL_FILES[key]}.bz2 or "
                                 f"install face-recognition-models)")
     return path
-
-
-def to_rgb(image: Any) -> np.ndarray:
-    """Any FaceX image (BGR, grey, BGRA uint8) → contiguous RGB uint8, the order dlib's models expect."""
-    return np.ascontiguousarray(cv2.cvtColor(as_bgr(image), cv2.COLOR_BGR2RGB))
 
 
 def rect_to_box(rect: Any) -> np.ndarray:

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import dlib
 import numpy as np
 
-from facex_core import Detector, Face
+from facex_core import Detector, Face, as_rgb
 
-from .common import model_path, rect_to_box, to_rgb
+from .common import model_path, rect_to_box
 
 
 class DlibHogDetector(Detector):
@@ -27,7 +27,7 @@ class DlibHogDetector(Detector):
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         out = []
         for image in images:
-            rects, scores, _ = self.model.run(to_rgb(image), self.config.upsample, self.config.min_score)
+            rects, scores, _ = self.model.run(as_rgb(image), self.config.upsample, self.config.min_score)
             faces = [Face(box=rect_to_box(r), score=float(s)) for r, s in zip(rects, scores)]
             out.append(sorted(faces, key=lambda f: -f.score))
         return out
@@ -43,7 +43,7 @@ class DlibCnnDetector(Detector):
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         out = []
         for image in images:
-            found = self.model(to_rgb(image), self.config.upsample)
+            found = self.model(as_rgb(image), self.config.upsample)
             faces = [Face(box=rect_to_box(d.rect), score=float(d.confidence)) for d in found
                      if d.confidence >= self.config.min_score]
             out.append(sorted(faces, key=lambda f: -f.score))

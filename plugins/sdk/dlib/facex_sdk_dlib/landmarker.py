@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import dlib
 import numpy as np
 
-from facex_core import Landmarker
+from facex_core import Landmarker, as_rgb
 
-from .common import box_to_rect, model_path, to_rgb
+from .common import box_to_rect, model_path
 
 
 class _DlibShapeLandmarker(Landmarker):
@@ -41,7 +41,7 @@ class _DlibShapeLandmarker(Landmarker):
             raise ValueError(f"{type(self).__name__}: {len(images)} images but {len(faces)} lists of faces")
         out = []
         for image, per_image in zip(images, faces):
-            rgb = to_rgb(image) if per_image else None
+            rgb = as_rgb(image) if per_image else None
             for face in per_image:
                 shape = self.model(rgb, box_to_rect(face.box))
                 face.landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)

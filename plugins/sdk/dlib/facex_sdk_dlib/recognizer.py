@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import cv2
 import dlib
 import numpy as np
 
-from facex_core import Recognizer, as_bgr
+from facex_core import Recognizer, as_rgb
 
 from .common import model_path
 from .plugin import DLIB_RESNET_THRESHOLD
@@ -38,12 +37,12 @@ class DlibResnetRecognizer(Recognizer):
         """dlib's own N×128 descriptors (float64, not normalised), for dlib's 0.6 Euclidean rule."""
         chips = []
         for i, crop in enumerate(crops):
-            img = as_bgr(crop)
-            if img.shape[:2] != (CHIP_SIZE, CHIP_SIZE):
+            rgb = as_rgb(crop)
+            if rgb.shape[:2] != (CHIP_SIZE, CHIP_SIZE):
                 raise ValueError(f"crop {i}: dlib_resnet needs {CHIP_SIZE}×{CHIP_SIZE} chips cut like "
                                  f"dlib.get_face_chip (aligner dlib_chip, size {CHIP_SIZE}); got "
-                                 f"{img.shape[1]}×{img.shape[0]}")
-            chips.append(np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)))
+                                 f"{rgb.shape[1]}×{rgb.shape[0]}")
+            chips.append(rgb)
         out = np.zeros((len(chips), 128), dtype=np.float64)
         step = self.config.batch_size
         for start in range(0, len(chips), step):

@@ -6,10 +6,9 @@ import os
 import sys
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 
-from facex_core import as_bgr
+from facex_core import as_rgb
 
 
 class SolutionOwner:
@@ -87,13 +86,12 @@ def native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def as_rgb(image: Any, index: int) -> np.ndarray:
+def batch_rgb(image: Any, index: int) -> np.ndarray:
     """RGB copy of one batch item (BGR, grey or BGRA; MediaPipe wants RGB); errors name its position."""
     try:
-        bgr = as_bgr(image)
+        return as_rgb(image)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"image {index} of the batch: {exc}") from None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def check_batch(images: Any) -> None:

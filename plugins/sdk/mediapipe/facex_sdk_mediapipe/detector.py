@@ -27,7 +27,7 @@ import numpy as np
 
 from facex_core import Detector, Face
 
-from ._graph import SolutionOwner, as_rgb, check_batch
+from ._graph import SolutionOwner, batch_rgb, check_batch
 from ._import import import_mediapipe
 
 LAYOUT = "mediapipe6"
@@ -98,7 +98,7 @@ class MediaPipeDetector(SolutionOwner, Detector):
 
     def _detect_one(self, image: Any, index: int) -> list[Face]:
         cfg = self.config
-        rgb = as_rgb(image, index)
+        rgb = batch_rgb(image, index)
         height, width = rgb.shape[:2]
         factor = (1.0, 1.0)
         if cfg.max_side and max(height, width) > cfg.max_side:

@@ -22,7 +22,7 @@ import numpy as np
 
 from facex_core import Face, Landmarker
 
-from ._graph import SolutionOwner, as_rgb, check_batch
+from ._graph import SolutionOwner, batch_rgb, check_batch
 from ._import import import_mediapipe
 
 #: faces FaceMesh may return per crop: more than one lets the centre rule reject a neighbour's face.
@@ -91,7 +91,7 @@ class MediaPipeMeshLandmarker(SolutionOwner, Landmarker):
         out = []
         for i, (image, per_image) in enumerate(zip(images, faces)):
             if per_image:
-                rgb = as_rgb(image, i)
+                rgb = batch_rgb(image, i)
                 for face in per_image:
                     self._mesh(rgb, face)
             out.append(list(per_image))

@@ -1,5 +1,6 @@
 """Registration of the MediaPipe detector and FaceMesh landmarker (light: no mediapipe, numpy or cv2 import)."""
 import importlib.util
+from typing import ClassVar
 
 import attrs
 
@@ -15,6 +16,9 @@ _non_negative = attrs.validators.ge(0)
 @config
 class MediaPipeDetectorConfig:
     """MediaPipe face detection (BlazeFace) settings; defaults find faces up to about 5 m away."""
+
+    #: the probability threshold scenes such as `sdk --scene masked` lower
+    score_threshold_field: ClassVar[str] = "min_score"
 
     model: str = option("full_range", validator=attrs.validators.in_(("full_range", "short_range")),
                         doc="'full_range' (model_selection 1, faces up to ~5 m) or 'short_range' (0, ~2 m)")

@@ -1,4 +1,6 @@
 """Registration of the RetinaFace MobileNet-0.25 detector (light: no torch, numpy or cv2 import)."""
+from typing import ClassVar
+
 import attrs
 
 from facex_core import Component, config, hookimpl, option
@@ -17,6 +19,9 @@ def _non_negative(_inst, attribute, value):
 @config
 class RetinaFaceConfig:
     """FaceX-Zoo SDK detector settings; defaults are FaceX-Zoo's (face_detection_1.0)."""
+
+    #: the probability threshold scenes such as `sdk --scene masked` lower
+    score_threshold_field: ClassVar[str] = "confidence_threshold"
 
     weights: str = option("", doc="FaceX-Zoo's face_detection_retina.pkl (read without executing it), a "
                                   "state dict, or an .npz with the same keys; required")
