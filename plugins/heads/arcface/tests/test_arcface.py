@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_partial_fc,
-                                reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
+                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
 from facex_head_arcface.arcface import ArcFace
 from facex_head_arcface.plugin import ArcFaceConfig
 
@@ -33,18 +33,13 @@ def test_arcface_matches_per_sample_loop_with_gradients(easy):
     head = ArcFace(cfg).double()
     emb = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([0, 3, 6, 2, 3, 1])
-    out = head(emb, labels)
-    out.loss.backward()
 
-    emb2 = emb.detach().clone().requires_grad_(True)
-    w2 = head.weight.detach().clone().requires_grad_(True)
-    ref = arcface_logits(reference_cosines(emb2, w2), labels, 64.0, 0.5, easy)
-    ref_loss = reference_cross_entropy(ref, labels)
-    ref_loss.backward()
-    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(head.weight.grad.double(), w2.grad, rtol=1e-4, atol=1e-6)
+    def reference(e, params):
+        logits = arcface_logits(reference_cosines(e, params["classifier.weight"]), labels, 64.0, 0.5, easy)
+        return {"logits": logits, "loss": reference_cross_entropy(logits, labels)}
+
+    check_head_matches_reference(head, emb, labels, reference, logits_tol=(1e-5, 1e-5), loss_tol=(1e-6, 1e-6),
+                                 grad_tol=(1e-4, 1e-6))
 
 
 def test_arcface_margin_moves_target_angle():

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_partial_fc,
-                                reference_cosines)
+from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
+                                check_head_partial_fc, reference_cosines)
 from facex_head_circleloss.circleloss import CircleLoss
 from facex_head_circleloss.plugin import CircleLossConfig
 
@@ -42,18 +42,13 @@ def test_matches_per_sample_loop_with_gradients(gamma):
     head = make_head(gamma=gamma).double()
     emb = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([0, 3, 9, 2, 3, 1])
-    out = head(emb, labels)
-    out.loss.backward()
 
-    emb2 = emb.detach().clone().requires_grad_(True)
-    w2 = head.weight.detach().clone().requires_grad_(True)
-    ref = reference_logits(emb2, w2, labels, 0.25, gamma)
-    ref_loss = paper_loss(ref, labels)
-    ref_loss.backward()
-    torch.testing.assert_close(out.logits.double(), ref, rtol=1e-5, atol=gamma * 1e-6)
-    torch.testing.assert_close(out.loss.double(), ref_loss, rtol=1e-5, atol=gamma * 1e-7)
-    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=gamma * 1e-7)
-    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=gamma * 1e-7)
+    def reference(e, params):
+        logits = reference_logits(e, params["classifier.weight"], labels, 0.25, gamma)
+        return {"logits": logits, "loss": paper_loss(logits, labels)}
+
+    check_head_matches_reference(head, emb, labels, reference, logits_tol=(1e-5, gamma * 1e-6),
+                                 loss_tol=(1e-5, gamma * 1e-7), grad_tol=(1e-4, gamma * 1e-7))
 
 
 def test_paper_defaults():

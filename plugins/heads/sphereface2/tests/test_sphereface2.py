@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_sharded,
-                                reference_cosines)
+from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
+                                check_head_sharded, reference_cosines)
 from facex_head_sphereface2.plugin import SphereFace2Config
 from facex_head_sphereface2.sphereface2 import SphereFace2, initial_bias
 
@@ -37,18 +37,11 @@ def test_sphereface2_matches_per_pair_loop_with_gradients(detach):
     labels = torch.tensor([0, 3, 9, 2, 3, 7])
     w = torch.nn.functional.normalize(head.weight.detach(), dim=1)
     emb = (w[labels] + 0.7 * torch.randn(6, 8, dtype=torch.float64)).requires_grad_(True)
-    out = head(emb, labels)
-    out.loss.backward()
 
-    emb2 = emb.detach().clone().requires_grad_(True)
-    w2 = head.weight.detach().clone().requires_grad_(True)
-    b2 = head.bias.detach().clone().requires_grad_(True)
-    ref = reference_loss(emb2, w2, b2, labels, detach=detach)
-    ref.backward()
-    torch.testing.assert_close(out.loss.double(), ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(emb.grad, emb2.grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(head.weight.grad, w2.grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(head.bias.grad, b2.grad, rtol=1e-4, atol=1e-6)
+    def reference(e, params):
+        return {"loss": reference_loss(e, params["classifier.weight"], params["bias"], labels, detach=detach)}
+
+    out = check_head_matches_reference(head, emb, labels, reference, grad_tol=(1e-4, 1e-6))
     assert out.extra_losses == {} and torch.equal(out.targets, labels)
 
 
