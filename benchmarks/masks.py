@@ -21,8 +21,8 @@ from pathlib import Path
 def make_sets(tmp: Path, n: int, sdk_set: list[str]) -> dict[str, Path]:
     import cv2
 
-    from facex_core._mask_cli import default_sheet_photos
-    from facex_core._sdk_cli import SdkSetup, process
+    from facex_core.apps.mask_cli import default_sheet_photos
+    from facex_core.apps.sdk_cli import SdkSetup, process
 
     photos = default_sheet_photos()
     if not photos:
@@ -47,7 +47,7 @@ def worker_startup(adder) -> float:
     """Seconds a spawned worker takes to start and build the adder (part of every multi-worker run)."""
     import multiprocessing
 
-    from facex_core._mask_data import _init_worker
+    from facex_core.apps.mask_data import _init_worker
 
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
@@ -68,8 +68,8 @@ def main() -> None:
     import os
 
     os.environ.setdefault("FACEX_NO_PROGRESS", "1")
-    from facex_core._mask_cli import build_adder
-    from facex_core._mask_data import mask_dataset
+    from facex_core.apps.mask_cli import build_adder
+    from facex_core.apps.mask_data import mask_dataset
 
     adder = build_adder(None, [f"mask_adder.name={args.adder}", *args.set])
     tmp = Path(tempfile.mkdtemp(prefix="facex-mask-bench-"))

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from facex_core import Experiment
-from facex_core._config import apply_overrides, load_toml
-from facex_core._evaluate import evaluate_experiment
+from facex_core.configs.toml import apply_overrides, load_toml
+from facex_core.engine.evaluate import evaluate_experiment
 
 CONFIG = Path(__import__("facex_core").__file__).with_name("_templates") / "sst_shallow.toml"
 

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 import facex_core
 from facex_core import EpochSampler, FaceImageDataset, RecordDataset
-from facex_core._pack import pack
+from facex_core.data.pack import pack
 
 CLASSES, BATCH = 10_000, 64
 

@@ -9,59 +9,59 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._components import KINDS, Component
-from ._hookspecs import hookimpl, hookspec
-from ._options import config, describe_fields, option
-from ._version import PLUGIN_API, __version__
+from .plugin_api.components import KINDS, Component
+from .plugin_api.hookspecs import hookimpl, hookspec
+from .configs.options import config, describe_fields, option
+from .version import PLUGIN_API, __version__
 
 # public name -> private module that defines it (imported on first access)
 _LAZY = {
     # registry and building
-    "Registry": "_registry", "RegistryError": "_errors", "registry": "_registry",
-    "build": "_build", "build_from_table": "_build", "component_config": "_build",
+    "Registry": "plugin_api.registry", "RegistryError": "errors", "registry": "plugin_api.registry",
+    "build": "plugin_api.build", "build_from_table": "plugin_api.build", "component_config": "plugin_api.build",
     # configs
-    "ConfigError": "_errors", "load_toml": "_config", "apply_overrides": "_config",
-    "structure_config": "_config",
+    "ConfigError": "errors", "load_toml": "configs.toml", "apply_overrides": "configs.toml",
+    "structure_config": "configs.toml",
     # interfaces
-    "Backbone": "_backbone",
-    "Head": "_head", "HeadConfig": "_head_config", "HeadOutput": "_head", "MarginSoftmaxHead": "_head",
-    "check_labels": "_head", "replace_target": "_head", "safe_sin": "_head", "target_mask": "_head",
-    "default_adacos_scale": "_head", "Classifier": "_classifier", "CosineBatch": "_classifier",
-    "ClassifierConfig": "_classifier_config",
-    "TrainingMode": "_training_mode", "TrainResult": "_training_mode",
-    "Protocol": "_protocol", "ProtocolResult": "_protocol", "Curve": "_protocol",
-    "Detector": "_sdk", "Landmarker": "_sdk", "Aligner": "_sdk", "Recognizer": "_sdk",
-    "Pipeline": "_sdk", "Face": "_sdk", "MaskAdder": "_mask", "MaskedImage": "_mask",
-    "mask_dataset": "_mask_data", "one_side_masked_pairs": "_mask_data",
-    "ARCFACE_TEMPLATE_112": "_alignment", "arcface_template": "_alignment", "umeyama": "_alignment",
+    "Backbone": "interfaces.backbone",
+    "Head": "interfaces.head", "HeadConfig": "interfaces.head_config", "HeadOutput": "interfaces.head", "MarginSoftmaxHead": "interfaces.head",
+    "check_labels": "interfaces.head", "replace_target": "interfaces.head", "safe_sin": "interfaces.head", "target_mask": "interfaces.head",
+    "default_adacos_scale": "interfaces.head", "Classifier": "nn.classifier", "CosineBatch": "nn.classifier",
+    "ClassifierConfig": "interfaces.classifier_config",
+    "TrainingMode": "interfaces.training_mode", "TrainResult": "interfaces.training_mode",
+    "Protocol": "interfaces.protocol", "ProtocolResult": "interfaces.protocol", "Curve": "interfaces.protocol",
+    "Detector": "interfaces.sdk", "Landmarker": "interfaces.sdk", "Aligner": "interfaces.sdk", "Recognizer": "interfaces.sdk",
+    "Pipeline": "interfaces.sdk", "Face": "interfaces.sdk", "MaskAdder": "interfaces.mask", "MaskedImage": "interfaces.mask",
+    "mask_dataset": "apps.mask_data", "one_side_masked_pairs": "apps.mask_data",
+    "ARCFACE_TEMPLATE_112": "data.alignment", "arcface_template": "data.alignment", "umeyama": "data.alignment",
     # engines
-    "Experiment": "_experiment", "Trainer": "_trainer", "OptimizerConfig": "_train_config",
-    "ScheduleConfig": "_train_config", "LoopConfig": "_train_config",
-    "extract_features": "_extract", "FaceModel": "_trainer",
-    "save_checkpoint": "_trainer", "save_backbone_checkpoint": "_trainer", "load_checkpoint": "_trainer",
-    "build_optimizer": "_trainer",
-    "CHECKPOINT_FORMAT": "_trainer", "CHECKPOINT_VERSION": "_trainer", "validate_online": "_evaluate",
-    "evaluate_experiment": "_evaluate", "load_backbone_weights": "_evaluate",
-    "EpochSampler": "_data", "to_tensor": "_data", "FaceImageDataset": "_data", "DataConfig": "_data",
-    "RecordDataset": "_data", "augment": "_augment", "AugmentConfig": "_augment",
-    "init_distributed": "_distributed", "world_rank": "_distributed",
+    "Experiment": "engine.experiment", "Trainer": "engine.trainer", "OptimizerConfig": "engine.train_config",
+    "ScheduleConfig": "engine.train_config", "LoopConfig": "engine.train_config",
+    "extract_features": "engine.extract", "FaceModel": "engine.trainer",
+    "save_checkpoint": "engine.trainer", "save_backbone_checkpoint": "engine.trainer", "load_checkpoint": "engine.trainer",
+    "build_optimizer": "engine.trainer",
+    "CHECKPOINT_FORMAT": "engine.trainer", "CHECKPOINT_VERSION": "engine.trainer", "validate_online": "engine.evaluate",
+    "evaluate_experiment": "engine.evaluate", "load_backbone_weights": "engine.evaluate",
+    "EpochSampler": "data.datasets", "to_tensor": "data.datasets", "FaceImageDataset": "data.datasets", "DataConfig": "data.datasets",
+    "RecordDataset": "data.datasets", "augment": "data.augment", "AugmentConfig": "data.augment",
+    "init_distributed": "runtime.distributed", "world_rank": "runtime.distributed",
     # data
-    "load_image": "_image", "as_bgr": "_image", "as_rgb": "_image", "ImageLoadError": "_image",
-    "encode_image": "_image", "write_image": "_image", "TrainListDataset": "_data",
-    "ImageFolderDataset": "_data", "read_train_list": "_data",
+    "load_image": "data.image", "as_bgr": "data.image", "as_rgb": "data.image", "ImageLoadError": "data.image",
+    "encode_image": "data.image", "write_image": "data.image", "TrainListDataset": "data.datasets",
+    "ImageFolderDataset": "data.datasets", "read_train_list": "data.datasets",
     # metrics
-    "kfold_verification": "_verification", "threshold_rule_option": "_protocol_config",
-    "THRESHOLD_RULES": "_protocol_config", "KFoldResult": "_verification",
-    "roc_curve": "_verification", "tar_at_far": "_verification", "eer": "_verification",
-    "roc_auc": "_verification", "pair_scores": "_verification", "verification_result": "_verification",
+    "kfold_verification": "metrics.verification", "threshold_rule_option": "interfaces.protocol_config",
+    "THRESHOLD_RULES": "interfaces.protocol_config", "KFoldResult": "metrics.verification",
+    "roc_curve": "metrics.verification", "tar_at_far": "metrics.verification", "eer": "metrics.verification",
+    "roc_auc": "metrics.verification", "pair_scores": "metrics.verification", "verification_result": "metrics.verification",
     # shared layers and geometry
-    "feature_map_size": "_geometry", "FlattenBackboneConfig": "_backbone_config", "resolve_map_size": "_geometry", "ConvBNAct": "_layers", "rename_output_layer": "_layers",
-    "FlattenEmbedding": "_layers", "SqueezeExcite": "_layers", "DropPath": "_layers",
-    "make_divisible": "_layers", "conv_out_size": "_layers",
+    "feature_map_size": "nn.geometry", "FlattenBackboneConfig": "interfaces.backbone_config", "resolve_map_size": "nn.geometry", "ConvBNAct": "nn.layers", "rename_output_layer": "nn.layers",
+    "FlattenEmbedding": "nn.layers", "SqueezeExcite": "nn.layers", "DropPath": "nn.layers",
+    "make_divisible": "nn.layers", "conv_out_size": "nn.layers",
     # synthetic demo data
-    "SyntheticConfig": "_synthetic", "generate_synthetic": "_synthetic",
+    "SyntheticConfig": "apps.synthetic", "generate_synthetic": "apps.synthetic",
     # misc
-    "Progress": "_progress", "count_params_and_macs": "_complexity", "export_onnx": "_export",
+    "Progress": "runtime.progress", "count_params_and_macs": "nn.complexity", "export_onnx": "nn.export",
 }
 
 __all__ = ["KINDS", "Component", "hookimpl", "hookspec", "config", "option", "describe_fields",

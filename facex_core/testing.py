@@ -18,7 +18,7 @@ import numpy as np
 
 def installed(kind: str, distribution: str | None = None) -> list[str]:
     """Names of the working components of ``kind`` (optionally of one distribution)."""
-    from ._registry import registry
+    from .plugin_api.registry import registry
 
     return sorted({e.name for e in registry().list(kind)
                    if e.kind == kind and e.status == "ok"
@@ -29,7 +29,7 @@ def check_backbone(backbone: Any, batch: int = 2) -> None:
     """A backbone maps ``batch×3×H×W`` to ``batch×D`` finite embeddings, trains and evaluates."""
     import torch
 
-    from ._backbone import Backbone
+    from .interfaces.backbone import Backbone
 
     assert isinstance(backbone, Backbone), f"{type(backbone).__name__} does not subclass facex_core.Backbone"
     h, w = backbone.input_size
@@ -56,7 +56,7 @@ def check_head(head: Any, batch: int = 4) -> None:
     """A head gives a finite loss whose gradients reach the embeddings and the class centres."""
     import torch
 
-    from ._head import Head, HeadOutput
+    from .interfaces.head import Head, HeadOutput
 
     assert isinstance(head, Head), f"{type(head).__name__} does not subclass facex_core.Head"
     assert head.weight.shape[0] == head.num_classes and head.weight.shape[-1] == head.embedding_size
@@ -83,7 +83,7 @@ def check_head(head: Any, batch: int = 4) -> None:
 
 def check_protocol(protocol: Any, seed: int = 0) -> None:
     """A protocol lists images and turns unit features for them into finite metrics."""
-    from ._protocol import Protocol, ProtocolResult
+    from .interfaces.protocol import Protocol, ProtocolResult
 
     assert isinstance(protocol, Protocol), f"{type(protocol).__name__} does not subclass facex_core.Protocol"
     paths = protocol.images()
@@ -128,7 +128,7 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
         import onnxruntime as ort
     except ImportError:  # optional dependency: the ONNX part is checked where it is installed
         return
-    from ._export import export_onnx
+    from .nn.export import export_onnx
 
     buf = io.BytesIO()
     export_onnx(backbone, buf, exporter=exporter)

@@ -54,7 +54,7 @@ def fake_site(tmp_path, monkeypatch):
 
 def _install_double(fake_site: FakeSite, dist: str, module: str):
     """Register the test-double module ``module`` (tests/doubles, on pytest's pythonpath) as a plugin."""
-    from facex_core._registry import reset_registry
+    from facex_core.plugin_api.registry import reset_registry
 
     fake_site.add_dist(dist, "1.0", {module: module})
     reset_registry()
@@ -64,7 +64,7 @@ def _install_double(fake_site: FakeSite, dist: str, module: str):
 @pytest.fixture
 def doubles(fake_site, monkeypatch):
     """The SDK test doubles (tests/doubles/fakeplug_sdk.py: detector test_square, recognizer test_colour)."""
-    from facex_core._registry import reset_registry
+    from facex_core.plugin_api.registry import reset_registry
 
     monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
     yield _install_double(fake_site, "fakeplug-sdk", "fakeplug_sdk")
@@ -74,7 +74,7 @@ def doubles(fake_site, monkeypatch):
 @pytest.fixture
 def mask_double(fake_site, monkeypatch):
     """The mask-adder test double (tests/doubles/fakeplug_stripes.py: mask_adder ``stripes``); its module."""
-    from facex_core._registry import reset_registry
+    from facex_core.plugin_api.registry import reset_registry
 
     monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
     yield _install_double(fake_site, "facex-mask-stripes", "fakeplug_stripes")
@@ -89,7 +89,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, pythonpath: lis
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(pythonpath + [env.get("PYTHONPATH", "")])
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "facex_core._cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "facex_core.cli.main", *args], capture_output=True, text=True,
                           env=env, cwd=cwd or REPO, timeout=600)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facex_core._cli import main
+from facex_core.cli.main import main
 from fakeplug_sdk import PIPELINE, square_image  # tests/doubles (pytest pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]

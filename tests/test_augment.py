@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_core._augment import AugmentConfig, augment
-from facex_core._data import FaceImageDataset, ImageLoadError
+from facex_core.data.augment import AugmentConfig, augment
+from facex_core.data.datasets import FaceImageDataset, ImageLoadError
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import pytest
 
 import facex_core
 from facex_core import ConfigError
-from facex_core._config import apply_overrides, parse_override, structure, to_toml, load_toml
-from facex_core._experiment import Experiment
+from facex_core.configs.toml import apply_overrides, parse_override, structure, to_toml, load_toml
+from facex_core.engine.experiment import Experiment
 
 MINIMAL = """
 [experiment]
@@ -160,7 +160,7 @@ def load_toml_text(text, tmp_path):
 def test_demo_finds_packaged_configs_by_name_and_prefers_a_local_file(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from facex_core._cli import demo_config
+    from facex_core.cli.main import demo_config
 
     packaged = Path(facex_core.__file__).with_name("_templates")
     monkeypatch.chdir(tmp_path)

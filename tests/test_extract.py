@@ -55,7 +55,7 @@ def test_features_equal_a_direct_computation(images, flip):
 
 def test_cache_is_reused_and_resumes_from_chunks(images, tmp_path, monkeypatch):
     root, names = images
-    import facex_core._extract as ex
+    import facex_core.engine.extract as ex
 
     monkeypatch.setattr(ex, "CHUNK", 4)
     first = extract_features(Pool(), root, names, input_size=(8, 8), cache_dir=tmp_path / "c")

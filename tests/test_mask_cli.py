@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_core._cli import main
+from facex_core.cli.main import main
 from fakeplug_stripes import face, write_folder  # tests/doubles (pytest pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def stripes(mask_double):
 
 
 def fma3d_installed() -> bool:
-    from facex_core._registry import registry, reset_registry
+    from facex_core.plugin_api.registry import registry, reset_registry
 
     reset_registry()
     names = registry().names
@@ -145,7 +145,7 @@ def test_fma3d_masks_aligned_crops_of_the_shared_photos(tmp_path, monkeypatch):
 @needs_fma3d
 def test_fma3d_sheet_on_the_shared_photos(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
-    from facex_core._mask_cli import default_sheet_photos
+    from facex_core.apps.mask_cli import default_sheet_photos
 
     if not default_sheet_photos():
         pytest.skip("../shared/data/photos not available")

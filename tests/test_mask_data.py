@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_core._mask_data import LOG_NAME, RECORD_NAME, SUMMARY_NAME, image_seed, mask_dataset, \
+from facex_core.apps.mask_data import LOG_NAME, RECORD_NAME, SUMMARY_NAME, image_seed, mask_dataset, \
     masked_name, one_side_masked_pairs
 from fakeplug_stripes import face, write_folder  # tests/doubles (pytest pythonpath)
 
@@ -117,8 +117,8 @@ def test_both_mode_writes_the_combined_train_list(tmp_path, double):
 
 
 def test_recordio_round_trip_keeps_labels_and_identity_records(tmp_path, double):
-    from facex_core._pack import pack
-    from facex_core._recordio import RecordReader, image_keys, iter_records, read_property, record_label, \
+    from facex_core.data.pack import pack
+    from facex_core.data.recordio import RecordReader, image_keys, iter_records, read_property, record_label, \
         unpack_record
 
     write_folder(tmp_path / "src", ids=3, per_id=3)

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_core._data import RecordDataset
-from facex_core._pack import inspect, pack, write_train_list
-from facex_core._recordio import (MAGIC, IRHeader, RecordIOError, RecordReader, RecordWriter, image_keys,
+from facex_core.data.datasets import RecordDataset
+from facex_core.data.pack import inspect, pack, write_train_list
+from facex_core.data.recordio import (MAGIC, IRHeader, RecordIOError, RecordReader, RecordWriter, image_keys,
                                   pack_record, unpack_record)
 
 

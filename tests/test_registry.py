@@ -3,7 +3,7 @@ import json
 import pytest
 
 import facex_core
-from facex_core._registry import Registry, RegistryError
+from facex_core.plugin_api.registry import Registry, RegistryError
 
 
 GOOD = """

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facex_core._cli import main
-from facex_core._sdk_cli import read_pairs, threshold_at_far
+from facex_core.cli.main import main
+from facex_core.apps.sdk_cli import read_pairs, threshold_at_far
 from fakeplug_sdk import PIPELINE, square_image  # tests/doubles (pytest pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facex_core._cli import main
+from facex_core.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -85,7 +85,7 @@ def test_detect_finds_two_faces_and_annotates(tmp_path, capsys):
 
 
 def test_masked_scene_lowers_the_detector_threshold_to_facexzoo_value():
-    from facex_core._sdk_cli import SdkSetup
+    from facex_core.apps.sdk_cli import SdkSetup
 
     keys = [arg.removeprefix("--set=") for arg in DETECTOR]
     plain = SdkSetup(None, keys)
@@ -104,7 +104,7 @@ def test_scene_flag_is_the_sdk_scene_key(capsys):
 
 
 def test_missing_default_plugin_names_the_distribution(monkeypatch, capsys):
-    from facex_core._registry import reset_registry
+    from facex_core.plugin_api.registry import reset_registry
 
     monkeypatch.setenv("FACEX_DISABLE_PLUGINS", "facex-sdk-dlib")
     reset_registry()

@@ -1,4 +1,4 @@
-"""Tests of the synthetic face-identity generator (facex_core._synthetic)."""
+"""Tests of the synthetic face-identity generator (facex_core.apps.synthetic)."""
 from __future__ import annotations
 
 import collections
@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facex_core._options import DOC_KEY
-from facex_core._synthetic import (
+from facex_core.configs.options import DOC_KEY
+from facex_core.apps.synthetic import (
     META_NAME,
     SyntheticConfig,
     SyntheticDataError,

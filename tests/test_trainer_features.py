@@ -10,8 +10,8 @@ from torch import nn
 
 from facex_core import Backbone, FaceModel, HeadConfig, HeadOutput, MarginSoftmaxHead, ScheduleConfig, Trainer
 from facex_core import LoopConfig, OptimizerConfig, TrainingMode, replace_target
-from facex_core._experiment import Experiment
-from facex_core._trainer import build_optimizer, load_checkpoint
+from facex_core.engine.experiment import Experiment
+from facex_core.engine.trainer import build_optimizer, load_checkpoint
 from facex_core.testing import collect_results
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from facex_core._data import ImageLoadError, load_image, read_train_list
-from facex_core._experiment import Experiment
-from facex_core._trainer import load_checkpoint
+from facex_core.data.datasets import ImageLoadError, load_image, read_train_list
+from facex_core.engine.experiment import Experiment
+from facex_core.engine.trainer import load_checkpoint
 
 REPO_DEMO = __import__("pathlib").Path(__import__("facex_core").__file__).with_name("_templates") / "demo.toml"
 

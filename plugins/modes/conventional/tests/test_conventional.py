@@ -5,7 +5,7 @@ import torch
 
 import facex_core
 from facex_core import Experiment
-from facex_core._trainer import load_checkpoint
+from facex_core.engine.trainer import load_checkpoint
 from facex_core.testing import assert_light_module
 
 CONFIG = """

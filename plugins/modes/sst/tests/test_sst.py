@@ -12,8 +12,8 @@ from torch import nn
 
 from facex_core import ConfigError, Experiment, FaceImageDataset, ImageLoadError
 from facex_core import augment, load_image, to_tensor
-from facex_core._evaluate import load_backbone_weights
-from facex_core._trainer import load_checkpoint
+from facex_core.engine.evaluate import load_backbone_weights
+from facex_core.engine.trainer import load_checkpoint
 from facex_core.testing import collect_results
 from facex_mode_sst.data import SSTPairDataset, pick_pair, view_seed
 from facex_mode_sst.mode import plan_epochs, step_order, step_rows
@@ -419,7 +419,7 @@ def test_resume_rejects_a_missing_or_foreign_checkpoint(tmp_path, data_dir):
     trainer = exp.build_training_mode().build(exp)
     payload = trainer.state()
     del payload["mode_state"]
-    from facex_core._trainer import save_checkpoint
+    from facex_core.engine.trainer import save_checkpoint
 
     save_checkpoint(tmp_path / "foreign.pt", payload)
     with pytest.raises(ValueError, match="not an SST checkpoint"):
@@ -476,7 +476,7 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, data_dir):
 
 
 def test_records_give_the_same_run_as_the_image_list(tmp_path, data_dir):
-    from facex_core._pack import pack
+    from facex_core.data.pack import pack
 
     jpg = tmp_path / "jpg"  # packing keeps JPEG bytes as they are (other formats are re-encoded)
     lines = []

@@ -1,0 +1,202 @@
+"""TOML configs structured into frozen attrs classes, with errors that name the key path and file."""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _strict_int(value: Any, _t: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _strict_float(value: Any, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _strict_str(value: Any, _t: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _strict_bool(value: Any, _t: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(bool, _strict_bool)
+    return conv
+
+
+converter = _make_converter()
+
+
+def _flatten_errors(exc: BaseException, path: str) -> list[str]:
+    """Turn cattrs' nested exception groups into ``key.path: message`` lines."""
+    out: list[str] = []
+    if isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            out.append(f"{path + '.' if path else ''}{key}: unknown key")
+        return out
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        handled, _unhandled = exc.group_exceptions()
+        for sub, note in handled:
+            name = getattr(note, "name", None)
+            if name is None:
+                name = getattr(note, "index", None)
+                sub_path = f"{path}[{name}]"
+            else:
+                sub_path = f"{path}.{name}" if path else str(name)
+            out.extend(_flatten_errors(sub, sub_path))
+        for sub in _unhandled:
+            out.extend(_flatten_errors(sub, path))
+        return out
+    if isinstance(exc, KeyError):
+        return [f"{path}: required key missing"]
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            out.extend(_flatten_errors(sub, path))
+        return out
+    return [f"{path or '<top level>'}: {exc}"]
+
+
+def structure(cls: type, data: Any, *, path: str = "", source: str = "<config>") -> Any:
+    """Build config class ``cls`` from plain ``data``; raises :class:`ConfigError` naming each bad key."""
+    if not isinstance(data, Mapping):
+        where = path or "<top level>"
+        raise ConfigError(f"{source}: {where}: expected a table, got {type(data).__name__}")
+    try:
+        return converter.structure(dict(data), cls)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        lines = _flatten_errors(exc, path)
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Plain dict/list form of a config object (for TOML/JSON output and checkpoints)."""
+    return converter.unstructure(obj)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; syntax errors name the file and line."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value``; the value is read as TOML (``3``, ``0.1``, ``true``, ``"x"``, ``[1,2]``)
+    and falls back to a bare string, so ``--set backbone.name=mobilefacenet`` works unquoted."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE")
+    keys = [k.strip() for k in key.strip().split(".")]
+    if any(not k for k in keys):
+        raise ConfigError(f"--set {text!r}: empty key in path {key!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return keys, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``--set`` override applied (creating tables as needed)."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node: Any = data
+        for i, k in enumerate(keys[:-1]):
+            if isinstance(node, list):
+                try:
+                    node = node[int(k)]
+                    continue
+                except (ValueError, IndexError):
+                    raise ConfigError(f"--set {text!r}: {'.'.join(keys[:i + 1])} is not a list index") from None
+            nxt = node.setdefault(k, {})
+            if not isinstance(nxt, (dict, list)):
+                raise ConfigError(f"--set {text!r}: {'.'.join(keys[:i + 1])} is a value, not a table")
+            node = nxt
+        if isinstance(node, list):
+            try:
+                node[int(keys[-1])] = value
+            except (ValueError, IndexError):
+                raise ConfigError(f"--set {text!r}: {keys[-1]!r} is not a valid list index") from None
+        else:
+            node[keys[-1]] = value
+    return data
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """Serialise plain config data as TOML (tables after scalars, arrays of tables supported)."""
+    lines: list[str] = []
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if v is None:
+            return '"none"'
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    def is_table_list(v: Any) -> bool:
+        return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, Mapping) for x in v)
+
+    def emit(table: Mapping[str, Any], prefix: str) -> None:
+        for k, v in table.items():
+            if v is None or isinstance(v, Mapping) or is_table_list(v):
+                continue
+            lines.append(f"{k} = {scalar(v)}")
+        for k, v in table.items():
+            full = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, Mapping):
+                lines.append("")
+                lines.append(f"[{full}]")
+                emit(v, full)
+            elif is_table_list(v):
+                for item in v:
+                    lines.append("")
+                    lines.append(f"[[{full}]]")
+                    emit(item, full)
+
+    emit(data, "")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+structure_config = structure

@@ -1,0 +1,221 @@
+"""Training data in FaceX-Zoo's formats: a train list (``relative/path label``) or an image folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import attrs
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .augment import AugmentConfig, augment
+from .image import ImageLoadError, as_bgr, load_image  # noqa: F401 - re-exported for the engines
+from ..configs.options import config, option
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:
+    """BGR uint8 image → 3×H×W float tensor scaled ``(x - 127.5) / 128`` (FaceX-Zoo's normalisation).
+
+    ``crop_eye`` keeps the top 60 rows of a 112×112 crop (the upper-half-face setting).
+    """
+    if crop_eye:
+        if img.shape[0] != 112:
+            img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)
+        img = img[:60]
+    if size is not None and img.shape[:2] != tuple(size):
+        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    arr = (img.astype(np.float32) - 127.5) / 128.0
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def read_train_list(path: str | os.PathLike) -> list[tuple[str, int]]:
+    """Parse a FaceX-Zoo training list: one ``relative/path label`` per line (blank lines ignored)."""
+    samples = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            rel, sep, label = line.rpartition(" ")
+            if not sep or not rel:
+                raise ValueError(f"{path}:{lineno}: expected 'relative/path label', got {line!r}")
+            try:
+                lab = int(label)
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: label {label!r} is not an integer") from None
+            if lab < 0:
+                raise ValueError(f"{path}:{lineno}: negative label {lab}")
+            samples.append((rel.strip(), lab))
+    if not samples:
+        raise ValueError(f"{path}: training list is empty")
+    return samples
+
+
+def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
+    """One sub-folder per identity → (relative path, label); labels follow sorted folder names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: image folder not found")
+    ids = sorted(p.name for p in root.iterdir() if p.is_dir())
+    samples = []
+    for label, ident in enumerate(ids):
+        for f in sorted((root / ident).iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                samples.append((f"{ident}/{f.name}", label))
+    if not samples:
+        raise ValueError(f"{root}: no images found in identity sub-folders")
+    return samples
+
+
+@config
+class DataConfig:
+    """The ``[data]`` table of an experiment: where training images are and how to read them."""
+
+    format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file), 'image_folder' (one folder per "
+                                           "identity) or 'recordio' (InsightFace train.rec/.idx/property in root).",
+                         validator=attrs.validators.in_(("train_list", "image_folder", "recordio")))
+    root: str = option(doc="Folder the image paths are relative to (the .rec folder for 'recordio').")
+    train_list: str = option("", doc="The list file (format 'train_list' only).")
+    num_workers: int = option(2, doc="DataLoader worker processes.")
+    flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
+    crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
+    augment: AugmentConfig = option(factory=AugmentConfig, doc="Further augmentation ([data.augment]); off by default.")
+    max_bad_images: int = option(0, doc="Unreadable training images to skip (replaced, logged to bad_images.txt) "
+                                        "before the run stops; 0 = stop at the first.")
+
+
+def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
+    """The (relative path, label) list described by a data config (``key`` strings for RecordIO)."""
+    if cfg.format == "recordio":
+        return RecordDataset(cfg.root).samples
+    if cfg.format == "train_list":
+        if not cfg.train_list:
+            raise ValueError("data.train_list: required when data.format = 'train_list'")
+        return read_train_list(cfg.train_list)
+    return scan_image_folder(cfg.root)
+
+
+def _sample_seed(seed: int, epoch: int, position: int) -> int:
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF
+
+
+class FaceImageDataset(Dataset):
+    """Aligned face crops with labels; indexed by ``(index, seed)`` so augmentation is reproducible
+    whatever the number of workers (the seed comes from :class:`EpochSampler`)."""
+
+    def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
+                 input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
+                 augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None) -> None:
+        self.root = Path(root)
+        self.samples = list(samples)
+        self.input_size = tuple(input_size)
+        self.flip = flip
+        self.crop_eye = crop_eye
+        self.augment = augment if augment is not None and augment.active else None
+        self.bad_log = Path(bad_log) if bad_log else None
+        self.num_classes = max(label for _, label in self.samples) + 1
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def read(self, index: int) -> np.ndarray:
+        """The decoded image of sample ``index`` (BGR uint8)."""
+        return load_image(self.root / self.samples[index][0])
+
+    def _read_or_skip(self, index: int, seed: int) -> tuple[np.ndarray, int]:
+        """Read sample ``index``; with a bad-image log, an unreadable one is logged and replaced by a
+        deterministic other sample (so batch shapes and the epoch's length never change)."""
+        for attempt in range(16):
+            try:
+                return self.read(index), self.samples[index][1]
+            except ImageLoadError as exc:
+                if self.bad_log is None:
+                    raise
+                with open(self.bad_log, "a", encoding="utf-8") as fh:  # one short append per line: atomic
+                    fh.write(f"{exc}\n")
+                index = (index + 1 + _sample_seed(seed, attempt, index) % max(1, len(self) - 1)) % len(self)
+        raise ImageLoadError(f"{self.root}: 16 unreadable images in a row; see {self.bad_log}")
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        img, label = self._read_or_skip(index, seed)
+        if self.flip and (seed & 1):
+            img = img[:, ::-1]
+        if self.augment is not None:
+            img = augment(img, self.augment, seed)
+        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
+
+
+class TrainListDataset(FaceImageDataset):
+    """A FaceX-Zoo training list under an image root."""
+
+    def __init__(self, root: str | os.PathLike, train_list: str | os.PathLike, **kwargs) -> None:
+        super().__init__(root, read_train_list(train_list), **kwargs)
+
+
+class ImageFolderDataset(FaceImageDataset):
+    """One sub-folder of aligned crops per identity."""
+
+    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
+        super().__init__(root, scan_image_folder(root), **kwargs)
+
+
+class EpochSampler(Sampler):
+    """Deterministic per-epoch permutation that can start part-way (for bit-exact resume).
+
+    Yields ``(index, seed)``: the seed drives per-sample augmentation.
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True,
+                 rank: int = 0, world: int = 1) -> None:
+        self.size, self.seed, self.epoch, self.start, self.shuffle = size, seed, epoch, start, shuffle
+        self.rank, self.world = rank, world
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.size))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.size, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        # rank r takes positions r, r + world, ...: with one process this is the plain order
+        order = self.order()
+        per_rank = self.size // self.world
+        for i in range(self.start, per_rank):
+            pos = i * self.world + self.rank
+            yield order[pos], _sample_seed(self.seed, self.epoch, pos)
+
+    def __len__(self) -> int:
+        return max(0, self.size // self.world - self.start)
+
+
+class RecordDataset(FaceImageDataset):
+    """Images and labels from an InsightFace ``train.rec``/``train.idx`` (+ ``property``) folder."""
+
+    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
+        from .recordio import RecordReader, image_keys, read_property, record_label
+
+        root = Path(root)
+        self.reader = RecordReader(root / "train.rec", root / "train.idx")
+        keys = image_keys(self.reader)
+        labels = [record_label(self.reader.read_header(k)) for k in keys]
+        super().__init__(root, [(str(k), lab) for k, lab in zip(keys, labels)], **kwargs)
+        if (root / "property").exists():
+            self.num_classes = max(self.num_classes, read_property(root / "property")[0])
+
+    def read(self, index: int) -> np.ndarray:
+        from .recordio import unpack_record
+
+        rec_key = self.samples[index][0]
+        _, data = unpack_record(self.reader.read(int(rec_key)))
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        if img is None:
+            raise ImageLoadError(f"{self.reader.rec_path}: record {rec_key} is not a decodable image")
+        return img

@@ -1,0 +1,305 @@
+"""One experiment = one TOML file: data, backbone, head, training mode, evaluation protocols."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from ..plugin_api.build import table_config
+from ..configs.toml import ConfigError, apply_overrides, load_toml, structure, unstructure
+from ..data.datasets import DataConfig, FaceImageDataset, read_samples
+from ..configs.options import config, option
+from ..plugin_api.registry import Entry, load_factory, registry
+
+SECTIONS = ("experiment", "data", "backbone", "head", "training", "evaluation", "synthetic")
+
+
+@config
+class ExperimentMeta:
+    """The ``[experiment]`` table."""
+
+    name: str = option("experiment", doc="Run name; used in the default output folder.")
+    output_dir: str = option("runs/{name}", doc="Where checkpoints, logs and results go ('{name}' is replaced).")
+    seed: int = option(0, doc="Seed for initialisation, data order and augmentation.")
+    device: str = option("auto", doc="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'.")
+    threads: int = option(0, doc="torch CPU threads; 0 keeps torch's default.")
+
+
+@config
+class EvaluationConfig:
+    """The ``[evaluation]`` table (the protocols are its ``[[evaluation.protocols]]`` array)."""
+
+    checkpoint: str = option("last", doc="'last' (this run's last checkpoint), 'none' (untrained weights) or a path.")
+    batch_size: int = option(128, doc="Images per forward pass during feature extraction.")
+    flip: str = option("sum", doc="Flip test-time augmentation: 'none', 'sum' (fused) or 'concat'.",
+                       validator=attrs.validators.in_(("none", "sum", "concat")))
+    num_workers: int = option(2, doc="Loader worker processes for extraction.")
+    cache: bool = option(True, doc="Cache features on disk per model and protocol.")
+
+
+@config
+class ModelSpec:
+    """One row of the results table: a ``[[evaluation.models]]`` entry."""
+
+    label: str = option("", doc="Row name in the table (default: the checkpoint file names).")
+    checkpoints: tuple[str, ...] = option(("last",), doc="'last', 'none' or checkpoint paths; several = an "
+                                                         "ensemble of concatenated features.")
+
+
+@attrs.define
+class ResolvedComponent:
+    entry: Entry
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def plain(self) -> dict[str, Any]:
+        return {"name": self.entry.name, **unstructure(self.config)}
+
+
+def _default_from(cfg: Any, field: str) -> Any:
+    return getattr(cfg, field, None) if attrs.has(type(cfg)) else None
+
+
+class Experiment:
+    """A validated experiment config plus builders for its components.
+
+    Every section is checked when the experiment is created, so a typo fails at once with the key
+    path and the file, not hours into a run.
+    """
+
+    def __init__(self, data: Mapping[str, Any], source: str = "<config>") -> None:
+        self.source = source
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"{source}: {unknown[0]}: unknown section (expected one of {', '.join(SECTIONS)})")
+        self.meta: ExperimentMeta = structure(ExperimentMeta, data.get("experiment", {}), path="experiment", source=source)
+        self.synthetic = None
+        self.synthetic_output: str | None = None
+        if "synthetic" in data:
+            from ..apps.synthetic import SyntheticConfig
+
+            syn = dict(data["synthetic"]) if isinstance(data["synthetic"], Mapping) else data["synthetic"]
+            if isinstance(syn, dict):
+                self.synthetic_output = syn.pop("output", None)
+                if not isinstance(self.synthetic_output, str):
+                    raise ConfigError(f"{source}: synthetic.output: required key missing (folder to generate into)")
+            self.synthetic = structure(SyntheticConfig, syn, path="synthetic", source=source)
+        self.data: DataConfig | None = (structure(DataConfig, data["data"], path="data", source=source)
+                                        if "data" in data else None)
+        self.backbone = self._component("backbone", data, "backbone")
+        self._raw_head = data.get("head")
+        self._head: ResolvedComponent | None = None
+        self.training = self._component("training_mode", data, "training")
+        evaluation = dict(data.get("evaluation", {}))
+        protocols = evaluation.pop("protocols", [])
+        models = evaluation.pop("models", [])
+        if not isinstance(models, list):
+            raise ConfigError(f"{source}: evaluation.models: expected an array of tables ([[evaluation.models]])")
+        self.evaluation_models = [structure(ModelSpec, m, path=f"evaluation.models[{i}]", source=source)
+                                  for i, m in enumerate(models)]
+        self.evaluation: EvaluationConfig = structure(EvaluationConfig, evaluation, path="evaluation", source=source)
+        if not isinstance(protocols, list):
+            raise ConfigError(f"{source}: evaluation.protocols: expected an array of tables ([[evaluation.protocols]])")
+        self.protocol_labels: list[str] = []
+        self.protocols = []
+        for i, table in enumerate(protocols):
+            table = dict(table) if isinstance(table, Mapping) else table
+            label = table.pop("label", "") if isinstance(table, dict) else ""
+            if not isinstance(label, str):
+                raise ConfigError(f"{source}: evaluation.protocols[{i}].label: expected a string, "
+                                  f"got {type(label).__name__}")
+            self.protocols.append(self._table("protocol", table, f"evaluation.protocols[{i}]"))
+            self.protocol_labels.append(label)
+        self._num_classes: int | None = None
+        if self._raw_head is not None:
+            try:
+                self._head = self._resolve_head()
+            except FileNotFoundError:
+                # The data does not exist yet (e.g. synthetic data generated by `demo`): validate the
+                # head now with a stand-in class count and resolve it for real on first use.
+                self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()})
+        import torch  # noqa: F401  (after validation, so config errors stay fast)
+
+    # -- parsing -----------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
+        data = load_toml(path)
+        if overrides:
+            data = apply_overrides(data, overrides)
+        return cls(data, source=str(path))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
+        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it)."""
+        from .trainer import load_checkpoint
+
+        data = load_checkpoint(path)["config"]
+        head = data.get("head")
+        if isinstance(head, dict) and not isinstance(head.get("num_classes"), int):
+            head.pop("num_classes", None)
+        if overrides:
+            data = apply_overrides(data, overrides)
+        return cls(data, source=f"{path} (embedded config)")
+
+    def _table(self, kind: str, table: Any, path: str, defaults: Mapping[str, Any] | None = None) -> ResolvedComponent:
+        return ResolvedComponent(*table_config(kind, table, path=path, source=self.source, defaults=defaults))
+
+    def _component(self, kind: str, data: Mapping[str, Any], section: str) -> ResolvedComponent | None:
+        return self._table(kind, data[section], section) if section in data else None
+
+    def _head_defaults(self) -> dict[str, Any]:
+        if self.backbone is not None and _default_from(self.backbone.config, "embedding_size") is not None:
+            return {"embedding_size": self.backbone.config.embedding_size}
+        return {}
+
+    def _resolve_head(self) -> ResolvedComponent:
+        defaults = self._head_defaults()
+        if "num_classes" not in self._raw_head and self.data is not None:
+            defaults["num_classes"] = self.num_classes
+        return self._table("head", self._raw_head, "head", defaults)
+
+    @property
+    def head(self) -> ResolvedComponent | None:
+        if self._head is None and self._raw_head is not None:
+            self._head = self._resolve_head()
+        return self._head
+
+    # -- derived values ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def seed(self) -> int:
+        return self.meta.seed
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.meta.output_dir.replace("{name}", self.meta.name))
+
+    @property
+    def device(self):
+        import torch
+
+        if self.meta.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.meta.device)
+
+    @property
+    def samples(self) -> list[tuple[str, int]]:
+        if self.data is None:
+            raise ConfigError(f"{self.source}: data: section missing (needed for training)")
+        if not hasattr(self, "_samples"):
+            self._samples = read_samples(self.data)
+        return self._samples
+
+    @property
+    def num_classes(self) -> int:
+        if self._num_classes is None:
+            self._num_classes = max(label for _, label in self.samples) + 1
+        return self._num_classes
+
+    def resolved(self) -> dict[str, Any]:
+        """The full config with every default filled in (what ``config show`` prints and checkpoints keep)."""
+        out: dict[str, Any] = {"experiment": unstructure(self.meta)}
+        if self.data is not None:
+            out["data"] = unstructure(self.data)
+        try:
+            head = self.head
+            out_head = head.plain() if head is not None else None
+        except FileNotFoundError:  # data not generated yet: show the class count as pending
+            head = self._table("head", self._raw_head, "head", {"num_classes": 0, **self._head_defaults()})
+            out_head = head.plain()
+            del out_head["num_classes"]  # filled in from the training data once it exists
+        for key, plain in (("backbone", self.backbone.plain() if self.backbone else None), ("head", out_head),
+                           ("training", self.training.plain() if self.training else None)):
+            if plain is not None:
+                out[key] = plain
+        ev = unstructure(self.evaluation)
+        if self.protocols:
+            ev["protocols"] = [{**p.plain(), **({"label": label} if label else {})}
+                               for p, label in zip(self.protocols, self.protocol_labels)]
+        if self.evaluation_models:
+            ev["models"] = [unstructure(m) for m in self.evaluation_models]
+        out["evaluation"] = ev
+        if self.synthetic is not None:
+            out["synthetic"] = {"output": self.synthetic_output, **unstructure(self.synthetic)}
+        return out
+
+    def component_names(self) -> dict[str, dict[str, str]]:
+        return {key: {"name": c.entry.name, "distribution": c.entry.distribution, "version": c.entry.version}
+                for key, c in (("backbone", self.backbone), ("head", self.head), ("training", self.training))
+                if c is not None}
+
+    # -- builders ----------------------------------------------------------------------------
+    def seed_everything(self) -> None:
+        import numpy as np
+        import torch
+
+        random.seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        torch.manual_seed(self.seed)
+        if self.meta.threads:
+            torch.set_num_threads(self.meta.threads)
+
+    def _require(self, comp: ResolvedComponent | None, section: str) -> ResolvedComponent:
+        if comp is None:
+            raise ConfigError(f"{self.source}: {section}: section missing")
+        return comp
+
+    def build_backbone(self):
+        comp = self._require(self.backbone, "backbone")
+        return load_factory(comp.entry.component)(comp.config)
+
+    def build_head(self):
+        comp = self._require(self.head, "head")
+        return load_factory(comp.entry.component)(comp.config)
+
+    def build_training_mode(self):
+        comp = self._require(self.training, "training")
+        return load_factory(comp.entry.component)(comp.config)
+
+    def build_protocols(self) -> list[tuple[str, Any]]:
+        """(column name, protocol) per ``[[evaluation.protocols]]`` entry; the name is its ``label`` if set."""
+        return [(label or p.entry.name, load_factory(p.entry.component)(p.config))
+                for p, label in zip(self.protocols, self.protocol_labels)]
+
+    @property
+    def bad_images_log(self) -> Path:
+        return self.output_dir / "bad_images.txt"
+
+    def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
+        assert self.data is not None
+        opts = dict(input_size=input_size, flip=self.data.flip, crop_eye=self.data.crop_eye,
+                    augment=self.data.augment,
+                    bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
+        if self.data.max_bad_images > 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.data.format == "recordio":
+            from ..data.datasets import RecordDataset
+
+            return RecordDataset(self.data.root, **opts)
+        return FaceImageDataset(self.data.root, self.samples, **opts)
+
+    def prepare_synthetic(self, workers: int = 0) -> dict | None:
+        """Generate the ``[synthetic]`` data set if the config asks for one and it is not there yet."""
+        if self.synthetic is None:
+            return None
+        from ..apps.synthetic import generate
+
+        return generate(self.synthetic, Path(self.synthetic_output), workers=workers)
+
+    # -- logging -----------------------------------------------------------------------------
+    def summary_writer(self):
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(str(self.output_dir / "tb"))
+
+    def broadcast_train_event(self, event: str, state: dict) -> None:
+        registry().broadcast("facex_train_event", event=event, state=state)

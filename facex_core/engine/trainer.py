@@ -1,0 +1,433 @@
+"""The training engine shared by training modes: loop, optimiser, LR schedule with warm-up,
+gradient accumulation and clipping, mixed precision with guard rails, DDP, atomic checkpoints,
+bit-exact resume, online validation, tensorboardX scalars and a progress bar with ETA.
+
+What a training method changes (which items an epoch samples, how a batch becomes a loss, what
+happens after an optimiser step, extra checkpoint state) comes from the hooks of its
+:class:`TrainingMode`; their defaults are conventional training."""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import attrs
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.datasets import EpochSampler
+from ..runtime.distributed import is_main, sum_gradients_hook, world_rank
+from ..interfaces.head import Head, HeadOutput
+from ..runtime.progress import Progress
+from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
+from ..interfaces.training_mode import TrainingMode, TrainResult
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+
+CHECKPOINT_FORMAT = "facex-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class FaceModel(nn.Module):
+    """Backbone + head; state-dict keys are ``backbone.*`` and ``head.*`` as in FaceX-Zoo."""
+
+    def __init__(self, backbone: nn.Module, head: Head) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
+        return self.head(self.backbone(images), labels)
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write atomically: a killed process leaves either the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], backbone: nn.Module) -> None:
+    """A FaceX checkpoint holding only ``backbone`` (e.g. weights trained elsewhere, or untrained for a
+    smoke test) under the resolved experiment ``config``; evaluation, export and the SDK's ``facex``
+    recognizer load it like a trained run's checkpoint."""
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
+                           "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a FaceX checkpoint")
+    return ckpt
+
+
+def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.no_decay_1d:
+        groups = [{"params": [p for _, p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+                  {"params": [p for _, p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+class _SubsetSampler(EpochSampler):
+    """:class:`EpochSampler` over the positions of ``indices`` (``None``: the whole data set); the
+    engine changes ``size`` and ``indices`` per epoch (the persistent loader keeps the sampler)."""
+
+    indices: Sequence[int] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for pos, seed in super().__iter__():
+            yield (pos if self.indices is None else self.indices[pos]), seed
+
+
+class Trainer:
+    """Runs epochs of ``model`` over ``dataset``; resumable bit for bit from ``last.pt``.
+
+    ``mode`` supplies the method-specific parts through the :class:`TrainingMode` hooks; without
+    one, the hooks' defaults (conventional training of a :class:`FaceModel`) are used.
+    """
+
+    def __init__(self, experiment: "Experiment", model: nn.Module, dataset: Dataset,
+                 optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig,
+                 mode: TrainingMode | None = None) -> None:
+        self.experiment = experiment
+        self.model = model
+        self.mode = mode if mode is not None else TrainingMode(None)
+        self.dataset = dataset
+        self.optimizer_cfg = optimizer
+        self.schedule = schedule
+        self.loop = loop
+        self.world, self.rank = world_rank()
+        self.device = experiment.device
+        if loop.batch_size % (self.world * loop.grad_accumulation):
+            raise ValueError(f"training.loop.batch_size = {loop.batch_size} must divide by world size "
+                             f"{self.world} × grad_accumulation {loop.grad_accumulation}")
+        self.micro_batch = loop.batch_size // (self.world * loop.grad_accumulation)
+        if loop.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("training.loop.amp = 'fp16' needs CUDA; use 'bf16' on CPU")
+        self.model.to(self.device)
+        if loop.channels_last:  # only 4-D weights change: convolutions of every sub-network
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(optimizer, model)
+        self.scaler = torch.amp.GradScaler("cuda", growth_interval=100) if loop.amp == "fp16" else None
+        self.forward_model: nn.Module = model
+        self._wrap_parallel()
+        self.out = Path(experiment.output_dir)
+        self.ckpt_dir = self.out / "checkpoints"
+        self.steps_per_epoch = self._micro_steps(len(dataset))  # of the current epoch; set per epoch
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"data: {len(dataset)} images is fewer than one batch "
+                             f"(training.loop.batch_size = {loop.batch_size})")
+        self.epoch = 0
+        self.step_in_epoch = 0  # micro-steps
+        self.global_step = 0    # optimiser steps
+        self.nonfinite_in_row = 0
+        self.skipped = 0
+        self.best: dict[str, Any] = {}
+        self.writer: Any = None  # tensorboardX writer of rank 0 during fit(), for hooks that log
+        self._data_loader: DataLoader | None = None
+        self._sampler: _SubsetSampler | None = None
+        self._epoch_items: list[int] | None = None
+
+    def _micro_steps(self, items: int) -> int:
+        """Micro-steps an epoch of ``items`` samples gives: whole optimiser steps only."""
+        steps = items // (self.micro_batch * self.world)
+        return steps - steps % self.loop.grad_accumulation
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        """An image batch on the training device, in channels_last when the loop asks for it."""
+        images = images.to(self.device, non_blocking=True)
+        if self.loop.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _wrap_parallel(self) -> None:
+        if self.world == 1:
+            if self.loop.compile:  # compiled copy for the forward pass only: checkpoints keep plain keys
+                self.forward_model = self.mode.compile_model(self)
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        classifier = getattr(getattr(self.model, "head", None), "classifier", None)
+        if classifier is not None and getattr(classifier, "sharded", False):
+            # centres are split across ranks: only the backbone is replicated, and its gradients are
+            # summed because each rank already back-propagates the global batch's loss
+            ddp = DDP(self.model.backbone, device_ids=ids, broadcast_buffers=False)
+            ddp.register_comm_hook(None, sum_gradients_hook)
+            self.forward_model = FaceModel(ddp, self.model.head)
+        else:
+            self.forward_model = DDP(self.model, device_ids=ids, broadcast_buffers=False)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _ckpt_name(self, base: str) -> str:
+        sharded = getattr(getattr(getattr(self.model, "head", None), "classifier", None), "sharded", False)
+        return f"{base}.pt" if self.rank == 0 or not sharded else f"{base}.rank{self.rank}.pt"
+
+    def _should_save(self) -> bool:
+        sharded = getattr(getattr(getattr(self.model, "head", None), "classifier", None), "sharded", False)
+        return self.rank == 0 or sharded
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "config": self.experiment.resolved(),
+            "components": self.experiment.component_names(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else {},
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+            "skipped": self.skipped, "best": dict(self.best), "world": self.world,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else torch.zeros(0)},
+            "mode_state": self.mode.extra_state(self),
+        }
+
+    def save(self, epoch_end: bool = False) -> Path:
+        last = self.ckpt_dir / self._ckpt_name("last")
+        if self._should_save():
+            payload = self.state()
+            save_checkpoint(last, payload)
+            if epoch_end:
+                save_checkpoint(self.ckpt_dir / self._ckpt_name(f"epoch_{self.epoch}"), payload)
+        if self.rank == 0:
+            self.experiment.broadcast_train_event("checkpoint", {"path": str(last), "step": self.global_step})
+        return last
+
+    def restore(self, path: str | os.PathLike) -> None:
+        ckpt = load_checkpoint(path)
+        self.mode.load_extra_state(self, ckpt.get("mode_state"), str(path))
+        if int(ckpt.get("world", 1)) != self.world:
+            raise ValueError(f"{path}: written with {ckpt.get('world')} processes, resuming with {self.world}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scaler and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.step_in_epoch = int(ckpt["epoch"]), int(ckpt["step_in_epoch"])
+        self.global_step = int(ckpt["global_step"])
+        self.skipped = int(ckpt.get("skipped", 0))
+        self.best = dict(ckpt.get("best", {}))
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.device.type == "cuda" and ckpt["rng"]["cuda"].numel():
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+
+    # -- loop --------------------------------------------------------------------------------
+    def _loader(self, epoch: int, start_step: int) -> DataLoader:
+        """One loader for the whole run (workers persist across epochs); its sampler is moved to
+        ``epoch``, to the items the mode chose for it and to the position after ``start_step``."""
+        if self._data_loader is None:
+            self._sampler = _SubsetSampler(len(self.dataset), self.experiment.seed, epoch, rank=self.rank,
+                                           world=self.world)
+            workers = self.experiment.data.num_workers if self.experiment.data else 0
+            self._data_loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self._sampler,
+                                           num_workers=workers, drop_last=True,
+                                           pin_memory=self.device.type == "cuda",
+                                           persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+        self._sampler.epoch, self._sampler.start = epoch, start_step * self.micro_batch
+        self._sampler.indices = self._epoch_items
+        self._sampler.size = len(self.dataset) if self._epoch_items is None else len(self._epoch_items)
+        return self._data_loader
+
+    def _plan_epoch(self) -> None:
+        """Ask the mode which items the current epoch samples; set its number of micro-steps."""
+        items = self.mode.epoch_indices(self)
+        self._epoch_items = None if items is None else list(items)
+        count = len(self.dataset) if items is None else len(self._epoch_items)
+        self.steps_per_epoch = self._micro_steps(count)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"epoch {self.epoch + 1}: {count} samples is fewer than one batch "
+                             f"(training.loop.batch_size = {self.loop.batch_size})")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The loop's mixed-precision context (``loop.amp``), for hooks that run networks."""
+        if self.loop.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.loop.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _optimizer_step(self) -> None:
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.loop.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.clip_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _check_bad_images(self, writer: Any) -> None:
+        """Stop once more unreadable images were skipped than ``data.max_bad_images`` allows."""
+        log = getattr(self.dataset, "bad_log", None)
+        if log is None or not log.exists():
+            return
+        lines = log.read_text(encoding="utf-8").splitlines()
+        if writer:
+            writer.add_scalar("train/bad_images", len(lines), self.global_step)
+        limit = self.experiment.data.max_bad_images if self.experiment.data else 0
+        if len(lines) > limit:
+            raise RuntimeError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
+                               f"last: {lines[-1]}; all listed in {log}")
+
+    def _validate(self, writer: Any) -> None:
+        from .evaluate import validate_online
+
+        name, value = validate_online(self.experiment, self.model.backbone)
+        writer.add_scalar(f"val/{name}", value, self.global_step)
+        if not self.best or value > self.best["value"]:
+            self.best = {"metric": name, "value": value, "step": self.global_step}
+            save_checkpoint(self.ckpt_dir / "best.pt", self.state())
+        self.model.train()
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (all ranks must drop a step together, or the
+        ranks that back-propagate would wait for the others' gradients forever)."""
+        finite = torch.isfinite(loss.detach()).all().to(torch.float32)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite)
+
+    def _drop_step(self) -> None:
+        """A NaN/inf step is dropped (its gradients too) rather than poisoning the weights."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_in_row += 1
+        self.skipped += 1
+        if self.writer:
+            self.writer.add_scalar("train/skipped_steps", self.skipped, self.global_step)
+        if self.nonfinite_in_row >= self.loop.max_nonfinite:
+            raise FloatingPointError(
+                f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
+                "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
+
+    def train_step(self, micro_batches: list[Any]) -> tuple[HeadOutput, Any] | None:
+        """One optimiser step over ``grad_accumulation`` collated micro-batches (as the loader
+        gives them); returns the last micro-batch's output and prepared batch, or ``None`` when
+        a loss was not finite and the step was dropped."""
+        accum = len(micro_batches)
+        batches = [self.mode.prepare_batch(self, b) for b in micro_batches]
+        self.mode.begin_step(self, batches)
+        out = batch = None
+        for index, batch in enumerate(batches):
+            with self.autocast():
+                out = self.mode.compute_loss(self, batch, index)
+            loss = out.total_loss.float()
+            if not self._all_finite(loss):
+                self.step_in_epoch += accum
+                self._drop_step()
+                return None
+            (self.scaler.scale(loss / accum) if self.scaler else loss / accum).backward()
+        self.nonfinite_in_row = 0
+        self.step_in_epoch += accum
+        self._optimizer_step()
+        self.global_step += 1
+        self.mode.after_optimizer_step(self)
+        return out, batch
+
+    def _set_lr(self) -> float:
+        position = self.epoch + self.step_in_epoch / self.steps_per_epoch
+        lr = self.schedule.lr(self.optimizer_cfg.lr, position, self.loop.epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        last = self.ckpt_dir / self._ckpt_name("last")
+        if resume:
+            if not last.exists():
+                raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+            self.restore(last)
+        main = self.rank == 0
+        writer = self.writer = self.experiment.summary_writer() if main else None
+        accum = self.loop.grad_accumulation
+        total_steps = self.mode.planned_steps(self)
+        if self.loop.max_steps:
+            total_steps = min(total_steps, self.loop.max_steps)
+        bar = Progress(total_steps, desc="train", unit="step", initial=self.global_step)
+        bar.disabled = bar.disabled or not main
+        if main:
+            self.experiment.broadcast_train_event("start", {"global_step": self.global_step})
+        loss_v = acc_v = float("nan")
+        seen, t0 = 0, time.perf_counter()
+        images_per_step = self.micro_batch * self.world * accum * self.mode.views_per_sample
+        stopped = False
+        lr = self.optimizer_cfg.lr
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        while self.epoch < self.loop.epochs and not stopped:
+            self._plan_epoch()
+            group: list[Any] = []
+            for micro_batch in self._loader(self.epoch, self.step_in_epoch):
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    break
+                group.append(micro_batch)
+                if len(group) < accum:
+                    continue
+                lr = self._set_lr()
+                done = self.train_step(group)
+                group = []
+                if done is None:
+                    continue
+                out, batch = done
+                seen += images_per_step
+                end_of_epoch = self.step_in_epoch >= self.steps_per_epoch
+                if main and (self.global_step % self.loop.log_every == 0 or end_of_epoch):
+                    loss_v = float(out.loss.detach())
+                    acc_v = out.accuracy(self.mode.batch_labels(batch))
+                    ips = seen / max(1e-9, time.perf_counter() - t0)
+                    for key, val in (("loss", loss_v), ("accuracy", acc_v), ("lr", lr), ("images_per_s", ips)):
+                        writer.add_scalar(f"train/{key}", val, self.global_step)
+                    for key, val in out.extra_losses.items():
+                        writer.add_scalar(f"train/{key}", float(val.detach()), self.global_step)
+                    self.experiment.broadcast_train_event(
+                        "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
+                stats = f" loss {loss_v:.3f} acc {acc_v:.3f}" if loss_v == loss_v else ""  # nan until first log
+                bar.update(postfix=f"epoch {self.epoch + 1}/{self.loop.epochs}{stats} lr {lr:.3g}")
+                if self.global_step % self.loop.log_every == 0:
+                    self._check_bad_images(writer)
+                if main and self.loop.validate_every and self.global_step % self.loop.validate_every == 0:
+                    self._validate(writer)
+                if self.loop.max_steps and self.global_step >= self.loop.max_steps:
+                    stopped = not end_of_epoch or self.epoch + 1 < self.loop.epochs
+                    break
+                if self.global_step % self.loop.checkpoint_every == 0 and not end_of_epoch:
+                    self.save()
+            if self.step_in_epoch >= self.steps_per_epoch:
+                self.epoch += 1
+                self.step_in_epoch = 0
+                self.save(epoch_end=True)
+                if main:
+                    self.experiment.broadcast_train_event("epoch", {"epoch": self.epoch})
+            else:
+                self.save()
+        bar.close()
+        self._check_bad_images(writer)
+        if writer:
+            writer.close()
+        self.writer = None
+        ips = seen / max(1e-9, time.perf_counter() - t0)
+        result = TrainResult(output_dir=str(self.out), last_checkpoint=str(last), epochs_done=self.epoch,
+                             global_step=self.global_step, loss=loss_v, accuracy=acc_v,
+                             images_per_s=ips, finished=not stopped, skipped_steps=self.skipped,
+                             best=dict(self.best))
+        if main:
+            self.experiment.broadcast_train_event("end", attrs.asdict(result))
+        return result
