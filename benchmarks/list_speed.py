@@ -25,8 +25,8 @@ def timed(cmd: list[str], runs: int) -> list[float]:
 
 def main(runs: int = 10) -> None:
     bare = timed([sys.executable, "-c", "pass"], runs)
-    lst = timed([sys.executable, "-m", "facex_core.cli.main", "list"], runs)
-    rows = subprocess.run([sys.executable, "-m", "facex_core.cli.main", "list", "--json"], check=True,
+    lst = timed([sys.executable, "-m", "facex_core", "list"], runs)
+    rows = subprocess.run([sys.executable, "-m", "facex_core", "list", "--json"], check=True,
                           capture_output=True, text=True).stdout.count('"kind"')
     cached = "off (PYTHONDONTWRITEBYTECODE is set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     print(f"components listed: {rows}; bytecode caching {cached}")

@@ -1,71 +1,92 @@
-"""FaceX core: the public API that plugins and users import.
+"""FaceX core: the public API that plugins and applications import.
 
-Everything here is importable from the package top level; modules whose names start with an
-underscore are private and may change without notice. Names that need torch are loaded lazily, so
-``import facex_core`` (and plugin discovery) stays cheap.
+Every public name is importable from this top level (``facex_core.build``, ``facex_core.Backbone``);
+the subpackages (``plugin_api``, ``configs``, ``interfaces``, ``nn``, ``data``, ``metrics``,
+``engine``, ``runtime``, ``cli``) are the implementation and may be reorganised. The names in the
+first block are torch-free and imported at once, so a plugin's registration module stays light;
+the names in the ``TYPE_CHECKING`` block are what type checkers and IDEs see, and at run time each
+is imported from the module named there on first access (the block itself is the lazy table).
+See docs/api.md for the same list with one line per name.
 """
 from __future__ import annotations
 
+import ast
 import importlib
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .plugin_api.components import KINDS, Component
-from .plugin_api.hookspecs import hookimpl, hookspec
+# -- for plugin authors: declaring components and commands (torch-free) -------------------------
 from .configs.options import config, describe_fields, option
+from .errors import ConfigError, RegistryError
+from .interfaces.backbone_config import FlattenBackboneConfig
+from .interfaces.classifier_config import ClassifierConfig
+from .interfaces.head_config import HeadConfig
+from .interfaces.protocol_config import THRESHOLD_RULES, threshold_rule_option
+from .engine.train_config import LoopConfig, OptimizerConfig, ScheduleConfig
+from .plugin_api.components import KINDS, Command, Component
+from .plugin_api.hookspecs import hookimpl, hookspec
 from .version import PLUGIN_API, __version__
 
-# public name -> private module that defines it (imported on first access)
-_LAZY = {
-    # registry and building
-    "Registry": "plugin_api.registry", "RegistryError": "errors", "registry": "plugin_api.registry",
-    "build": "plugin_api.build", "build_from_table": "plugin_api.build", "component_config": "plugin_api.build",
-    # configs
-    "ConfigError": "errors", "load_toml": "configs.toml", "apply_overrides": "configs.toml",
-    "structure_config": "configs.toml",
-    # interfaces
-    "Backbone": "interfaces.backbone",
-    "Head": "interfaces.head", "HeadConfig": "interfaces.head_config", "HeadOutput": "interfaces.head", "MarginSoftmaxHead": "interfaces.head",
-    "check_labels": "interfaces.head", "replace_target": "interfaces.head", "safe_sin": "interfaces.head", "target_mask": "interfaces.head",
-    "default_adacos_scale": "interfaces.head", "Classifier": "nn.classifier", "CosineBatch": "nn.classifier",
-    "ClassifierConfig": "interfaces.classifier_config",
-    "TrainingMode": "interfaces.training_mode", "TrainResult": "interfaces.training_mode",
-    "Protocol": "interfaces.protocol", "ProtocolResult": "interfaces.protocol", "Curve": "interfaces.protocol",
-    "Detector": "interfaces.sdk", "Landmarker": "interfaces.sdk", "Aligner": "interfaces.sdk", "Recognizer": "interfaces.sdk",
-    "Pipeline": "interfaces.sdk", "Face": "interfaces.sdk", "MaskAdder": "interfaces.mask", "MaskedImage": "interfaces.mask",
-    "mask_dataset": "apps.mask_data", "one_side_masked_pairs": "apps.mask_data",
-    "ARCFACE_TEMPLATE_112": "data.alignment", "arcface_template": "data.alignment", "umeyama": "data.alignment",
-    # engines
-    "Experiment": "engine.experiment", "Trainer": "engine.trainer", "OptimizerConfig": "engine.train_config",
-    "ScheduleConfig": "engine.train_config", "LoopConfig": "engine.train_config",
-    "extract_features": "engine.extract", "FaceModel": "engine.trainer",
-    "save_checkpoint": "engine.trainer", "save_backbone_checkpoint": "engine.trainer", "load_checkpoint": "engine.trainer",
-    "build_optimizer": "engine.trainer",
-    "CHECKPOINT_FORMAT": "engine.trainer", "CHECKPOINT_VERSION": "engine.trainer", "validate_online": "engine.evaluate",
-    "evaluate_experiment": "engine.evaluate", "load_backbone_weights": "engine.evaluate",
-    "EpochSampler": "data.datasets", "to_tensor": "data.datasets", "FaceImageDataset": "data.datasets", "DataConfig": "data.datasets",
-    "RecordDataset": "data.datasets", "augment": "data.augment", "AugmentConfig": "data.augment",
-    "init_distributed": "runtime.distributed", "world_rank": "runtime.distributed",
-    # data
-    "load_image": "data.image", "as_bgr": "data.image", "as_rgb": "data.image", "ImageLoadError": "data.image",
-    "encode_image": "data.image", "write_image": "data.image", "TrainListDataset": "data.datasets",
-    "ImageFolderDataset": "data.datasets", "read_train_list": "data.datasets",
-    # metrics
-    "kfold_verification": "metrics.verification", "threshold_rule_option": "interfaces.protocol_config",
-    "THRESHOLD_RULES": "interfaces.protocol_config", "KFoldResult": "metrics.verification",
-    "roc_curve": "metrics.verification", "tar_at_far": "metrics.verification", "eer": "metrics.verification",
-    "roc_auc": "metrics.verification", "pair_scores": "metrics.verification", "verification_result": "metrics.verification",
-    # shared layers and geometry
-    "feature_map_size": "nn.geometry", "FlattenBackboneConfig": "interfaces.backbone_config", "resolve_map_size": "nn.geometry", "ConvBNAct": "nn.layers", "rename_output_layer": "nn.layers",
-    "FlattenEmbedding": "nn.layers", "SqueezeExcite": "nn.layers", "DropPath": "nn.layers",
-    "make_divisible": "nn.layers", "conv_out_size": "nn.layers",
-    # synthetic demo data
-    "SyntheticConfig": "apps.synthetic", "generate_synthetic": "apps.synthetic",
-    # misc
-    "Progress": "runtime.progress", "count_params_and_macs": "nn.complexity", "export_onnx": "nn.export",
-}
+if TYPE_CHECKING:
+    # -- for plugin authors: the interfaces a component implements ---------------------------------
+    from .interfaces.backbone import Backbone
+    from .interfaces.dataset import DatasetMaker
+    from .interfaces.head import Head, HeadOutput, MarginSoftmaxHead
+    from .interfaces.mask import MaskAdder, MaskedImage
+    from .interfaces.protocol import Curve, Protocol, ProtocolResult
+    from .interfaces.sdk import Aligner, Detector, Face, Landmarker, Pipeline, Recognizer, pick_face
+    from .interfaces.training_mode import TrainingMode, TrainResult
+    # -- for plugin authors: building blocks ------------------------------------------------------
+    from .interfaces.head import check_labels, default_adacos_scale, replace_target, safe_sin, target_mask
+    from .nn.classifier import Classifier, CosineBatch
+    from .nn.face_model import FaceModel
+    from .nn.geometry import feature_map_size, resolve_map_size
+    from .nn.layers import ConvBNAct, DropPath, FlattenEmbedding, SqueezeExcite, conv_out_size, make_divisible
+    from .nn.layers import rename_output_layer
+    from .data.alignment import ARCFACE_TEMPLATE_112, arcface_template, umeyama
+    from .metrics.verification import KFoldResult, eer, kfold_verification, pair_scores, roc_auc, roc_curve
+    from .metrics.verification import tar_at_far, verification_result
+    from .runtime.device import resolve_device
+    from .runtime.files import atomic_output, remove_temporaries, write_atomic
+    from .runtime.progress import Progress
+    # -- for applications: components, configs and experiments -----------------------------------
+    from .plugin_api.build import build, build_from_table, component_config
+    from .plugin_api.registry import Registry, registry
+    from .cli.main import main
+    from .configs.toml import apply_overrides, load_toml, structure_config, to_toml
+    from .engine.experiment import Experiment
+    from .engine.trainer import Trainer, build_optimizer
+    from .engine.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_backbone_weights, load_checkpoint
+    from .engine.checkpoint import save_backbone_checkpoint, save_checkpoint
+    from .engine.evaluate import evaluate_experiment
+    from .engine.extract import extract_features
+    from .engine.validation import validate_online
+    from .nn.complexity import count_params_and_macs
+    from .nn.export import check_onnx, export_onnx, onnx_outputs
+    from .runtime.distributed import init_distributed, world_rank
+    # -- for applications: data ---------------------------------------------------------------
+    from .data.augment import AugmentConfig, augment
+    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, ImageFolderDataset, RecordDataset
+    from .data.datasets import TrainListDataset, read_train_list, to_tensor
+    from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
 
-__all__ = ["KINDS", "Component", "hookimpl", "hookspec", "config", "option", "describe_fields",
-           "PLUGIN_API", "__version__", *sorted(_LAZY)]
+
+def _lazy_table() -> dict[str, str]:
+    """``name -> module`` from the ``if TYPE_CHECKING:`` block above (one list for both audiences:
+    type checkers read it as imports, this function reads it as the table of lazy names)."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If)
+                 and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+    return {alias.asname or alias.name: node.module or ""
+            for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+
+
+_LAZY = _lazy_table()
+
+__all__ = ["KINDS", "Command", "Component", "ConfigError", "RegistryError", "ClassifierConfig",
+           "FlattenBackboneConfig", "HeadConfig", "LoopConfig", "OptimizerConfig", "PLUGIN_API",
+           "ScheduleConfig", "THRESHOLD_RULES", "__version__", "config", "describe_fields", "hookimpl",
+           "hookspec", "option", "threshold_rule_option", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -89,7 +89,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, pythonpath: lis
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(pythonpath + [env.get("PYTHONPATH", "")])
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "facex_core.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "facex_core", *args], capture_output=True, text=True,
                           env=env, cwd=cwd or REPO, timeout=600)
 
 

@@ -241,7 +241,7 @@ class _Output:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from ..data.image import write_bytes_atomic
+    from ..runtime.files import write_atomic as write_bytes_atomic
 
     write_bytes_atomic(path, text.encode("utf-8"))
 

@@ -41,7 +41,8 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from ..data.image import encode_image, write_bytes_atomic
+from ..data.image import encode_image
+from ..runtime.files import write_atomic as write_bytes_atomic
 from ..configs.options import config, option
 
 #: Version of the on-disk layout and of the drawing code; bump it when either changes the bytes.

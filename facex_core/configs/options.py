@@ -1,28 +1,91 @@
-"""Config-class helpers: frozen attrs classes whose fields carry a one-line doc."""
+"""Config-class helpers: frozen attrs classes whose fields carry a one-line doc and their valid range.
+
+Every float field of a :func:`config` class rejects NaN and infinities (a NaN learning rate or
+margin would otherwise train silently into an all-NaN checkpoint); ``option(..., ge=0, le=1)``
+and ``option(..., choices=(...))`` declare ranges and choices with messages that name the field.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Sequence
 
 import attrs
 
 DOC_KEY = "facex_doc"
+#: Metadata key under which :func:`option` records a field's declared bounds and choices.
+RANGE_KEY = "facex_range"
+
+_BOUNDS = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"),
+           "le": (lambda v, b: v <= b, "<="), "lt": (lambda v, b: v < b, "<")}
+
+
+def _numbers(value: Any) -> list[Any]:
+    """The numbers a field value holds (itself, or the items of a tuple/list); bools are not numbers."""
+    items = value if isinstance(value, (tuple, list)) else [value]
+    return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _range_validator(bounds: dict[str, float], choices: Sequence[Any] | None) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if choices is not None and value not in choices:
+            names = ", ".join(c if isinstance(c, str) else repr(c) for c in choices)
+            raise ValueError(f"{attribute.name} must be one of {names}, got {value!r}")
+        for v in _numbers(value):
+            for key, bound in bounds.items():
+                ok, sign = _BOUNDS[key]
+                if not ok(v, bound):
+                    raise ValueError(f"{attribute.name} must be {sign} {bound:g}, got {v!r}")
+    return check
 
 
 def option(default: Any = attrs.NOTHING, *, doc: str, validator: Callable | None = None,
-           factory: Callable[[], Any] | None = None) -> Any:
-    """Declare a config field with its default and the one-line doc that `describe` shows."""
+           factory: Callable[[], Any] | None = None, ge: float | None = None, gt: float | None = None,
+           le: float | None = None, lt: float | None = None, choices: Sequence[Any] | None = None) -> Any:
+    """Declare a config field with its default, the one-line doc ``describe`` shows, and its valid
+    range (``ge``/``gt``/``le``/``lt`` bounds, applied to each number of a tuple too) or ``choices``."""
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    validators = [v for v in (validator,) if v is not None]
+    if bounds or choices is not None:
+        validators.insert(0, _range_validator(bounds, tuple(choices) if choices is not None else None))
+    metadata = {DOC_KEY: doc, RANGE_KEY: {**bounds, **({"choices": tuple(choices)} if choices is not None else {})}}
+    combined = validators[0] if len(validators) == 1 else attrs.validators.and_(*validators) if validators else None
     if factory is not None:
-        return attrs.field(factory=factory, validator=validator, metadata={DOC_KEY: doc})
-    return attrs.field(default=default, validator=validator, metadata={DOC_KEY: doc})
+        return attrs.field(factory=factory, validator=combined, metadata=metadata)
+    return attrs.field(default=default, validator=combined, metadata=metadata)
+
+
+def _is_float_field(annotation: Any) -> bool:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
+    return "float" in str(text)
+
+
+def _check_finite(_instance: Any, attribute: Any, value: Any) -> None:
+    for v in _numbers(value):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{attribute.name} must be a finite number, got {v!r}")
+
+
+def _finite_floats(_cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    """attrs field transformer: every float-typed field (also ``float | None``, tuples of floats)
+    checks that its numbers are finite before its own validators run."""
+    out = []
+    for f in fields:
+        if _is_float_field(f.type):
+            validator = _check_finite if f.validator is None else attrs.validators.and_(_check_finite, f.validator)
+            f = f.evolve(validator=validator)
+        out.append(f)
+    return out
 
 
 def config(cls: type) -> type:
-    """Make ``cls`` a frozen, keyword-only attrs config class (the form every component config takes)."""
-    return attrs.frozen(kw_only=True)(cls)
+    """Make ``cls`` a frozen, keyword-only attrs config class (the form every component config takes);
+    float fields reject NaN and infinities."""
+    return attrs.frozen(kw_only=True, field_transformer=_finite_floats)(cls)
 
 
 def describe_fields(cls: type) -> list[dict[str, Any]]:
-    """Name, type, default and doc of every field of a config class, for `describe` and `config show`."""
+    """Name, type, default, doc and declared range of every field of a config class, for
+    ``describe`` and ``config show``."""
     rows = []
     for f in attrs.fields(cls):
         if f.default is attrs.NOTHING:
@@ -33,5 +96,5 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
             default = f.default
         typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", repr(f.type))
         rows.append({"name": f.name, "type": str(typ), "default": default,
-                     "doc": f.metadata.get(DOC_KEY, "")})
+                     "doc": f.metadata.get(DOC_KEY, ""), "range": dict(f.metadata.get(RANGE_KEY, {}))})
     return rows

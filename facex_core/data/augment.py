@@ -12,8 +12,6 @@ import numpy as np
 
 from ..configs.options import config, option
 
-_p = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0))
-
 
 @config
 class AugmentConfig:
@@ -21,17 +19,17 @@ class AugmentConfig:
 
     preset: str = option("none", doc="'none', or 'sst': FaceX-Zoo's Semi-Siamese Training augmentation "
                                      "(crop-resize 0.5, grayscale 0.2, rotation ±10° 0.5); explicit keys still apply.",
-                         validator=attrs.validators.in_(("none", "sst")))
-    crop_resize: float = option(0.0, doc="Probability of a random crop (up to crop_max_offset px per side) resized back.", validator=_p)
-    crop_max_offset: int = option(9, doc="Largest crop offset in pixels at 112 px (scaled with the image width).")
-    rotation: float = option(0.0, doc="Probability of a rotation by a random integer angle in ±rotation_degrees.", validator=_p)
-    rotation_degrees: float = option(10.0, doc="Largest rotation angle.")
-    grayscale: float = option(0.0, doc="Probability of converting to grey (kept as 3 equal channels).", validator=_p)
-    color_jitter: float = option(0.0, doc="Probability of random brightness/contrast/saturation changes.", validator=_p)
-    jitter_strength: float = option(0.2, doc="Largest relative brightness, contrast and saturation change.")
-    blur: float = option(0.0, doc="Probability of a Gaussian blur (sigma 0.5–1.5).", validator=_p)
-    downscale: float = option(0.0, doc="Probability of down-scaling to 1/4–1/2 and back (low-resolution probes).", validator=_p)
-    erase: float = option(0.0, doc="Probability of random erasing (a rectangle of 2–20% of the area, random colour).", validator=_p)
+                         choices=("none", "sst"))
+    crop_resize: float = option(0.0, doc="Probability of a random crop (up to crop_max_offset px per side) resized back.", ge=0, le=1)
+    crop_max_offset: int = option(9, doc="Largest crop offset in pixels at 112 px (scaled with the image width).", ge=1)
+    rotation: float = option(0.0, doc="Probability of a rotation by a random integer angle in ±rotation_degrees.", ge=0, le=1)
+    rotation_degrees: float = option(10.0, doc="Largest rotation angle.", ge=0, le=180)
+    grayscale: float = option(0.0, doc="Probability of converting to grey (kept as 3 equal channels).", ge=0, le=1)
+    color_jitter: float = option(0.0, doc="Probability of random brightness/contrast/saturation changes.", ge=0, le=1)
+    jitter_strength: float = option(0.2, doc="Largest relative brightness, contrast and saturation change.", ge=0, lt=1)
+    blur: float = option(0.0, doc="Probability of a Gaussian blur (sigma 0.5–1.5).", ge=0, le=1)
+    downscale: float = option(0.0, doc="Probability of down-scaling to 1/4–1/2 and back (low-resolution probes).", ge=0, le=1)
+    erase: float = option(0.0, doc="Probability of random erasing (a rectangle of 2–20% of the area, random colour).", ge=0, le=1)
 
     def resolved(self) -> "AugmentConfig":
         """The preset's probabilities filled in where the explicit ones are 0."""

@@ -79,15 +79,15 @@ class DataConfig:
 
     format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file), 'image_folder' (one folder per "
                                            "identity) or 'recordio' (InsightFace train.rec/.idx/property in root).",
-                         validator=attrs.validators.in_(("train_list", "image_folder", "recordio")))
+                         choices=("train_list", "image_folder", "recordio"))
     root: str = option(doc="Folder the image paths are relative to (the .rec folder for 'recordio').")
     train_list: str = option("", doc="The list file (format 'train_list' only).")
-    num_workers: int = option(2, doc="DataLoader worker processes.")
+    num_workers: int = option(2, doc="DataLoader worker processes.", ge=0)
     flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
     crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
     augment: AugmentConfig = option(factory=AugmentConfig, doc="Further augmentation ([data.augment]); off by default.")
     max_bad_images: int = option(0, doc="Unreadable training images to skip (replaced, logged to bad_images.txt) "
-                                        "before the run stops; 0 = stop at the first.")
+                                        "before the run stops; 0 = stop at the first.", ge=0)
 
 
 def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:

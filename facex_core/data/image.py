@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..runtime.files import write_atomic
+
 
 class ImageLoadError(ValueError):
     """An image could not be read or decoded; the message names the file."""
@@ -67,18 +69,6 @@ def encode_image(image: np.ndarray, suffix: str = ".jpg", jpeg_quality: int = 95
     return buf.tobytes()
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 95) -> None:
     """Encode ``image`` by the suffix of ``path`` and write it atomically; an encoding failure names the file."""
     path = Path(path)
@@ -86,4 +76,4 @@ def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 
         data = encode_image(image, path.suffix, jpeg_quality)
     except ValueError as exc:
         raise OSError(f"{path}: could not encode the image ({exc})") from None
-    write_bytes_atomic(path, data)
+    write_atomic(path, data)

@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 import torch
 
+from .checkpoint import load_backbone_weights
 from .extract import cache_key, extract_features
 from ..metrics.plot import plot_curves
 from ..interfaces.protocol import ProtocolResult
@@ -34,17 +35,6 @@ class ModelResult:
 def _file_digest(path: Path) -> str:
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-
-
-def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | os.PathLike) -> None:
-    """Copy the ``backbone.*`` weights of a FaceX checkpoint into ``backbone`` (strict)."""
-    from .trainer import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint)
-    state = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
-    if not state:
-        raise ValueError(f"{checkpoint}: checkpoint holds no backbone weights")
-    backbone.load_state_dict(state, strict=True)
 
 
 def resolve_checkpoint(exp: "Experiment", spec: str) -> Path | None:
@@ -183,16 +173,3 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike) -> d
             plot_curves(series, path, title=f"{proto} {curve_name.upper()}")
             files[f"{proto}_{curve_name}"] = path
     return files
-
-
-def validate_online(exp: "Experiment", backbone: torch.nn.Module) -> tuple[str, float]:
-    """Primary metric of the first configured protocol for the backbone being trained (no cache)."""
-    if not exp.protocols:
-        raise ValueError("training.loop.validate_every needs at least one [[evaluation.protocols]] entry")
-    name, protocol = exp.build_protocols()[0]
-    ev = exp.evaluation
-    feats = extract_features(backbone, protocol.image_root, protocol.images(), input_size=backbone.input_size,
-                             batch_size=ev.batch_size, flip=ev.flip, device=exp.device, num_workers=0,
-                             crop_eye=bool(getattr(exp.data, "crop_eye", False)), desc=f"validate {name}")
-    result = protocol.evaluate(feats)
-    return f"{name}/{result.primary}", float(result.metrics[result.primary])

@@ -14,7 +14,7 @@ from ..data.datasets import DataConfig, FaceImageDataset, read_samples
 from ..configs.options import config, option
 from ..plugin_api.registry import Entry, load_factory, registry
 
-SECTIONS = ("experiment", "data", "backbone", "head", "training", "evaluation", "synthetic")
+SECTIONS = ("experiment", "prepare", "data", "backbone", "head", "training", "evaluation")
 
 
 @config
@@ -23,9 +23,9 @@ class ExperimentMeta:
 
     name: str = option("experiment", doc="Run name; used in the default output folder.")
     output_dir: str = option("runs/{name}", doc="Where checkpoints, logs and results go ('{name}' is replaced).")
-    seed: int = option(0, doc="Seed for initialisation, data order and augmentation.")
+    seed: int = option(0, doc="Seed for initialisation, data order and augmentation.", ge=0)
     device: str = option("auto", doc="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'.")
-    threads: int = option(0, doc="torch CPU threads; 0 keeps torch's default.")
+    threads: int = option(0, doc="torch CPU threads; 0 keeps torch's default.", ge=0)
 
 
 @config
@@ -33,10 +33,10 @@ class EvaluationConfig:
     """The ``[evaluation]`` table (the protocols are its ``[[evaluation.protocols]]`` array)."""
 
     checkpoint: str = option("last", doc="'last' (this run's last checkpoint), 'none' (untrained weights) or a path.")
-    batch_size: int = option(128, doc="Images per forward pass during feature extraction.")
+    batch_size: int = option(128, doc="Images per forward pass during feature extraction.", ge=1)
     flip: str = option("sum", doc="Flip test-time augmentation: 'none', 'sum' (fused) or 'concat'.",
-                       validator=attrs.validators.in_(("none", "sum", "concat")))
-    num_workers: int = option(2, doc="Loader worker processes for extraction.")
+                       choices=("none", "sum", "concat"))
+    num_workers: int = option(2, doc="Loader worker processes for extraction.", ge=0)
     cache: bool = option(True, doc="Cache features on disk per model and protocol.")
 
 
@@ -79,17 +79,8 @@ class Experiment:
         if unknown:
             raise ConfigError(f"{source}: {unknown[0]}: unknown section (expected one of {', '.join(SECTIONS)})")
         self.meta: ExperimentMeta = structure(ExperimentMeta, data.get("experiment", {}), path="experiment", source=source)
-        self.synthetic = None
-        self.synthetic_output: str | None = None
-        if "synthetic" in data:
-            from ..apps.synthetic import SyntheticConfig
-
-            syn = dict(data["synthetic"]) if isinstance(data["synthetic"], Mapping) else data["synthetic"]
-            if isinstance(syn, dict):
-                self.synthetic_output = syn.pop("output", None)
-                if not isinstance(self.synthetic_output, str):
-                    raise ConfigError(f"{source}: synthetic.output: required key missing (folder to generate into)")
-            self.synthetic = structure(SyntheticConfig, syn, path="synthetic", source=source)
+        self.prepare = [self._table("dataset", table, f"prepare[{i}]")
+                        for i, table in enumerate(self._array(data, "prepare", "[[prepare]]"))]
         self.data: DataConfig | None = (structure(DataConfig, data["data"], path="data", source=source)
                                         if "data" in data else None)
         self.backbone = self._component("backbone", data, "backbone")
@@ -97,15 +88,13 @@ class Experiment:
         self._head: ResolvedComponent | None = None
         self.training = self._component("training_mode", data, "training")
         evaluation = dict(data.get("evaluation", {}))
-        protocols = evaluation.pop("protocols", [])
-        models = evaluation.pop("models", [])
-        if not isinstance(models, list):
-            raise ConfigError(f"{source}: evaluation.models: expected an array of tables ([[evaluation.models]])")
+        protocols = self._array(evaluation, "protocols", "[[evaluation.protocols]]", "evaluation.")
+        models = self._array(evaluation, "models", "[[evaluation.models]]", "evaluation.")
+        evaluation.pop("protocols", None)
+        evaluation.pop("models", None)
         self.evaluation_models = [structure(ModelSpec, m, path=f"evaluation.models[{i}]", source=source)
                                   for i, m in enumerate(models)]
         self.evaluation: EvaluationConfig = structure(EvaluationConfig, evaluation, path="evaluation", source=source)
-        if not isinstance(protocols, list):
-            raise ConfigError(f"{source}: evaluation.protocols: expected an array of tables ([[evaluation.protocols]])")
         self.protocol_labels: list[str] = []
         self.protocols = []
         for i, table in enumerate(protocols):
@@ -118,17 +107,23 @@ class Experiment:
             self.protocol_labels.append(label)
         self._num_classes: int | None = None
         if self._raw_head is not None:
-            try:
-                self._head = self._resolve_head()
-            except FileNotFoundError:
-                # The data does not exist yet (e.g. synthetic data generated by `demo`): validate the
-                # head now with a stand-in class count and resolve it for real on first use.
-                self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()})
-        import torch  # noqa: F401  (after validation, so config errors stay fast)
+            # validated now; the class count may come from data that a [[prepare]] step still has to
+            # write, so the head is resolved for real on first use
+            self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()})
+
+    def _array(self, data: Mapping[str, Any], key: str, form: str, prefix: str = "") -> list[Any]:
+        value = data.get(key, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{self.source}: {prefix}{key}: expected an array of tables ({form})")
+        return value
 
     # -- parsing -----------------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
+        """The experiment of TOML file ``path``, or of the config of that name a plugin ships
+        (``demo.toml``), with ``--set`` style ``overrides`` applied."""
+        if not Path(path).exists() and Path(path).name == str(path):
+            path = registry().packaged_config(str(path)) or path
         data = load_toml(path)
         if overrides:
             data = apply_overrides(data, overrides)
@@ -137,7 +132,7 @@ class Experiment:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
         """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it)."""
-        from .trainer import load_checkpoint
+        from .checkpoint import load_checkpoint
 
         data = load_checkpoint(path)["config"]
         head = data.get("head")
@@ -165,6 +160,11 @@ class Experiment:
         return self._table("head", self._raw_head, "head", defaults)
 
     @property
+    def has_head(self) -> bool:
+        """Whether the config has a ``[head]`` section (without reading any data)."""
+        return self._raw_head is not None
+
+    @property
     def head(self) -> ResolvedComponent | None:
         if self._head is None and self._raw_head is not None:
             self._head = self._resolve_head()
@@ -185,11 +185,12 @@ class Experiment:
 
     @property
     def device(self):
-        import torch
+        from ..runtime.device import resolve_device
 
-        if self.meta.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.meta.device)
+        try:
+            return resolve_device(self.meta.device)
+        except ValueError as exc:
+            raise ConfigError(f"{self.source}: experiment.device: {exc}") from None
 
     @property
     def samples(self) -> list[tuple[str, int]]:
@@ -208,15 +209,17 @@ class Experiment:
     def resolved(self) -> dict[str, Any]:
         """The full config with every default filled in (what ``config show`` prints and checkpoints keep)."""
         out: dict[str, Any] = {"experiment": unstructure(self.meta)}
+        if self.prepare:
+            out["prepare"] = [p.plain() for p in self.prepare]
         if self.data is not None:
             out["data"] = unstructure(self.data)
-        try:
-            head = self.head
-            out_head = head.plain() if head is not None else None
-        except FileNotFoundError:  # data not generated yet: show the class count as pending
-            head = self._table("head", self._raw_head, "head", {"num_classes": 0, **self._head_defaults()})
-            out_head = head.plain()
-            del out_head["num_classes"]  # filled in from the training data once it exists
+        out_head = None
+        if self._raw_head is not None:
+            if self._head is not None or "num_classes" in self._raw_head or self.data_exists():
+                out_head = self.head.plain()  # type: ignore[union-attr]
+            else:  # a [[prepare]] step has not written the data yet: the class count is pending
+                out_head = self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()}).plain()
+                del out_head["num_classes"]
         for key, plain in (("backbone", self.backbone.plain() if self.backbone else None), ("head", out_head),
                            ("training", self.training.plain() if self.training else None)):
             if plain is not None:
@@ -228,9 +231,15 @@ class Experiment:
         if self.evaluation_models:
             ev["models"] = [unstructure(m) for m in self.evaluation_models]
         out["evaluation"] = ev
-        if self.synthetic is not None:
-            out["synthetic"] = {"output": self.synthetic_output, **unstructure(self.synthetic)}
         return out
+
+    def data_exists(self) -> bool:
+        """Whether the ``[data]`` files are there (a ``[[prepare]]`` step may still have to write them)."""
+        if self.data is None:
+            return False
+        if self.data.format == "train_list":
+            return Path(self.data.train_list).is_file()
+        return (Path(self.data.root) / ("train.rec" if self.data.format == "recordio" else "")).exists()
 
     def component_names(self) -> dict[str, dict[str, str]]:
         return {key: {"name": c.entry.name, "distribution": c.entry.distribution, "version": c.entry.version}
@@ -287,13 +296,19 @@ class Experiment:
             return RecordDataset(self.data.root, **opts)
         return FaceImageDataset(self.data.root, self.samples, **opts)
 
-    def prepare_synthetic(self, workers: int = 0) -> dict | None:
-        """Generate the ``[synthetic]`` data set if the config asks for one and it is not there yet."""
-        if self.synthetic is None:
-            return None
-        from ..apps.synthetic import generate
+    def build_preparers(self) -> list[Any]:
+        """The ``[[prepare]]`` steps as :class:`facex_core.DatasetMaker` objects, in order."""
+        return [load_factory(p.entry.component)(p.config) for p in self.prepare]
 
-        return generate(self.synthetic, Path(self.synthetic_output), workers=workers)
+    def prepare_data(self, workers: int = 0, log: Any = None) -> list[dict[str, Any]]:
+        """Run the ``[[prepare]]`` steps (each returns at once when its data is complete);
+        ``log(maker)`` is called before each one."""
+        summaries = []
+        for maker in self.build_preparers():
+            if log is not None:
+                log(maker)
+            summaries.append(maker.prepare(workers=workers))
+        return summaries
 
     # -- logging -----------------------------------------------------------------------------
     def summary_writer(self):

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import load_image, to_tensor
 from ..runtime.distributed import world_rank
+from ..runtime.files import atomic_output
 from ..runtime.progress import Progress
 
 #: Images per cache chunk: a killed extraction loses at most this much work.
@@ -38,10 +39,8 @@ class ImageListDataset(Dataset):
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_output(path) as fh:
         np.save(fh, arr)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import attrs
 import torch
@@ -19,58 +19,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import EpochSampler
+from ..nn.face_model import FaceModel
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from ..runtime.distributed import is_main, sum_gradients_hook, world_rank
-from ..interfaces.head import Head, HeadOutput
+from ..interfaces.head import HeadOutput
 from ..runtime.progress import Progress
 from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
+from .validation import validate_online
 
 if TYPE_CHECKING:
     from .experiment import Experiment
-
-CHECKPOINT_FORMAT = "facex-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-class FaceModel(nn.Module):
-    """Backbone + head; state-dict keys are ``backbone.*`` and ``head.*`` as in FaceX-Zoo."""
-
-    def __init__(self, backbone: nn.Module, head: Head) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
-        return self.head(self.backbone(images), labels)
-
-
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write atomically: a killed process leaves either the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], backbone: nn.Module) -> None:
-    """A FaceX checkpoint holding only ``backbone`` (e.g. weights trained elsewhere, or untrained for a
-    smoke test) under the resolved experiment ``config``; evaluation, export and the SDK's ``facex``
-    recognizer load it like a trained run's checkpoint."""
-    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
-                           "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a FaceX checkpoint")
-    return ckpt
-
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
     """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones."""
@@ -96,6 +55,13 @@ class _SubsetSampler(EpochSampler):
             yield (pos if self.indices is None else self.indices[pos]), seed
 
 
+class _DefaultHooks(TrainingMode):
+    """The hooks' defaults (conventional training) for a Trainer built without a mode."""
+
+    def run(self, experiment: Any, resume: bool = False) -> TrainResult:  # pragma: no cover
+        raise TypeError("a Trainer's default hooks do not run experiments")
+
+
 class Trainer:
     """Runs epochs of ``model`` over ``dataset``; resumable bit for bit from ``last.pt``.
 
@@ -105,10 +71,13 @@ class Trainer:
 
     def __init__(self, experiment: "Experiment", model: nn.Module, dataset: Dataset,
                  optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig,
-                 mode: TrainingMode | None = None) -> None:
+                 mode: TrainingMode | None = None,
+                 validate: Callable[[nn.Module], tuple[str, float]] | None = None) -> None:
         self.experiment = experiment
         self.model = model
-        self.mode = mode if mode is not None else TrainingMode(None)
+        self.mode = mode if mode is not None else _DefaultHooks(None)
+        # every loop.validate_every steps: backbone -> (metric name, value); default: the first protocol
+        self.validate = validate or (lambda backbone: validate_online(experiment, backbone))
         self.dataset = dataset
         self.optimizer_cfg = optimizer
         self.schedule = schedule
@@ -287,9 +256,7 @@ class Trainer:
                                f"last: {lines[-1]}; all listed in {log}")
 
     def _validate(self, writer: Any) -> None:
-        from .evaluate import validate_online
-
-        name, value = validate_online(self.experiment, self.model.backbone)
+        name, value = self.validate(self.model.backbone)
         writer.add_scalar(f"val/{name}", value, self.global_step)
         if not self.best or value > self.best["value"]:
             self.best = {"metric": name, "value": value, "step": self.global_step}

@@ -1,18 +1,20 @@
 """The Backbone interface: aligned face images in, raw embeddings out."""
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, abc.ABC):
     """Maps ``N×3×H×W`` images to ``N×D`` embeddings that are *not* L2-normalised.
 
     Input convention (FaceX-Zoo's): BGR channel order, pixels scaled as ``(x - 127.5) / 128``.
-    Subclasses take their config object, set :attr:`input_size` and :attr:`embedding_size` and
-    implement :meth:`forward`.
+    Subclasses take their config object and implement :meth:`forward`; :attr:`input_size` and
+    :attr:`embedding_size` come from the config's fields of those names (112×112 and 512 when it has
+    none).
     """
 
     #: Bumped by the core when the contract changes; plugins may assert on it.
@@ -21,11 +23,12 @@ class Backbone(nn.Module):
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
-        self.input_size: tuple[int, int] = (112, 112)
-        self.embedding_size: int = 512
+        self.input_size: tuple[int, int] = tuple(getattr(config, "input_size", (112, 112)))  # type: ignore[assignment]
+        self.embedding_size: int = int(getattr(config, "embedding_size", 512))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``N×3×H×W`` images → ``N×D`` raw (not normalised) embeddings."""
 
     def check_input(self, images: torch.Tensor) -> None:
         """Raise a clear error for images that are not ``N×3×H×W`` at :attr:`input_size`.

@@ -1,8 +1,6 @@
 """Settings of a head's class centres (torch-free, so head registration stays light)."""
 from __future__ import annotations
 
-import attrs
-
 from ..configs.options import config, option
 
 
@@ -12,8 +10,8 @@ class ClassifierConfig:
 
     sample_rate: float = option(1.0, doc="Partial FC: fraction r of each shard's centres per step (all positives "
                                          "are always kept); 1.0 = full FC.",
-                                validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.le(1.0)))
+                                gt=0, le=1)
     sub_centers: int = option(1, doc="K centres per class, cosine = max over them (Sub-center ArcFace); 1 = plain.",
-                              validator=attrs.validators.ge(1))
+                              ge=1)
     shard: bool = option(True, doc="Under torch.distributed, split the centres across ranks (model parallel) "
                                    "with an exact softmax over all shards.")

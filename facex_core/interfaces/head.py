@@ -1,6 +1,7 @@
 """The Head interface and the margin-softmax scaffolding that most heads share."""
 from __future__ import annotations
 
+import abc
 import math
 from typing import ClassVar
 
@@ -55,7 +56,7 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
                          f"[{int(labels.min())}, {int(labels.max())}]")
 
 
-class Head(nn.Module):
+class Head(nn.Module, abc.ABC):
     """Turns raw embeddings and labels into a loss and logits.
 
     Its class centres are the parameter :attr:`weight`, of shape ``num_classes × embedding_size``
@@ -70,8 +71,9 @@ class Head(nn.Module):
         self.num_classes = config.num_classes
         self.embedding_size = config.embedding_size
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
+        """Raw ``N×D`` embeddings and ``N`` int64 labels → loss and logits."""
 
 
 class MarginSoftmaxHead(Head):
@@ -90,9 +92,9 @@ class MarginSoftmaxHead(Head):
     def weight(self) -> nn.Parameter:
         return self.classifier.weight
 
-    def margin_logits(self, batch: CosineBatch) -> torch.Tensor:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def margin_logits(self, batch: CosineBatch) -> torch.Tensor:
         """Return the scaled logits (margins applied to each sample's target column)."""
-        raise NotImplementedError
 
     def extra_losses(self, batch: CosineBatch) -> dict[str, torch.Tensor]:
         """Weighted extra loss terms (regularisers); none by default.

@@ -6,6 +6,8 @@ seed, so a masked data set is reproducible image for image whatever the worker c
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Sequence
 
 import attrs
@@ -31,21 +33,21 @@ class MaskedImage:
 class MaskAdder(_Stage):
     """Adds virtual masks to faces; see :mod:`facex_core` plugins of kind ``mask_adder``."""
 
-    def templates(self) -> list[str]:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def templates(self) -> list[str]:
         """Names of the templates this adder can draw (built-in and configured extra ones)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def add_masks(self, images: Sequence[np.ndarray], seeds: Sequence[int], *, aligned: bool = False,
                   templates: Sequence[str | None] | None = None,
-                  faces: Sequence[list[Face]] | None = None) -> list[MaskedImage]:  # pragma: no cover
+                  faces: Sequence[list[Face]] | None = None) -> list[MaskedImage]:
         """Mask the main face of each image.
 
         ``aligned=True`` says the images are already aligned 112×112-style crops (the common case for
         training data); ``templates[i]`` forces a template (``None``: drawn from ``seeds[i]``);
         ``faces`` gives landmarks found earlier (else the adder locates them itself).
         """
-        raise NotImplementedError
 
-    def lift_template(self, photo: np.ndarray, matte: np.ndarray) -> np.ndarray:  # pragma: no cover
+    @abc.abstractmethod
+    def lift_template(self, photo: np.ndarray, matte: np.ndarray) -> np.ndarray:
         """A new UV-space template (BGRA ``uint8``) from a photo of a masked person and its mask matte."""
-        raise NotImplementedError

@@ -1,6 +1,7 @@
 """The Protocol interface: which images a benchmark needs and how their features become metrics."""
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -35,7 +36,7 @@ class ProtocolResult:
     """Anything else worth keeping in the JSON output (per-fold values, thresholds, ...)."""
 
 
-class Protocol:
+class Protocol(abc.ABC):
     """A benchmark: lists the images it needs (relative to :attr:`image_root`) and scores features.
 
     Subclasses take their config object in ``__init__`` and implement :meth:`images` and
@@ -49,14 +50,17 @@ class Protocol:
         self.config = config
 
     @property
-    def image_root(self) -> Path:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def image_root(self) -> Path:
+        """Folder the paths of :meth:`images` are relative to."""
 
-    def images(self) -> list[str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def images(self) -> list[str]:
+        """Every image the protocol needs a feature of."""
 
-    def evaluate(self, features: Mapping[str, np.ndarray]) -> ProtocolResult:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def evaluate(self, features: Mapping[str, np.ndarray]) -> ProtocolResult:
+        """Metrics from the L2-normalised features, keyed like :meth:`images`."""
 
     def fingerprint(self) -> str:
         """A string that changes when the protocol's inputs change (part of the feature-cache key)."""

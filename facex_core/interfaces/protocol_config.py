@@ -16,9 +16,4 @@ _DOCS = {"exact": "'exact' (best cut over all training scores)",
 def threshold_rule_option(default: str = "exact") -> Any:
     """A validated ``threshold_rule`` config field; the error lists the default rule first."""
     rules = (default, *(r for r in THRESHOLD_RULES if r != default))
-
-    def check(_instance: Any, attribute: Any, value: str) -> None:
-        if value not in rules:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(rules)}, got {value!r}")
-
-    return option(default, validator=check, doc=", ".join(_DOCS[r] for r in rules))
+    return option(default, choices=rules, doc=", ".join(_DOCS[r] for r in rules))

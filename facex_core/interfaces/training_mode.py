@@ -21,7 +21,9 @@ Checkpoints carry :meth:`extra_state` (restored by :meth:`load_extra_state`) nex
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+import abc
+import contextlib
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Sequence
 
 import attrs
 
@@ -29,9 +31,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from ..engine.experiment import Experiment
     from .head import HeadOutput
-    from ..engine.trainer import Trainer
 
 
 @attrs.define
@@ -53,7 +53,38 @@ class TrainResult:
     """Best online-validation result: metric, value and step (empty without validation)."""
 
 
-class TrainingMode:
+class Trainer(Protocol):
+    """What the training engine (:class:`facex_core.Trainer`) offers the hooks of a mode."""
+
+    experiment: Any
+    """The :class:`facex_core.Experiment` being run (config, builders, output folder)."""
+    model: "nn.Module"
+    """The network as the mode built it; its ``state_dict()`` is what checkpoints keep."""
+    forward_model: "nn.Module"
+    """What the forward pass calls: :attr:`model`, wrapped by DDP or ``torch.compile`` when asked."""
+    dataset: Any
+    device: "torch.device"
+    loop: Any
+    """The mode's :class:`facex_core.LoopConfig` (batch size, accumulation, AMP, ...)."""
+    epoch: int
+    """Epochs finished (0-based index of the current one)."""
+    step_in_epoch: int
+    """Micro-batches done in the current epoch."""
+    steps_per_epoch: int
+    """Micro-batches of the current epoch."""
+    global_step: int
+    """Optimiser steps taken."""
+    world: int
+    rank: int
+    writer: Any
+    """The tensorboardX writer of rank 0 while training (``None`` elsewhere): ``writer.add_scalar``."""
+
+    def to_device(self, images: "torch.Tensor") -> "torch.Tensor": ...
+
+    def autocast(self) -> contextlib.AbstractContextManager: ...
+
+
+class TrainingMode(abc.ABC):
     """Drives training for one experiment; subclasses take their config and implement :meth:`run`.
 
     A mode gets the :class:`facex_core.Experiment` (resolved config, builders for the backbone,
@@ -68,8 +99,10 @@ class TrainingMode:
     def __init__(self, config: Any) -> None:
         self.config = config
 
-    def run(self, experiment: "Experiment", resume: bool = False) -> TrainResult:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, experiment: Any, resume: bool = False) -> TrainResult:
+        """Train ``experiment`` (a :class:`facex_core.Experiment`); usually builds the model and data
+        and returns ``facex_core.Trainer(experiment, model, data, ..., mode=self).fit(resume)``."""
 
     # -- engine hooks (defaults: conventional training) ---------------------------------------
     def epoch_indices(self, trainer: "Trainer") -> Sequence[int] | None:
@@ -112,7 +145,7 @@ class TrainingMode:
         shared with ``trainer.model``, so checkpoints keep the plain keys."""
         import torch
 
-        from ..engine.trainer import FaceModel
+        from ..nn.face_model import FaceModel
 
         model = trainer.model
         return FaceModel(torch.compile(model.backbone), model.head)

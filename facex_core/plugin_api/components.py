@@ -1,4 +1,4 @@
-"""The declaration a plugin makes for each component it provides."""
+"""The declarations a plugin makes: the components it provides and the commands it adds."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +8,11 @@ import attrs
 #: Words used for component kinds across FaceX (plugins may add their own).
 KINDS = ("backbone", "head", "training_mode", "protocol", "dataset",
          "detector", "landmarker", "aligner", "recognizer", "mask_adder")
+
+
+def _module_attribute(_instance: Any, attribute: Any, value: str) -> None:
+    if value and value.count(":") != 1:
+        raise ValueError(f"{attribute.name} must be 'module:attribute', got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -22,7 +27,7 @@ class Component:
     """One line shown by ``facex-core list``."""
     config: type = attrs.field()
     """Frozen attrs class holding the component's hyper-parameters and their defaults."""
-    factory: str = attrs.field()
+    factory: str = attrs.field(validator=_module_attribute)
     """``module:attribute`` of the callable that builds the component from its config (imported lazily)."""
     paper: str = attrs.field(default="")
     """Reference for the method, shown by ``describe``."""
@@ -32,12 +37,38 @@ class Component:
         if not value or ":" in value or value.strip() != value:
             raise ValueError(f"invalid component name {value!r}: non-empty, no ':' and no spaces")
 
-    @factory.validator
-    def _check_factory(self, _attr: Any, value: str) -> None:
-        if value.count(":") != 1:
-            raise ValueError(f"factory must be 'module:attribute', got {value!r}")
-
     @config.validator
     def _check_config(self, _attr: Any, value: type) -> None:
         if not attrs.has(value):
             raise TypeError(f"config of {self.kind}/{self.name} must be an attrs class, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Command:
+    """A command a plugin adds to ``facex-core``: top level (``group=""``) or inside a group
+    (``group="data"`` gives ``facex-core data NAME``).
+
+    ``setup`` names a function ``setup(parser)`` that adds the command's arguments and sets
+    ``func`` with ``parser.set_defaults(func=run)``, where ``run(args) -> int``. The module holding
+    it is imported only when the command is chosen, and must stay light (no torch at import). A
+    command without ``setup`` is a group that other commands (of any plugin) join.
+    """
+
+    name: str = attrs.field()
+    """The word users type, e.g. ``align``."""
+    help: str = attrs.field()
+    """One line shown by ``facex-core --help`` and ``facex-core list``."""
+    group: str = attrs.field(default="")
+    """The group this command belongs to (``data``, ``sdk``, ...); empty for a top-level command."""
+    setup: str = attrs.field(default="", validator=_module_attribute)
+    """``module:function`` adding the arguments; empty for a group."""
+
+    @name.validator
+    def _check_name(self, _attr: Any, value: str) -> None:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError(f"invalid command name {value!r}: letters, digits, '-' and '_' only")
+
+    @property
+    def path(self) -> str:
+        """``group name`` as typed on the command line."""
+        return f"{self.group} {self.name}".strip()

@@ -17,6 +17,17 @@ def facex_components() -> list:
 
 
 @hookspec
+def facex_commands() -> list:
+    """Return the :class:`facex_core.Command` declarations this plugin adds to ``facex-core``."""
+
+
+@hookspec
+def facex_packaged_configs() -> dict:
+    """Experiment configs this plugin ships: ``{file name: absolute path}`` (e.g. ``demo.toml``),
+    found by name from any directory by ``train``, ``evaluate``, ``config show`` and ``demo``."""
+
+
+@hookspec
 def facex_train_event(event: str, state: dict) -> None:
     """Observe training: ``event`` is ``start``, ``step``, ``epoch``, ``checkpoint`` or ``end``."""
 

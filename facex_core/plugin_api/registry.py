@@ -17,7 +17,7 @@ import attrs
 import pluggy
 
 from . import hookspecs as _hookspecs
-from .components import Component
+from .components import Command, Component
 from ..errors import RegistryError
 from ..version import __version__
 
@@ -40,11 +40,28 @@ class Entry:
     error: str = ""
     entry_point: str = ""
     component: Component | None = attrs.field(default=None, eq=False, repr=False)
+    command: Command | None = attrs.field(default=None, eq=False, repr=False)
+    config_path: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "distribution": self.distribution,
                 "version": self.version, "summary": self.summary, "status": self.status,
                 "error": self.error, "entry_point": self.entry_point}
+
+
+#: Hooks a plugin may implement (everything else is a mistake, e.g. a misspelled name).
+HOOKS = tuple(sorted(n for n in dir(_hookspecs) if n.startswith("facex_")))
+
+
+def _declared(impls: dict[str, Any], hook: str, cls: type) -> list[Any]:
+    """What a plugin's ``hook`` returned, each item checked to be a ``cls``."""
+    if hook not in impls:
+        return []
+    items = list(impls[hook].function() or ())
+    for item in items:
+        if not isinstance(item, cls):
+            raise TypeError(f"{hook} returned {type(item).__name__}, expected facex_core.{cls.__name__}")
+    return items
 
 
 def _canonical(name: str) -> str:
@@ -114,37 +131,55 @@ class Registry:
         if reason:
             self.entries.append(Entry(status="incompatible", error=reason, **row))
             return
+        plugin_name = f"{dist_name}:{ep.name}"
         try:
             module = ep.load()
-            plugin_name = f"{dist_name}:{ep.name}"
             self.plugin_manager.register(module, name=plugin_name)
-            impls = [i for i in self.plugin_manager.hook.facex_components.get_hookimpls()
-                     if i.plugin_name == plugin_name]
-            components: list[Component] = []
-            for impl in impls:
-                declared = impl.function()
-                for comp in declared or ():
-                    if not isinstance(comp, Component):
-                        raise TypeError(f"facex_components returned {type(comp).__name__}, "
-                                        "expected facex_core.Component")
-                    components.append(comp)
-        except Exception as exc:  # a broken plugin must never take the others down
+            entries = self._contributions(plugin_name, dist_name, version, row["entry_point"])
+        except Exception as exc:  # a broken plugin must never take the others down, nor receive hooks
+            if self.plugin_manager.has_plugin(plugin_name):
+                self.plugin_manager.unregister(name=plugin_name)
             self.entries.append(Entry(status="broken", error=_error_text(exc), **row))
             return
-        for comp in components:
-            self.entries.append(Entry(kind=comp.kind, name=comp.name, distribution=dist_name,
-                                      version=version, summary=comp.summary, status="ok",
-                                      entry_point=row["entry_point"], component=comp))
+        self.entries.extend(entries)
+
+    def _contributions(self, plugin_name: str, dist_name: str, version: str, entry_point: str) -> list[Entry]:
+        """The entries a freshly registered plugin provides; raises when it implements an unknown
+        hook (e.g. a misspelled name) or contributes nothing at all."""
+        impls = {}
+        for caller_name in dir(self.plugin_manager.hook):
+            caller = getattr(self.plugin_manager.hook, caller_name)
+            for impl in getattr(caller, "get_hookimpls", lambda: [])():
+                if impl.plugin_name == plugin_name:
+                    impls[caller_name] = impl
+        unknown = sorted(set(impls) - set(HOOKS))
+        if unknown:
+            raise LookupError(f"implements unknown hook {unknown[0]!r} (FaceX hooks: {', '.join(HOOKS)})")
+        if not impls:
+            raise LookupError("implements no FaceX hook (is @facex_core.hookimpl missing?)")
+        common = dict(distribution=dist_name, version=version, status="ok", entry_point=entry_point)
+        out: list[Entry] = []
+        for comp in _declared(impls, "facex_components", Component):
+            out.append(Entry(kind=comp.kind, name=comp.name, summary=comp.summary, component=comp, **common))
+        for cmd in _declared(impls, "facex_commands", Command):
+            out.append(Entry(kind="command", name=cmd.path, summary=cmd.help, command=cmd, **common))
+        configs = impls["facex_packaged_configs"].function() if "facex_packaged_configs" in impls else {}
+        for name, path in sorted(dict(configs or {}).items()):
+            out.append(Entry(kind="config", name=str(name), summary=str(path), config_path=str(path), **common))
+        observers = set(impls) & {"facex_train_event", "facex_protocol_result"}
+        if not out and not observers:
+            raise LookupError("contributes no component, command, config or observer hook")
+        return out
 
     def _mark_conflicts(self) -> None:
         providers: dict[tuple[str, str], set[str]] = {}
         for e in self.entries:
-            if e.component is not None:
+            if e.status == "ok":
                 providers.setdefault((e.kind, e.name), set()).add(e.distribution)
         self.entries = [
             attrs.evolve(e, status="conflict",
                          error="also provided by " + ", ".join(sorted(providers[(e.kind, e.name)] - {e.distribution})))
-            if e.component is not None and len(providers[(e.kind, e.name)]) > 1 else e
+            if e.status == "ok" and len(providers[(e.kind, e.name)]) > 1 else e
             for e in self.entries
         ]
 
@@ -177,6 +212,15 @@ class Registry:
                 f"{e.distribution} [{e.status}: {e.error}]" for e in bad)
         raise RegistryError(msg)
 
+    def commands(self) -> list[Entry]:
+        """Commands plugins add (conflicting ones included: the CLI reports them when run)."""
+        return [e for e in self.list("command") if e.command is not None]
+
+    def packaged_config(self, name: str) -> str | None:
+        """Path of the config file ``name`` a plugin ships (``None`` if none does)."""
+        found = [e.config_path for e in self.entries if e.kind == "config" and e.name == name and e.config_path]
+        return found[0] if len(found) == 1 else None
+
     def broadcast(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call an observer hook (e.g. ``facex_train_event``) on every loaded plugin."""
         return getattr(self.plugin_manager.hook, hook)(**kwargs)
@@ -202,10 +246,15 @@ def reset_registry(new: Registry | None = None) -> None:
         _REGISTRY = new
 
 
-def load_factory(component: Component) -> Callable[[Any], Any]:
-    """Import the component's implementation (the first moment heavy modules are imported)."""
-    module_name, _, attr = component.factory.partition(":")
+def import_object(spec: str) -> Any:
+    """The object a ``module:attribute`` string names (``attribute`` may be dotted)."""
+    module_name, _, attr = spec.partition(":")
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def load_factory(component: Component) -> Callable[[Any], Any]:
+    """Import the component's implementation (the first moment heavy modules are imported)."""
+    return import_object(component.factory)

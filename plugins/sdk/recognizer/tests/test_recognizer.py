@@ -61,7 +61,7 @@ def tiny(tmp_path_factory):
     """(checkpoint, onnx file exported by `facex-core export onnx`, the backbone)."""
     root = tmp_path_factory.mktemp("tiny")
     backbone = write_checkpoint(root / "last.pt", TINY)
-    run = subprocess.run([sys.executable, "-m", "facex_core.cli.main", "export", "onnx", str(root / "last.pt"),
+    run = subprocess.run([sys.executable, "-m", "facex_core", "export", "onnx", str(root / "last.pt"),
                           str(root / "tiny.onnx")], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "FACEX_NO_PROGRESS": "1"})
     assert run.returncode == 0, run.stdout + run.stderr

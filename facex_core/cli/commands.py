@@ -1,0 +1,298 @@
+"""The core's own commands: inspect what is installed, run experiments, export, scaffold plugins, and
+convert the core's data formats. Each is declared like a plugin's command (:class:`Command`), with
+its arguments in a ``setup_*`` function and the work in a ``run_*`` function that imports heavy
+modules only when it runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..plugin_api.components import Command
+from ..version import __version__
+
+
+def table(rows: list[list[Any]], header: list[str]) -> str:
+    """Rows as aligned text columns under ``header`` (for commands that print tables)."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+
+    def line(r: list) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def add_set_option(p: argparse.ArgumentParser) -> None:
+    """``--set KEY.PATH=VALUE`` (repeatable), the override option every config-reading command takes."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config key (repeatable), e.g. --set training.loop.epochs=2")
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+# -- list / describe ---------------------------------------------------------------------------
+def setup_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", help="only this kind (backbone, head, training_mode, protocol, command, config, ...)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--strict", action="store_true", help="exit 1 if anything is broken, conflicting or incompatible")
+    p.set_defaults(func=run_list)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..plugin_api.registry import registry
+
+    entries = registry().list(args.kind)
+    if args.json:
+        print(json.dumps([e.as_json() for e in entries], indent=2))
+    else:
+        rows = [[e.kind, e.name, e.distribution, e.version, e.status, e.summary] for e in entries]
+        print(table(rows, ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"]))
+        for e in entries:
+            if e.error:
+                print(f"  {e.status}: {e.distribution} ({e.entry_point}): {e.error}")
+        dists = len({e.distribution for e in entries})
+        bad = sum(e.status != "ok" for e in entries)
+        print(f"{_count(len(entries), 'entry', 'entries')} from {_count(dists, 'distribution')}, {bad} not ok "
+              f"· facex-core {__version__}")
+    if args.strict and any(e.status != "ok" for e in entries):
+        return 1
+    return 0
+
+
+def setup_describe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_describe)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    from ..configs.options import describe_fields
+    from ..plugin_api.registry import load_factory, registry
+
+    entry = registry().get(args.kind, args.name)
+    comp = entry.component
+    assert comp is not None
+    info: dict[str, Any] = {"kind": entry.kind, "name": entry.name, "distribution": entry.distribution,
+                            "version": entry.version, "summary": comp.summary, "paper": comp.paper,
+                            "factory": comp.factory, "config": describe_fields(comp.config)}
+    if entry.kind == "backbone":
+        from ..nn.complexity import count_params_and_macs
+
+        model = load_factory(comp)(comp.config())
+        info.update(count_params_and_macs(model))
+        info["embedding_size"] = model.embedding_size
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{entry.kind} {entry.name}  ({entry.distribution} {entry.version})")
+    print(f"  {comp.summary}")
+    if comp.paper:
+        print(f"  paper: {comp.paper}")
+    if "params" in info:
+        print(f"  params: {info['params'] / 1e6:.3f} M   MACs: {info['macs'] / 1e9:.3f} G at "
+              f"{info['input_size'][0]}x{info['input_size'][1]}   embedding: {info['embedding_size']}")
+    print("  config:")
+    for f in info["config"]:
+        print(f"    {f['name']} = {f['default']!r}  ({f['type']})  {f['doc']}")
+    return 0
+
+
+# -- config / train / evaluate -------------------------------------------------------------------
+def setup_config_show(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment TOML (or the name of a config a plugin ships)")
+    add_set_option(p)
+    p.set_defaults(func=run_config_show)
+
+
+def run_config_show(args: argparse.Namespace) -> int:
+    from ..configs.toml import to_toml
+    from ..engine.experiment import Experiment
+
+    exp = Experiment.from_file(args.config, args.set)
+    print(to_toml(exp.resolved()), end="")
+    return 0
+
+
+def _experiment_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("config", help=f"experiment TOML (or the name of a config a plugin ships){what}")
+    add_set_option(p)
+    p.add_argument("--workers", type=int, default=2, help="processes for the config's [[prepare]] data steps")
+
+
+def setup_train(p: argparse.ArgumentParser) -> None:
+    _experiment_arguments(p, "")
+    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..engine.experiment import Experiment
+    from ..runtime.distributed import init_from_env
+
+    init_from_env()  # no-op unless launched by torchrun with WORLD_SIZE > 1
+    exp = Experiment.from_file(args.config, args.set)
+    exp.prepare_data(workers=args.workers)
+    result = exp.build_training_mode().run(exp, resume=args.resume)
+    print(f"trained {result.global_step} steps ({result.epochs_done} epochs), loss {result.loss:.4f}, "
+          f"accuracy {result.accuracy:.3f}, {result.images_per_s:.1f} images/s -> {result.last_checkpoint}"
+          + ("" if result.finished else "  [stopped early: rerun with --resume to continue]"))
+    return 0
+
+
+def setup_evaluate(p: argparse.ArgumentParser) -> None:
+    _experiment_arguments(p, ", or a FaceX checkpoint (.pt)")
+    p.add_argument("--checkpoint", action="append", default=[],
+                   help="'last', 'none' or a path (repeatable: one table row each)")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ..engine.evaluate import evaluate_models, markdown_table, write_report
+    from ..engine.experiment import Experiment
+    from ..runtime.distributed import init_from_env, is_main
+
+    if args.config.endswith(".pt"):  # a checkpoint: its embedded config says what to build and evaluate
+        exp = Experiment.from_checkpoint(args.config, args.set)
+        specs = args.checkpoint or [args.config]
+    else:
+        exp = Experiment.from_file(args.config, args.set)
+        exp.prepare_data(workers=args.workers)
+        specs = args.checkpoint
+    init_from_env()  # under torchrun each rank extracts a share of the images
+    models = evaluate_models(exp, specs)
+    if not is_main():
+        return 0
+    files = write_report(models, exp.output_dir / "eval")
+    print(markdown_table(models), end="")
+    print("written: " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------------
+def setup_export_onnx(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--exporter", choices=["dynamo", "legacy"], default="dynamo")
+    p.set_defaults(func=run_export_onnx)
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    from ..engine.checkpoint import load_backbone_weights
+    from ..engine.experiment import Experiment
+    from ..nn.export import check_onnx, export_onnx
+
+    exp = Experiment.from_checkpoint(args.checkpoint)
+    backbone = exp.build_backbone()
+    load_backbone_weights(backbone, args.checkpoint)
+    backbone.eval()
+    export_onnx(backbone, args.out, exporter=args.exporter)
+    print(f"wrote {args.out}: input 'images' Nx3x{backbone.input_size[0]}x{backbone.input_size[1]} "
+          f"(BGR, (x-127.5)/128), output 'embeddings' Nx{backbone.embedding_size}, dynamic batch")
+    try:
+        cos = check_onnx(backbone, args.out)
+    except ImportError:
+        print("onnxruntime not installed: skipped the numerical check")
+        return 0
+    print(f"onnxruntime vs PyTorch on 5 random inputs: min cosine {cos:.6f}")
+    return 0 if cos >= 0.9999 else 1
+
+
+# -- new-plugin --------------------------------------------------------------------------------
+def setup_new_plugin(p: argparse.ArgumentParser) -> None:
+    from .scaffold import KINDS
+
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("name")
+    p.add_argument("dir")
+    p.set_defaults(func=run_new_plugin)
+
+
+def run_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import write_plugin
+
+    try:
+        files = write_plugin(args.kind, args.name, Path(args.dir))
+    except (ValueError, FileExistsError) as exc:
+        print(f"facex-core: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files under {args.dir}; next: {sys.executable} -m pip install -e {args.dir} "
+          f"&& facex-core list")
+    return 0
+
+
+# -- data formats ------------------------------------------------------------------------------
+def setup_data_pack(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="image folder (one sub-folder per identity), or an image root with --train-list")
+    p.add_argument("out")
+    p.add_argument("--train-list", help="FaceX-Zoo list file with paths relative to SRC")
+    p.add_argument("--shuffle", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=run_data_pack)
+
+
+def run_data_pack(args: argparse.Namespace) -> int:
+    from ..data.pack import pack
+
+    info = pack(args.src, args.out, train_list=args.train_list, shuffle=args.shuffle, seed=args.seed,
+                workers=args.workers)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def setup_data_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="image folder, train list, or folder with train.rec")
+    p.add_argument("--check", action="store_true", help="decode every image (default: a sample)")
+    p.set_defaults(func=run_data_inspect)
+
+
+def run_data_inspect(args: argparse.Namespace) -> int:
+    from ..data.pack import inspect
+
+    print(json.dumps(inspect(args.path, check=args.check), indent=2))
+    return 0
+
+
+def setup_data_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src")
+    p.add_argument("out")
+    p.set_defaults(func=run_data_list)
+
+
+def run_data_list(args: argparse.Namespace) -> int:
+    from ..data.pack import write_train_list
+
+    n = write_train_list(args.src, args.out)
+    print(f"wrote {n} lines to {args.out}")
+    return 0
+
+
+_HERE = __name__
+CORE_COMMANDS = (
+    Command(name="list", help="list installed components, commands and plugins", setup=f"{_HERE}:setup_list"),
+    Command(name="describe", help="show a component's summary, paper and config fields",
+            setup=f"{_HERE}:setup_describe"),
+    Command(name="config", help="config utilities"),
+    Command(name="show", group="config", help="print the fully resolved config, defaults included",
+            setup=f"{_HERE}:setup_config_show"),
+    Command(name="train", help="train from a TOML experiment config", setup=f"{_HERE}:setup_train"),
+    Command(name="evaluate", help="evaluate the configured protocols", setup=f"{_HERE}:setup_evaluate"),
+    Command(name="export", help="export a trained backbone"),
+    Command(name="onnx", group="export", help="checkpoint -> ONNX (dynamic batch), checked against onnxruntime",
+            setup=f"{_HERE}:setup_export_onnx"),
+    Command(name="new-plugin", help="write a skeleton plugin distribution", setup=f"{_HERE}:setup_new_plugin"),
+    Command(name="data", help="data utilities"),
+    Command(name="pack", group="data", help="image folder or train list -> InsightFace train.rec/.idx/property",
+            setup=f"{_HERE}:setup_data_pack"),
+    Command(name="inspect", group="data", help="counts, images per identity, sizes, unreadable images",
+            setup=f"{_HERE}:setup_data_inspect"),
+    Command(name="list", group="data", help="image folder -> FaceX-Zoo train list", setup=f"{_HERE}:setup_data_list"),
+)
+from ..apps.legacy_commands import LEGACY  # noqa: E402  TRANSITIONAL until the applications move to plugins
+
+CORE_COMMANDS = CORE_COMMANDS + LEGACY

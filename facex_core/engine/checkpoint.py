@@ -1,0 +1,50 @@
+"""FaceX checkpoint files: written atomically, read without unpickling code.
+
+A checkpoint is a dict ``{"format": "facex-checkpoint", "version": 1, "config": <resolved experiment
+config>, "model": <state dict: backbone.* and head.* keys>, ...}`` plus, for a training run, the
+optimiser, RNG and loop state that ``--resume`` needs.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from ..runtime.files import atomic_output
+
+CHECKPOINT_FORMAT = "facex-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write atomically and durably: a killed process or a crashed machine leaves either the old
+    file or the new one, never half of one."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    with atomic_output(path, "wb", fsync=True) as fh:
+        torch.save(payload, fh)
+
+
+def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], backbone: torch.nn.Module) -> None:
+    """A FaceX checkpoint holding only ``backbone`` (e.g. weights trained elsewhere, or untrained for a
+    smoke test) under the resolved experiment ``config``; evaluation, export and the SDK's ``facex``
+    recognizer load it like a trained run's checkpoint."""
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
+                           "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a FaceX checkpoint")
+    return ckpt
+
+
+def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | os.PathLike) -> None:
+    """Copy the ``backbone.*`` weights of a FaceX checkpoint into ``backbone`` (strict)."""
+    ckpt = load_checkpoint(checkpoint)
+    state = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
+    if not state:
+        raise ValueError(f"{checkpoint}: checkpoint holds no backbone weights")
+    backbone.load_state_dict(state, strict=True)
