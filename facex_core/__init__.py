@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .metrics.verification import tar_at_far, verification_result
     from .runtime.device import resolve_device
     from .runtime.files import atomic_output, remove_temporaries, write_atomic
+    from .runtime.jobs import FolderLock, check_settings, parallel_map, settings_diff
     from .runtime.progress import Progress
     # -- for applications: components, configs and experiments -----------------------------------
     from .plugin_api.build import build, build_from_table, component_config
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, ImageFolderDataset, RecordDataset
     from .data.datasets import TrainListDataset, read_train_list, to_tensor
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
+    from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
 
 
 def _lazy_table() -> dict[str, str]:
