@@ -2,9 +2,10 @@
 
     python benchmarks/masks.py                      # shared photos, 48 images per set
     python benchmarks/masks.py --images 200 --adder fma3d --workers 1 2 4
+    python benchmarks/masks.py --photos my/photos   # other photos (files or folders)
 
-Each set is a folder of copies of the shared photos (../shared/data/photos and FaceX-Zoo's SDK
-test1/test2), and of their aligned crops (made once through the SDK pipeline: mediapipe ->
+Each set is a folder of copies of the photos (default: the shared ../shared/data/photos and FaceX-Zoo's
+SDK test1/test2), and of their aligned crops (made once through the SDK pipeline: mediapipe ->
 mediapipe_mesh -> arcface_5pt). Copies get distinct file names, so each draws its own template and
 augmentations. Timing covers the whole `mask_dataset` call (reading, masking, encoding, writing),
 including the workers' start-up (spawned processes that import the adder); it is reported too.
@@ -17,16 +18,24 @@ import tempfile
 import time
 from pathlib import Path
 
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-def make_sets(tmp: Path, n: int, sdk_set: list[str]) -> dict[str, Path]:
+
+def shared_photos() -> list[Path]:
+    """The shared photos plus FaceX-Zoo's SDK test1/test2 (those present under ../shared/data)."""
+    photos = sorted((SHARED / "photos").glob("*")) if (SHARED / "photos").is_dir() else []
+    sdk = [SHARED / "facexzoo-sdk" / f"test{i}.jpg" for i in (1, 2)]
+    return [p for p in photos + sdk if p.is_file()]
+
+
+def make_sets(tmp: Path, n: int, photo_paths: list[str], sdk_set: list[str]) -> dict[str, Path]:
     import cv2
 
-    from facex_core.apps.mask_cli import default_sheet_photos
-    from facex_core.apps.sdk_cli import SdkSetup, process
+    from facex_sdk import SdkSetup, collect_files, process
 
-    photos = default_sheet_photos()
+    photos = collect_files(photo_paths)[0] if photo_paths else shared_photos()
     if not photos:
-        raise SystemExit("no photos: ../shared/data/photos is absent")
+        raise SystemExit(f"no photos: pass --photos PATH..., or provide {SHARED / 'photos'}")
     setup = SdkSetup(None, ["detector.name=mediapipe", "landmarker.name=mediapipe_mesh",
                             "aligner.name=arcface_5pt", *sdk_set])
     crops = []
@@ -45,20 +54,18 @@ def make_sets(tmp: Path, n: int, sdk_set: list[str]) -> dict[str, Path]:
 
 def worker_startup(adder) -> float:
     """Seconds a spawned worker takes to start and build the adder (part of every multi-worker run)."""
-    import multiprocessing
-
-    from facex_core.apps.mask_data import _init_worker
+    from facex_core import parallel_map
+    from facex_masks.batch import use_adder
 
     t0 = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        pool.apply(_init_worker, (type(adder), adder.config, None, {}))
+    list(parallel_map(abs, [0], 1, initializer=use_adder, initargs=(None, type(adder), adder.config, None, {})))
     return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=48, help="images per set")
+    ap.add_argument("--photos", nargs="+", default=[], help="photos or folders (default: the shared photos)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--adder", default="fma3d")
     ap.add_argument("--set", action="append", default=[], help="mask adder override (mask_adder.KEY=VALUE)")
@@ -68,13 +75,12 @@ def main() -> None:
     import os
 
     os.environ.setdefault("FACEX_NO_PROGRESS", "1")
-    from facex_core.apps.mask_cli import build_adder
-    from facex_core.apps.mask_data import mask_dataset
+    from facex_masks import build_adder, mask_dataset
 
     adder = build_adder(None, [f"mask_adder.name={args.adder}", *args.set])
     tmp = Path(tempfile.mkdtemp(prefix="facex-mask-bench-"))
     try:
-        sets = make_sets(tmp, args.images, args.sdk_set)
+        sets = make_sets(tmp, args.images, args.photos, args.sdk_set)
         startup = worker_startup(adder)
         rows = []
         for name, src in sets.items():

@@ -71,7 +71,7 @@ def one_pass(stages: dict, image) -> tuple[dict[str, float], int]:
 
 
 def bench(name: str, images: list, runs: int, scratch: Path) -> dict:
-    from facex_core.apps.sdk_cli import SdkSetup
+    from facex_sdk import SdkSetup
 
     setup = SdkSetup(None, pipeline_overrides(name, scratch))
     stages = {kind: setup.stage(kind, "benchmark") for kind in STAGES}

@@ -3,8 +3,9 @@
     python benchmarks/sst_vs_conventional.py                       # the packaged sst_shallow.toml
     python benchmarks/sst_vs_conventional.py --epochs 2 --identities 300   # quicker
 
-Generates the synthetic shallow set of ``facex_core/_templates/sst_shallow.toml`` (``[synthetic]``
-with ``train_images_per_identity = 2``), then trains MobileFaceNet at 64×64 on it twice, for the same
+Generates the synthetic shallow set of the SST plugin's packaged ``sst_shallow.toml`` (its
+``[[prepare]]`` step ``synthetic`` with ``shallow = true``: two images per identity; needs
+facex-data-synthetic), then trains MobileFaceNet at 64×64 on it twice, for the same
 number of epochs: with the SST mode of that file, and with the conventional mode + ArcFace (the
 head that FaceX's ``demo.toml`` uses, scale 32, margin 0.3) and otherwise the same optimiser,
 schedule and batch size. It prints the LFW-style 10-fold verification accuracy on the held-out
@@ -19,11 +20,7 @@ import copy
 import time
 from pathlib import Path
 
-from facex_core import Experiment
-from facex_core.configs.toml import apply_overrides, load_toml
-from facex_core.engine.evaluate import evaluate_experiment
-
-CONFIG = Path(__import__("facex_core").__file__).with_name("_templates") / "sst_shallow.toml"
+from facex_core import Experiment, apply_overrides, evaluate_experiment, load_toml, registry
 
 
 def conventional(data: dict) -> dict:
@@ -55,8 +52,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="loader and generator processes")
     args = parser.parse_args()
 
+    config = registry().packaged_config("sst_shallow.toml")
+    if config is None:
+        raise SystemExit("sst_shallow.toml is not installed: pip install -e plugins/modes/sst -e plugins/data/synthetic")
     out = Path(args.out)
-    sets = [f"experiment.output_dir={out / 'sst'}", f"synthetic.output={out / 'data'}",
+    sets = [f"experiment.output_dir={out / 'sst'}", f"prepare.0.output={out / 'data'}",
             f"data.root={out / 'data/train/images'}", f"data.train_list={out / 'data/train/train_list.txt'}",
             f"evaluation.protocols.0.pairs_file={out / 'data/test/pairs.txt'}",
             f"evaluation.protocols.0.image_root={out / 'data/test/images'}",
@@ -64,18 +64,18 @@ def main() -> None:
     if args.epochs:
         sets.append(f"training.loop.epochs={args.epochs}")
     if args.identities:
-        sets.append(f"synthetic.train_identities={args.identities}")
-    data = apply_overrides(load_toml(CONFIG), sets)
+        sets.append(f"prepare.0.train_identities={args.identities}")
+    data = apply_overrides(load_toml(config), sets)
     sst_data = copy.deepcopy(data)
     if args.sst_epochs:
         loop, schedule = sst_data["training"]["loop"], sst_data["training"].get("schedule", {})
         factor = args.sst_epochs / loop["epochs"]
         schedule["milestones"] = [max(1, round(m * factor)) for m in schedule.get("milestones", [])]
         loop["epochs"] = args.sst_epochs
-    runs = [("SST", Experiment(sst_data, source=f"{CONFIG} (sst)")),
-            ("conventional + ArcFace", Experiment(conventional(data), source=f"{CONFIG} (conventional)"))]
-    runs[0][1].prepare_synthetic(workers=args.workers)
-    syn = runs[0][1].synthetic
+    runs = [("SST", Experiment(sst_data, source=f"{config} (sst)")),
+            ("conventional + ArcFace", Experiment(conventional(data), source=f"{config} (conventional)"))]
+    runs[0][1].prepare_data(workers=args.workers)
+    syn = runs[0][1].prepare[0].config
     print(f"data: {syn.train_identities} training identities × {syn.images_per_train_identity} images "
           f"(shallow), {syn.test_identities} test identities, input {runs[0][1].backbone.config.input_size}")
 

@@ -11,7 +11,7 @@ For each backbone (+ ArcFace over 10,000 classes, batch 64) it prints images/s o
     with FaceX's best setting (what ``[training.loop] amp = "bf16"``, ``channels_last = true``,
     ``compile = true`` and ``[data] format = "recordio"`` select in the Trainer).
 All figures come from the same process, one after the other, so the ratio is like for like.
-The data are synthetic faces (``facex_core.generate_synthetic``), packed with ``data pack``.
+The data are synthetic faces (``facex_data_synthetic.generate``), packed with ``data pack``.
 """
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from torch.utils.data import DataLoader
 import facex_core
 from facex_core import EpochSampler, FaceImageDataset, RecordDataset
 from facex_core.data.pack import pack
+from facex_data_synthetic.generate import generate
+from facex_data_synthetic.plugin import SyntheticConfig
 
 CLASSES, BATCH = 10_000, 64
 
@@ -114,7 +116,7 @@ def main() -> None:
     os.environ.setdefault("FACEX_NO_PROGRESS", "1")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        syn = facex_core.generate_synthetic(facex_core.SyntheticConfig(
+        syn = generate(SyntheticConfig(
             train_identities=60, train_images_per_identity=16, test_identities=20, test_images_per_identity=2,
             pairs_per_fold=4), tmp / "data", workers=args.workers)
         pack(syn["train_root"], tmp / "rec", train_list=syn["train_list"], workers=args.workers)

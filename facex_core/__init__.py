@@ -54,12 +54,13 @@ if TYPE_CHECKING:
     from .plugin_api.build import build, build_from_table, component_config
     from .plugin_api.registry import Registry, registry
     from .cli.main import main
+    from .cli.commands import add_set_option
     from .configs.toml import apply_overrides, load_toml, structure_config, to_toml
     from .engine.experiment import Experiment
     from .engine.trainer import Trainer, build_optimizer
     from .engine.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_backbone_weights, load_checkpoint
     from .engine.checkpoint import save_backbone_checkpoint, save_checkpoint
-    from .engine.evaluate import evaluate_experiment
+    from .engine.evaluate import evaluate_experiment, markdown_table, write_report
     from .engine.extract import extract_features
     from .engine.validation import validate_online
     from .nn.complexity import count_params_and_macs
@@ -71,6 +72,10 @@ if TYPE_CHECKING:
     from .data.datasets import TrainListDataset, read_train_list, to_tensor
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
     from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
+    from .data.pack import source_samples
+    from .data.recordio import IRHeader, RecordReader, RecordWriter, image_keys, iter_records, pack_record
+    from .data.recordio import read_property, record_label, unpack_record
+    from .data.safe_pickle import SafeUnpickler, UnsafePickleError
 
 
 def _lazy_table() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Augmentation: reproducible from the seed, each transform does what it says, SST preset."""
+"""Augmentation: reproducible from the seed, each transform does what it says."""
 import cv2
 import numpy as np
 import pytest
@@ -30,12 +30,6 @@ def test_each_transform_changes_the_image_and_keeps_its_shape(face, field):
 def test_grayscale_gives_three_equal_channels(face):
     out = augment(face, AugmentConfig(grayscale=1.0), 0)
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
-
-
-def test_sst_preset_fills_in_the_reference_probabilities():
-    r = AugmentConfig(preset="sst").resolved()
-    assert (r.crop_resize, r.grayscale, r.rotation) == (0.5, 0.2, 0.5)
-    assert AugmentConfig(preset="sst", rotation=0.1).resolved().rotation == 0.1
 
 
 def test_unreadable_images_are_replaced_and_logged_or_raise(tmp_path, face):

@@ -65,9 +65,9 @@ def test_partial_fc_samples_all_positives_and_matches_ce_over_sampled_columns():
     h.train()
     emb = torch.randn(6, 6, requires_grad=True)
     labels = torch.tensor([1, 5, 5, 20, 33, 39])
-    torch.manual_seed(7)
+    state = h.classifier.generator.get_state()
     out = h(emb, labels)
-    torch.manual_seed(7)
+    h.classifier.generator.set_state(state)
     columns = h.classifier._select(labels).tolist()
     assert len(columns) == 10 and set(labels.tolist()) <= set(columns)
     assert out.logits.shape == (6, 10)
@@ -144,3 +144,15 @@ def test_cosines_stay_float32_under_bf16_autocast():
         out = h(torch.randn(3, 6, requires_grad=True), torch.tensor([0, 1, 2]))
     assert batch.cos.dtype == torch.float32 and batch.target_cos.dtype == torch.float32
     assert torch.isfinite(out.loss)
+
+
+def test_partial_fc_draws_from_its_own_generator_which_the_state_dict_carries():
+    torch.manual_seed(0)
+    a = head(num_classes=40, sample_rate=0.25).train()
+    b = head(num_classes=40, sample_rate=0.25).train()
+    emb, labels = torch.randn(6, 6), torch.tensor([1, 5, 5, 20, 33, 39])
+    a(emb, labels)
+    b.load_state_dict(a.state_dict())  # a resumed run: restored from a checkpoint mid-epoch
+    torch.rand(100)  # anything else (a data loader, dropout) drawing from the global RNG in between
+    torch.testing.assert_close(a(emb, labels).logits, b(emb, labels).logits, rtol=0, atol=0)
+    assert torch.equal(a.classifier._select(labels), b.classifier._select(labels))

@@ -155,18 +155,3 @@ def load_toml_text(text, tmp_path):
     path = tmp_path / "round_trip.toml"
     path.write_text(text)
     return load_toml(path)
-
-
-def test_demo_finds_packaged_configs_by_name_and_prefers_a_local_file(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    from facex_core.cli.main import demo_config
-
-    packaged = Path(facex_core.__file__).with_name("_templates")
-    monkeypatch.chdir(tmp_path)
-    for name in ("demo.toml", "demo_masked.toml", "sst_shallow.toml"):
-        assert Path(demo_config(name)) == packaged / name
-        Experiment.from_file(demo_config(name))  # every packaged demo config is valid
-    (tmp_path / "sst_shallow.toml").write_text("# mine\n")
-    assert demo_config("sst_shallow.toml") == "sst_shallow.toml"
-    assert demo_config("nowhere.toml") == "nowhere.toml"

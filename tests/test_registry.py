@@ -106,3 +106,121 @@ def test_list_and_discovery_never_import_torch(tmp_path, cli):
     rows = json.loads(res.stdout)
     assert rows and all(r["status"] == "ok" for r in rows), rows
     assert {"mobilefacenet", "arcface", "conventional", "lfw"} <= {r["name"] for r in rows}
+
+
+def test_misspelled_hook_is_listed_broken_and_fails_strict(fake_site):
+    fake_site.add_dist("facex-head-typo", "1.0", {"typo": "fakeplug_typo"}, {"fakeplug_typo": GOOD.format(
+        name="typo", summary="x").replace("def facex_components", "def facex_component")})
+    reg = Registry(fake_site.entry_points())
+    (entry,) = reg.list()
+    assert entry.status == "broken" and "unknown hook 'facex_component'" in entry.error
+    assert not reg.plugin_manager.get_plugins()  # unregistered: it receives no hooks
+
+
+def test_plugin_contributing_nothing_is_listed_broken(fake_site):
+    fake_site.add_dist("facex-head-empty", "1.0", {"empty": "fakeplug_empty"}, {"fakeplug_empty": """
+        from facex_core import hookimpl
+        @hookimpl
+        def facex_components():
+            return []
+    """})
+    fake_site.add_dist("facex-head-nomarker", "1.0", {"nomarker": "fakeplug_nomarker"}, {"fakeplug_nomarker": """
+        def facex_components():  # @hookimpl forgotten
+            return []
+    """})
+    status = {e.distribution: (e.status, e.error) for e in Registry(fake_site.entry_points()).list()}
+    assert status["facex-head-empty"][0] == "broken" and "contributes no component" in status["facex-head-empty"][1]
+    assert status["facex-head-nomarker"][0] == "broken" and "@facex_core.hookimpl" in status["facex-head-nomarker"][1]
+
+
+def test_broken_plugin_receives_no_observer_hooks(fake_site):
+    fake_site.add_dist("facex-head-half", "1.0", {"half": "fakeplug_half"}, {"fakeplug_half": """
+        from facex_core import hookimpl
+        CALLS = []
+        @hookimpl
+        def facex_train_event(event, state):
+            CALLS.append(event)
+        @hookimpl
+        def facex_components():
+            raise RuntimeError("half-installed")
+    """})
+    reg = Registry(fake_site.entry_points())
+    reg.broadcast("facex_train_event", event="start", state={})
+    import fakeplug_half
+
+    assert fakeplug_half.CALLS == [] and reg.list()[0].status == "broken"
+
+
+def test_observer_only_plugin_is_ok(fake_site):
+    fake_site.add_dist("facex-logger", "1.0", {"log": "fakeplug_log"}, {"fakeplug_log": """
+        from facex_core import hookimpl
+        @hookimpl
+        def facex_protocol_result(protocol, model, metrics):
+            pass
+    """})
+    assert [e.status for e in Registry(fake_site.entry_points()).list()] == []  # nothing to list, nothing broken
+
+
+COMMANDS = """
+from facex_core import Command, hookimpl
+
+@hookimpl
+def facex_commands():
+    return [Command(name="hello", help="say hello", setup="fakeplug_cmdimpl:setup"),
+            Command(name="tools", help="a group"),
+            Command(name="count", group="tools", help="count arguments", setup="fakeplug_cmdimpl:setup_count"),
+            Command(name="greet", group="data", help="hello from the data group", setup="fakeplug_cmdimpl:setup")]
+"""
+COMMAND_IMPL = """
+def setup(parser):
+    parser.add_argument("who")
+    parser.set_defaults(func=lambda args: print(f"hello {args.who}") or 0)
+
+def setup_count(parser):
+    parser.add_argument("items", nargs="*")
+    parser.set_defaults(func=lambda args: print(len(args.items)) or 3)
+"""
+
+
+def test_plugin_commands_join_the_cli_at_top_level_in_core_groups_and_in_their_own(fake_site, cli):
+    fake_site.add_dist("facex-command-hello", "1.0", {"hello": "fakeplug_cmd"},
+                       {"fakeplug_cmd": COMMANDS, "fakeplug_cmdimpl": COMMAND_IMPL})
+    path = [str(fake_site.root)]
+    assert cli("hello", "world", pythonpath=path).stdout == "hello world\n"
+    assert cli("data", "greet", "you", pythonpath=path).stdout == "hello you\n"
+    res = cli("tools", "count", "a", "b", pythonpath=path)
+    assert (res.returncode, res.stdout) == (3, "2\n")
+    rows = json.loads(cli("list", "--kind", "command", "--json", pythonpath=path).stdout)
+    assert {(r["name"], r["status"]) for r in rows} >= {("hello", "ok"), ("tools count", "ok"), ("data greet", "ok")}
+    helptext = cli("--help", pythonpath=path).stdout
+    assert "hello" in helptext and "tools" in helptext
+
+
+def test_two_distributions_with_one_command_are_a_conflict_naming_both(fake_site, cli):
+    for dist in ("facex-command-one", "facex-command-two"):
+        mod = "fakeplug_" + dist.split("-")[-1]
+        fake_site.add_dist(dist, "1.0", {"c": mod}, {mod: COMMANDS, "fakeplug_cmdimpl": COMMAND_IMPL}
+                           if dist.endswith("one") else {mod: COMMANDS})
+    res = cli("hello", "x", pythonpath=[str(fake_site.root)])
+    assert res.returncode == 2 and "facex-command-two" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_help_and_list_never_import_torch_and_apps_come_from_plugins(tmp_path, cli):
+    blocker = tmp_path / "block"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    everything = cli("--help", pythonpath=[str(blocker)])
+    assert everything.returncode == 0, everything.stderr
+    from importlib import metadata
+
+    dists = sorted({ep.dist.metadata["Name"] for ep in metadata.entry_points(group="facex.plugins")})
+    core_only = cli("--help", pythonpath=[str(blocker)], env_extra={"FACEX_DISABLE_PLUGINS": ",".join(dists)})
+    assert core_only.returncode == 0, core_only.stderr
+    def offered(helptext):  # the commands listed under "COMMAND" in --help
+        return {line.split()[0] for line in helptext.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
+                if line.startswith("    ") and not line.startswith("     ")}
+    assert {"train", "evaluate", "list", "data"} <= offered(core_only.stdout)
+    assert not {"sdk", "mask", "demo"} & offered(core_only.stdout)
+    assert {"sdk", "mask", "demo"} <= offered(everything.stdout)
+    listed = cli("list", "--json", pythonpath=[str(blocker)], env_extra={"FACEX_DISABLE_PLUGINS": ",".join(dists)})
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []

@@ -38,14 +38,21 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 def setup_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", help="only this kind (backbone, head, training_mode, protocol, command, config, ...)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--strict", action="store_true", help="exit 1 if anything is broken, conflicting or incompatible")
+    p.add_argument("--strict", action="store_true", help="also import every implementation and check every config "
+                                                          "field's doc; exit 1 if anything is not ok (a CI check)")
     p.set_defaults(func=run_list)
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..plugin_api.components import KINDS
     from ..plugin_api.registry import registry
 
-    entries = registry().list(args.kind)
+    reg = registry()
+    entries = reg.verified(args.kind) if args.strict else reg.list(args.kind)
+    known = sorted({*KINDS, "command", "config", *(e.kind for e in reg.list() if e.kind != "-")})
+    if args.kind and args.kind not in known:
+        raise ConfigError(f"--kind {args.kind!r}: no such kind (kinds: {', '.join(known)})")
     if args.json:
         print(json.dumps([e.as_json() for e in entries], indent=2))
     else:
@@ -126,8 +133,11 @@ def _experiment_arguments(p: argparse.ArgumentParser, what: str) -> None:
 
 def setup_train(p: argparse.ArgumentParser) -> None:
     _experiment_arguments(p, "")
-    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
-    p.set_defaults(func=run_train)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="start afresh in an output folder that holds an earlier run (deletes its checkpoints)")
+    p.set_defaults(func=run_train, interrupt_hint="rerun with --resume to continue training")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -136,38 +146,61 @@ def run_train(args: argparse.Namespace) -> int:
 
     init_from_env()  # no-op unless launched by torchrun with WORLD_SIZE > 1
     exp = Experiment.from_file(args.config, args.set)
+    exp.overwrite = args.overwrite
     exp.prepare_data(workers=args.workers)
     result = exp.build_training_mode().run(exp, resume=args.resume)
-    print(f"trained {result.global_step} steps ({result.epochs_done} epochs), loss {result.loss:.4f}, "
-          f"accuracy {result.accuracy:.3f}, {result.images_per_s:.1f} images/s -> {result.last_checkpoint}"
-          + ("" if result.finished else "  [stopped early: rerun with --resume to continue]"))
+    print(f"trained {result.global_step} steps ({result.epochs_done} epochs), {train_summary(result)} "
+          f"-> {result.last_checkpoint}" + ("" if result.finished else "  [stopped early: rerun with --resume to continue]"))
     return 0
+
+
+def train_summary(result: Any) -> str:
+    """``loss L, accuracy A, N images/s`` of a finished run; says so when no step was logged (a
+    ``nan`` there would read as divergence)."""
+    if result.loss != result.loss:
+        return "no step was logged (the run was already complete, or every step was skipped)"
+    return f"loss {result.loss:.4f}, accuracy {result.accuracy:.3f}, {result.images_per_s:.1f} images/s"
 
 
 def setup_evaluate(p: argparse.ArgumentParser) -> None:
     _experiment_arguments(p, ", or a FaceX checkpoint (.pt)")
     p.add_argument("--checkpoint", action="append", default=[],
                    help="'last', 'none' or a path (repeatable: one table row each)")
+    p.add_argument("--out", metavar="DIR", help="where the tables and curves go (default: <output_dir>/eval for a "
+                                                 "config, ./eval-<run name> for a checkpoint)")
     p.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    import attrs
+
     from ..engine.evaluate import evaluate_models, markdown_table, write_report
     from ..engine.experiment import Experiment
+    from ..errors import ConfigError
     from ..runtime.distributed import init_from_env, is_main
 
-    if args.config.endswith(".pt"):  # a checkpoint: its embedded config says what to build and evaluate
+    if args.config.endswith((".pt", ".pth")):  # a checkpoint: its embedded config says what to build and evaluate
         exp = Experiment.from_checkpoint(args.config, args.set)
         specs = args.checkpoint or [args.config]
+        # never into the folder the checkpoint's config names (another machine's path, another run's results)
+        out = Path(args.out or f"eval-{exp.name}")
+        exp.meta = attrs.evolve(exp.meta, output_dir=str(out))  # the feature cache goes there too
+        out = out / "eval"
     else:
         exp = Experiment.from_file(args.config, args.set)
         exp.prepare_data(workers=args.workers)
         specs = args.checkpoint
+        out = Path(args.out) if args.out else exp.output_dir / "eval"
+    if not exp.protocols:
+        raise ConfigError(f"{exp.source}: no [[evaluation.protocols]] to evaluate; add one (e.g. name = \"lfw\")")
     init_from_env()  # under torchrun each rank extracts a share of the images
+    if is_main():
+        for name, protocol in exp.build_protocols():
+            print(f"{name}: {len(protocol.images())} images under {protocol.image_root}", file=sys.stderr)
     models = evaluate_models(exp, specs)
     if not is_main():
         return 0
-    files = write_report(models, exp.output_dir / "eval")
+    files = write_report(models, out)
     print(markdown_table(models), end="")
     print("written: " + ", ".join(str(p) for p in files.values()))
     return 0
@@ -233,7 +266,7 @@ def setup_data_pack(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shuffle", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=run_data_pack)
+    p.set_defaults(func=run_data_pack, interrupt_hint=f"nothing replaced in the output folder; rerun to pack again")
 
 
 def run_data_pack(args: argparse.Namespace) -> int:
@@ -247,14 +280,23 @@ def run_data_pack(args: argparse.Namespace) -> int:
 
 def setup_data_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="image folder, train list, or folder with train.rec")
-    p.add_argument("--check", action="store_true", help="decode every image (default: a sample)")
+    p.add_argument("--check", action="store_true", help="decode every image (default: a sample); exit 1 if "
+                                                         "any is unreadable")
+    p.add_argument("--root", help="folder a train list's paths are relative to (default: the list's folder)")
     p.set_defaults(func=run_data_inspect)
 
 
 def run_data_inspect(args: argparse.Namespace) -> int:
     from ..data.pack import inspect
 
-    print(json.dumps(inspect(args.path, check=args.check), indent=2))
+    info = inspect(args.path, check=args.check, root=args.root)
+    print(json.dumps(info, indent=2))
+    if info["unreadable"]:
+        print(f"facex-core data inspect: {len(info['unreadable'])} of {info['checked']} checked images unreadable "
+              f"(first: {info['unreadable'][0]})" + ("" if args.root or info["format"] != "train_list" else
+                                                     "; pass --root if the list's paths are relative to another "
+                                                     "folder"), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -293,6 +335,3 @@ CORE_COMMANDS = (
             setup=f"{_HERE}:setup_data_inspect"),
     Command(name="list", group="data", help="image folder -> FaceX-Zoo train list", setup=f"{_HERE}:setup_data_list"),
 )
-from ..apps.legacy_commands import LEGACY  # noqa: E402  TRANSITIONAL until the applications move to plugins
-
-CORE_COMMANDS = CORE_COMMANDS + LEGACY

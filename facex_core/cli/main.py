@@ -48,7 +48,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     groups: dict[str, Any] = {"": top}
     words = [a for a in argv if not a.startswith("-")]
     # outer groups first, so that a command may join a group declared by any distribution
-    for cmd, dist, note in sorted(declared, key=lambda row: (len(row[0].group.split()), bool(row[0].setup))):
+    for cmd, dist, note in sorted(declared, key=lambda row: len(row[0].group.split())):
         parent = groups.get(cmd.group)
         if parent is None or cmd.name in parent.choices:
             continue  # its group is not installed (`list` shows it), or a core command of that name
@@ -58,25 +58,48 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             groups[cmd.path] = sp.add_subparsers(dest=f"{cmd.path.replace(' ', '_')}_command", required=True,
                                                  metavar="COMMAND")
         elif note:
+            sp.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             sp.set_defaults(func=_conflict(note))
         elif cmd.path.split() == words[:len(cmd.path.split())]:
             _load_setup(cmd)(sp)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``facex-core``; user mistakes print one line and exit 2, Ctrl-C exits 130."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from ..errors import ConfigError, RegistryError
+def user_message(exc: BaseException) -> str:
+    """The one-line (or short) message of a user error, also when a DataLoader worker raised it
+    (torch then wraps the worker's whole traceback into the message: keep only its last line)."""
+    text = str(exc).strip() or type(exc).__name__
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].count(".") else last
+    return text
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``facex-core``: a user's mistake prints one line naming the culprit and exits 2, Ctrl-C
+    exits 130, a closed output pipe exits quietly; only a bug in FaceX or a plugin shows a traceback
+    (and user errors too with ``FACEX_DEBUG=1``)."""
+    import os
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from ..errors import UserError
+
+    debug = os.environ.get("FACEX_DEBUG", "") not in ("", "0")
+    args = None
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.func(args) or 0)
-    except (ConfigError, RegistryError, FileNotFoundError) as exc:
-        print(f"facex-core: error: {exc}", file=sys.stderr)
+    except (UserError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):  # `facex-core list | head`: the reader has what it wanted
+            sys.stdout = open(os.devnull, "w")
+            return 141
+        if debug:
+            raise
+        print(f"facex-core: error: {user_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("facex-core: interrupted (rerun with --resume to continue training)", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", "") if args is not None else ""
+        print(f"facex-core: interrupted{f' ({hint})' if hint else ''}", file=sys.stderr)
         return 130
 
 

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 
 from ..errors import ConfigError
 
@@ -48,6 +49,17 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _strict_float)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
+
+    def table_hook(cls: type) -> Any:
+        inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True)
+
+        def structure_table(value: Any, t: type) -> Any:
+            if not isinstance(value, Mapping):  # e.g. --set training.loop=3 where a table belongs
+                raise TypeError(f"expected a table, got {type(value).__name__} {value!r}")
+            return inner(value, t)
+        return structure_table
+
+    conv.register_structure_hook_factory(attrs.has, table_hook)
     return conv
 
 
@@ -80,6 +92,9 @@ def _flatten_errors(exc: BaseException, path: str) -> list[str]:
         for sub in exc.exceptions:
             out.extend(_flatten_errors(sub, path))
         return out
+    field, sep, rest = str(exc).partition(" must ")
+    if sep and field.isidentifier():  # a field validator's "NAME must ...": name the key, not its table
+        return [f"{path + '.' if path else ''}{field}: must {rest}"]
     return [f"{path or '<top level>'}: {exc}"]
 
 
@@ -103,13 +118,20 @@ def unstructure(obj: Any) -> Any:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; syntax errors name the file and line."""
+    """Read a TOML file; every way it can fail (missing, a folder, binary, bad syntax) is one
+    :class:`ConfigError` naming the file."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder; give the path of a TOML config file") from None
+    except PermissionError:
+        raise ConfigError(f"{p}: not readable (permission denied)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file; give the path of a TOML config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
 

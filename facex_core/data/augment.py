@@ -6,7 +6,6 @@ loader workers and after a resume.
 """
 from __future__ import annotations
 
-import attrs
 import cv2
 import numpy as np
 
@@ -17,9 +16,6 @@ from ..configs.options import config, option
 class AugmentConfig:
     """The ``[data.augment]`` table; every probability defaults to 0 (FaceX-Zoo: flip only)."""
 
-    preset: str = option("none", doc="'none', or 'sst': FaceX-Zoo's Semi-Siamese Training augmentation "
-                                     "(crop-resize 0.5, grayscale 0.2, rotation ±10° 0.5); explicit keys still apply.",
-                         choices=("none", "sst"))
     crop_resize: float = option(0.0, doc="Probability of a random crop (up to crop_max_offset px per side) resized back.", ge=0, le=1)
     crop_max_offset: int = option(9, doc="Largest crop offset in pixels at 112 px (scaled with the image width).", ge=1)
     rotation: float = option(0.0, doc="Probability of a rotation by a random integer angle in ±rotation_degrees.", ge=0, le=1)
@@ -31,22 +27,15 @@ class AugmentConfig:
     downscale: float = option(0.0, doc="Probability of down-scaling to 1/4–1/2 and back (low-resolution probes).", ge=0, le=1)
     erase: float = option(0.0, doc="Probability of random erasing (a rectangle of 2–20% of the area, random colour).", ge=0, le=1)
 
-    def resolved(self) -> "AugmentConfig":
-        """The preset's probabilities filled in where the explicit ones are 0."""
-        if self.preset != "sst":
-            return self
-        return attrs.evolve(self, crop_resize=self.crop_resize or 0.5, grayscale=self.grayscale or 0.2,
-                            rotation=self.rotation or 0.5)
-
     @property
     def active(self) -> bool:
-        r = self.resolved()
-        return any(v > 0 for v in (r.crop_resize, r.rotation, r.grayscale, r.color_jitter, r.blur, r.downscale, r.erase))
+        """Whether any transform has a probability above 0."""
+        return any(v > 0 for v in (self.crop_resize, self.rotation, self.grayscale, self.color_jitter, self.blur,
+                                   self.downscale, self.erase))
 
 
 def augment(img: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
     """Apply ``cfg`` to a BGR uint8 image with randomness fixed by ``seed``."""
-    cfg = cfg.resolved()
     rng = np.random.default_rng(seed)
     u = rng.random(7)  # one draw per transform, always taken, so adding one never shifts the others
     h, w = img.shape[:2]

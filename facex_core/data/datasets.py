@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, Sampler
 from .augment import AugmentConfig, augment
 from .image import ImageLoadError, as_bgr, load_image  # noqa: F401 - re-exported for the engines
 from ..configs.options import config, option
+from ..errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -34,34 +35,62 @@ def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bo
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
+def check_relative(rel: str, where: str) -> str:
+    """``rel`` if it is a relative path that stays inside its root; else a :class:`DataError` naming
+    ``where`` (a list file's line): lists and pairs files must not reach outside their image folder."""
+    parts = rel.replace("\\", "/").split("/")
+    if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":") or ".." in parts:
+        raise DataError(f"{where}: path {rel!r} leaves the image folder (absolute or '..'); "
+                        "paths must be relative to the folder the list belongs to")
+    return rel
+
+
 def read_train_list(path: str | os.PathLike) -> list[tuple[str, int]]:
     """Parse a FaceX-Zoo training list: one ``relative/path label`` per line (blank lines ignored)."""
     samples = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            rel, sep, label = line.rpartition(" ")
-            if not sep or not rel:
-                raise ValueError(f"{path}:{lineno}: expected 'relative/path label', got {line!r}")
-            try:
-                lab = int(label)
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: label {label!r} is not an integer") from None
-            if lab < 0:
-                raise ValueError(f"{path}:{lineno}: negative label {lab}")
-            samples.append((rel.strip(), lab))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = list(fh)
+    except FileNotFoundError:
+        raise DataError(f"{path}: training list not found") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a text training list ({type(exc).__name__})") from None
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        rel, sep, label = line.rpartition(" ")
+        if not sep or not rel:
+            raise DataError(f"{path}:{lineno}: expected 'relative/path label', got {line!r}")
+        try:
+            lab = int(label)
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: label {label!r} is not an integer") from None
+        if lab < 0:
+            raise DataError(f"{path}:{lineno}: negative label {lab}")
+        samples.append((check_relative(rel.strip(), f"{path}:{lineno}"), lab))
     if not samples:
-        raise ValueError(f"{path}: training list is empty")
+        raise DataError(f"{path}: training list is empty")
     return samples
+
+
+def count_classes(samples: Sequence[tuple[str, int]], source: str) -> int:
+    """The number of classes (largest label + 1), refusing label sets with large gaps: a stray label
+    of 100000000 would size the classifier for it (gigabytes of class centres that never train)."""
+    labels = {label for _, label in samples}
+    num_classes = max(labels) + 1
+    missing = num_classes - len(labels)
+    if missing > max(10, len(labels) // 10):
+        raise DataError(f"{source}: labels run up to {num_classes - 1} but only {len(labels)} identities have "
+                        f"images ({missing} labels unused): number identities 0..N-1 (e.g. `facex-core data list`)")
+    return num_classes
 
 
 def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
     """One sub-folder per identity → (relative path, label); labels follow sorted folder names."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: image folder not found")
+        raise DataError(f"{root}: image folder not found")
     ids = sorted(p.name for p in root.iterdir() if p.is_dir())
     samples = []
     for label, ident in enumerate(ids):
@@ -69,7 +98,7 @@ def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
             if f.suffix.lower() in IMAGE_SUFFIXES:
                 samples.append((f"{ident}/{f.name}", label))
     if not samples:
-        raise ValueError(f"{root}: no images found in identity sub-folders")
+        raise DataError(f"{root}: no images found in identity sub-folders")
     return samples
 
 
@@ -96,7 +125,7 @@ def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
         return RecordDataset(cfg.root).samples
     if cfg.format == "train_list":
         if not cfg.train_list:
-            raise ValueError("data.train_list: required when data.format = 'train_list'")
+            raise ConfigError("data.train_list: required when data.format = 'train_list'")
         return read_train_list(cfg.train_list)
     return scan_image_folder(cfg.root)
 
@@ -120,7 +149,7 @@ class FaceImageDataset(Dataset):
         self.crop_eye = crop_eye
         self.augment = augment if augment is not None and augment.active else None
         self.bad_log = Path(bad_log) if bad_log else None
-        self.num_classes = max(label for _, label in self.samples) + 1
+        self.num_classes = count_classes(self.samples, str(root))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import DataError
 from ..runtime.files import write_atomic
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(DataError):
     """An image could not be read or decoded; the message names the file."""
 
 

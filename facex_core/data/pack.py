@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import multiprocessing as mp
 import os
 import random
 from pathlib import Path
@@ -11,9 +10,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..errors import DataError
+from ..runtime.files import remove_temporaries, temporary_path, write_atomic
+from ..runtime.jobs import FolderLock, parallel_map
+from ..runtime.progress import Progress
 from .datasets import read_train_list, scan_image_folder
 from .image import encode_image, load_image
-from ..runtime.progress import Progress
 from .recordio import IRHeader, RecordReader, RecordWriter, image_keys, pack_record, read_property, \
     record_label, unpack_record
 
@@ -40,9 +42,17 @@ def _read_checked(path: str) -> tuple[bytes | None, tuple[int, int] | None, str]
 
 
 def write_train_list(src: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Image folder → FaceX-Zoo training list (labels by sorted folder name). Returns the count."""
+    """Image folder → FaceX-Zoo training list (labels by sorted folder name). Returns the count.
+
+    A file name holding a line break (or one ending in a space) cannot be written to a list that
+    reads back the same, so it is refused by name.
+    """
     samples = scan_image_folder(src)
-    Path(out).write_text("".join(f"{rel} {label}\n" for rel, label in samples))
+    bad = [rel for rel, _ in samples if "\n" in rel or "\r" in rel or rel != rel.strip()]
+    if bad:
+        raise DataError(f"{Path(src) / bad[0]!r}: a file name with a line break or edge spaces cannot go in a "
+                        f"train list ({len(bad)} such files); rename them")
+    write_atomic(out, "".join(f"{rel} {label}\n" for rel, label in samples))
     return len(samples)
 
 
@@ -51,68 +61,61 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | No
     """Write ``out/train.rec``, ``train.idx`` and ``property`` from an image folder or train list.
 
     Order is deterministic (list order, or a seeded shuffle); unreadable images are skipped and
-    reported. Without shuffling, InsightFace's identity records are written too.
+    reported. Without shuffling, InsightFace's identity records are written too. The folder is
+    locked while packing, and the three files are written beside and renamed in only when all are
+    complete, so an interrupted pack leaves an earlier pack in ``out`` untouched.
     """
     root, samples = source_samples(src, train_list)
     order = list(range(len(samples)))
     if shuffle:
         random.Random(seed).shuffle(order)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [str(root / samples[i][0]) for i in order]
-    bad: list[str] = []
-    size = None
-    bar = Progress(len(paths), desc="pack", unit="img")
-    ranges: dict[int, list[int]] = collections.defaultdict(list)
-    tmp_rec, tmp_idx = out / ".train.rec.tmp", out / ".train.idx.tmp"
-    with RecordWriter(tmp_rec, tmp_idx) as writer:
-        pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
-        try:
-            results = pool.imap(_read_checked, paths, chunksize=64) if pool else map(_read_checked, paths)
-            key = 1
-            for i, (data, shape, err) in zip(order, results):
+    with FolderLock(out, "data pack"):
+        remove_temporaries(out)
+        paths = [str(root / samples[i][0]) for i in order]
+        bad: list[str] = []
+        size = None
+        bar = Progress(len(paths), desc="pack", unit="img")
+        ranges: dict[int, list[int]] = collections.defaultdict(list)
+        finals = {name: out / name for name in ("train.rec", "train.idx", "property")}
+        temps = {name: temporary_path(path) for name, path in finals.items()}
+        key = 0
+        with RecordWriter(temps["train.rec"], temps["train.idx"]) as writer:
+            # record 0 (the header sequential readers expect first) is patched in place below, once the
+            # number of images is known: same size, the image records stream to disk meanwhile
+            writer.write(0, pack_record(IRHeader(2, (1.0, 1.0), 0, 0), b""))
+            for i, (data, shape, err) in zip(order, parallel_map(_read_checked, paths, workers, chunksize=64)):
                 bar.update()
                 if data is None:
                     bad.append(err)
                     continue
                 size = size or shape
-                label = samples[i][1]
-                writer.write(key, pack_record(IRHeader(0, float(label), key, 0), data))
-                ranges[label].append(key)
                 key += 1
-        finally:
-            if pool:
-                pool.close()
-                pool.join()
-        n_images = key - 1
-        first_id = n_images + 1
-        id_keys = []
-        if not shuffle:
-            for label in sorted(ranges):
+                writer.write(key, pack_record(IRHeader(0, float(samples[i][1]), key, 0), data))
+                ranges[samples[i][1]].append(key)
+            first_id = key + 1
+            identities = [] if shuffle else sorted(ranges)
+            for j, label in enumerate(identities):
                 keys = ranges[label]
-                writer.write(first_id + len(id_keys), pack_record(IRHeader(2, (float(keys[0]), float(keys[-1] + 1)), 0, 0), b""))
-                id_keys.append(label)
-        end = first_id + len(id_keys)
-        writer.write(0, pack_record(IRHeader(2, (float(first_id), float(end)), 0, 0), b""))
-    bar.close()
-    # record 0 must be found first by sequential readers: rewrite with it in front
-    reader = RecordReader(tmp_rec, tmp_idx)
-    with RecordWriter(out / "train.rec", out / "train.idx") as final:
-        final.write(0, reader.read(0))
-        for k in sorted(k for k in reader.index if k != 0):
-            final.write(k, reader.read(k))
-    reader.close()
-    tmp_rec.unlink()
-    tmp_idx.unlink()
-    num_classes = (max(l for _, l in samples) + 1) if samples else 0
-    h, w = size or (112, 112)
-    (out / "property").write_text(f"{num_classes},{h},{w}")
-    return {"images": n_images, "identities": len(ranges), "num_classes": num_classes,
+                writer.write(first_id + j, pack_record(IRHeader(2, (float(keys[0]), float(keys[-1] + 1)), 0, 0), b""))
+        bar.close()
+        header = pack_record(IRHeader(2, (float(first_id), float(first_id + len(identities))), 0, 0), b"")
+        with open(temps["train.rec"], "r+b") as fh:
+            fh.seek(8)  # past record 0's magic word and length
+            fh.write(header)
+        num_classes = (max(l for _, l in samples) + 1) if samples else 0
+        h, w = size or (112, 112)
+        temps["property"].write_text(f"{num_classes},{h},{w}")
+        for name in ("train.idx", "property", "train.rec"):
+            os.replace(temps[name], finals[name])
+    return {"images": key, "identities": len(ranges), "num_classes": num_classes,
             "skipped": len(bad), "errors": bad[:20], "out": str(out)}
 
 
-def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = False) -> dict[str, Any]:
-    """Counts, images-per-identity histogram, image sizes and unreadable images of a data set."""
+def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = False,
+            root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Counts, images-per-identity histogram, image sizes and unreadable images of a data set
+    (``root``: the folder a train list's paths are relative to; default the list's folder)."""
     path = Path(path)
     sizes: collections.Counter = collections.Counter()
     bad: list[str] = []
@@ -132,7 +135,7 @@ def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = Fals
         kind = "recordio"
         extra = {"property": read_property(rec_dir / "property")} if (rec_dir / "property").exists() else {}
     else:
-        root, samples = source_samples(path)
+        root, samples = source_samples(root or path, path if root else None)
         labels = [l for _, l in samples]
         to_decode = samples if check else samples[:sample_sizes]
         for rel, _ in to_decode:

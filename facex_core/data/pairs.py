@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from ..errors import DataError
 
-class PairsFormatError(ValueError):
+
+class PairsFormatError(DataError):
     """A pairs file that does not follow its format; the message names the file and line."""
 
 

@@ -22,13 +22,15 @@ from typing import BinaryIO, Iterator
 import attrs
 import numpy as np
 
+from ..errors import DataError
+
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _HEADER = struct.Struct("<IfQQ")
 _LENGTH_MASK = (1 << 29) - 1
 
 
-class RecordIOError(ValueError):
+class RecordIOError(DataError):
     """A malformed ``.rec``/``.idx`` file; the message names the file and the offset or line."""
 
 

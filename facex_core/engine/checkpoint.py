@@ -7,10 +7,12 @@ optimiser, RNG and loop state that ``--resume`` needs.
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import torch
 
+from ..errors import DataError
 from ..runtime.files import atomic_output
 
 CHECKPOINT_FORMAT = "facex-checkpoint"
@@ -34,10 +36,23 @@ def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], ba
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled); a file
+    that is missing, truncated, not a checkpoint or asks to run code is one :class:`DataError`."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such checkpoint file" + (" (a folder)" if os.path.isdir(path) else ""))
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused a global: the file wants to run code
+        named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line][:1]
+        raise DataError(f"{path}: refused to load: the file names code to run, which FaceX checkpoints never "
+                        f"do{f' ({named[0]})' if named else ''}; it was not written by FaceX") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        raise DataError(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted copy?) or "
+                        f"another kind of file ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a FaceX checkpoint")
+        raise DataError(f"{path}: not a FaceX checkpoint (no 'format': '{CHECKPOINT_FORMAT}' record)")
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("model"), dict):
+        raise DataError(f"{path}: a FaceX checkpoint without its config or weights (damaged file?)")
     return ckpt
 
 
@@ -46,5 +61,9 @@ def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | os.PathLi
     ckpt = load_checkpoint(checkpoint)
     state = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
     if not state:
-        raise ValueError(f"{checkpoint}: checkpoint holds no backbone weights")
-    backbone.load_state_dict(state, strict=True)
+        raise DataError(f"{checkpoint}: checkpoint holds no backbone weights")
+    try:
+        backbone.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise DataError(f"{checkpoint}: its backbone weights do not fit the network its config describes: "
+                        f"{str(exc).splitlines()[0][:200]}") from None

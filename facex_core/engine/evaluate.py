@@ -37,6 +37,19 @@ def _file_digest(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def images_digest(root: str | os.PathLike, paths: Sequence[str]) -> str:
+    """A digest of the image list and of every image's size and modification time: replacing an image
+    changes it, so cached features are never reused for other pixels."""
+    h = hashlib.sha256()
+    for rel in paths:
+        try:
+            st = os.stat(Path(root) / rel)
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{rel}\0missing\n".encode())
+    return h.hexdigest()
+
+
 def resolve_checkpoint(exp: "Experiment", spec: str) -> Path | None:
     if spec == "none":
         return None
@@ -98,7 +111,7 @@ def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | Non
             cache = None
             if ev.cache:
                 key = cache_key(m.model_id, m.describe, protocol.fingerprint(), ev.flip,
-                                hashlib.sha256("\n".join(paths).encode()).hexdigest())
+                                images_digest(protocol.image_root, paths))
                 cache = exp.output_dir / "features" / f"{name}-{key}"
             feats = extract_features(m.backbone, protocol.image_root, paths, input_size=m.backbone.input_size,
                                      batch_size=ev.batch_size, flip=ev.flip, device=exp.device,

@@ -10,7 +10,7 @@ import attrs
 
 from ..plugin_api.build import table_config
 from ..configs.toml import ConfigError, apply_overrides, load_toml, structure, unstructure
-from ..data.datasets import DataConfig, FaceImageDataset, read_samples
+from ..data.datasets import DataConfig, FaceImageDataset, count_classes, read_samples
 from ..configs.options import config, option
 from ..plugin_api.registry import Entry, load_factory, registry
 
@@ -62,6 +62,12 @@ class ResolvedComponent:
         return {"name": self.entry.name, **unstructure(self.config)}
 
 
+def _providers(section: str, name: str) -> set[str]:
+    """Distributions that provide the component a config section names (``training`` is a mode)."""
+    kind = {"training": "training_mode"}.get(section, section)
+    return {e.distribution for e in registry().list(kind) if e.kind == kind and e.name == name}
+
+
 def _default_from(cfg: Any, field: str) -> Any:
     return getattr(cfg, field, None) if attrs.has(type(cfg)) else None
 
@@ -75,6 +81,9 @@ class Experiment:
 
     def __init__(self, data: Mapping[str, Any], source: str = "<config>") -> None:
         self.source = source
+        #: ``train --overwrite``: a new (not resumed) run deletes the checkpoints an earlier run left in
+        #: its output folder instead of refusing to start
+        self.overwrite = False
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
             raise ConfigError(f"{source}: {unknown[0]}: unknown section (expected one of {', '.join(SECTIONS)})")
@@ -127,14 +136,29 @@ class Experiment:
         data = load_toml(path)
         if overrides:
             data = apply_overrides(data, overrides)
-        return cls(data, source=str(path))
+        return cls(data, source=str(path) + (f" (with --set {' '.join(overrides)})" if overrides else ""))
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "Experiment":
-        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it)."""
+    def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None,
+                        full: bool = False) -> "Experiment":
+        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it).
+
+        By default only what evaluation, export and the SDK use is resolved (experiment, data,
+        backbone, evaluation), so a checkpoint keeps working when the plugin of its head or training
+        mode is uninstalled; ``full`` resolves every section. A component whose bare name several
+        installed distributions now provide is resolved to the distribution that trained it.
+        """
         from .checkpoint import load_checkpoint
 
-        data = load_checkpoint(path)["config"]
+        ckpt = load_checkpoint(path)
+        data = dict(ckpt["config"])
+        if not full:
+            data = {k: v for k, v in data.items() if k in ("experiment", "data", "backbone", "evaluation")}
+        for section, recorded in (ckpt.get("components") or {}).items():
+            table = data.get(section)
+            if isinstance(table, dict) and isinstance(table.get("name"), str) and ":" not in table["name"] \
+                    and isinstance(recorded, dict) and len(_providers(section, table["name"])) > 1:
+                data[section] = {**table, "name": f"{recorded.get('distribution')}:{table['name']}"}
         head = data.get("head")
         if isinstance(head, dict) and not isinstance(head.get("num_classes"), int):
             head.pop("num_classes", None)
@@ -203,7 +227,7 @@ class Experiment:
     @property
     def num_classes(self) -> int:
         if self._num_classes is None:
-            self._num_classes = max(label for _, label in self.samples) + 1
+            self._num_classes = count_classes(self.samples, self.data.train_list or self.data.root)
         return self._num_classes
 
     def resolved(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import load_image, to_tensor
+from ..errors import NonFiniteError
 from ..runtime.distributed import world_rank
 from ..runtime.files import atomic_output
 from ..runtime.progress import Progress
@@ -106,7 +107,8 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
             bad = ~torch.isfinite(f).all(dim=1)
             if bool(bad.any()):
                 first = mine[int(idx[bad.nonzero()[0, 0]])]
-                raise FloatingPointError(f"{Path(image_root) / chunk_paths[first]}: model produced a non-finite feature")
+                raise NonFiniteError(f"{Path(image_root) / chunk_paths[first]}: the model produced a non-finite feature "
+                                     "(are its weights NaN? check the checkpoint)")
             rows.append(torch.nn.functional.normalize(f, dim=1).cpu().numpy())
             bar.update(len(idx) * world)
         local = np.concatenate(rows) if rows else np.empty((0, 0), np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -26,10 +27,40 @@ from ..interfaces.head import HeadOutput
 from ..runtime.progress import Progress
 from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
+from ..errors import ConfigError, DataError, NonFiniteError
+from ..runtime.jobs import FolderLock
 from .validation import validate_online
 
 if TYPE_CHECKING:
     from .experiment import Experiment
+
+#: Settings a resumed run may change: they decide how long and how visibly it runs, or the learning-rate
+#: trajectory from here on, not the state a checkpoint holds.
+RESUMABLE_CHANGES = ("experiment.name", "experiment.threads", "experiment.device", "prepare", "evaluation",
+                     "data.num_workers", "data.max_bad_images", "training.schedule", "training.loop.epochs",
+                     "training.loop.max_steps", "training.loop.checkpoint_every", "training.loop.log_every",
+                     "training.loop.validate_every", "training.loop.max_nonfinite", "training.loop.compile",
+                     "training.loop.channels_last")
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def resume_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(refused, allowed)``: the settings that differ between a checkpoint's config and the config
+    a run resumes with, as ``key: old -> new``, split by :data:`RESUMABLE_CHANGES`."""
+    a, b = _flatten(old), _flatten(new)
+    refused, allowed = [], []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key) and not (key == "head.num_classes" and key not in b):
+            text = f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}"
+            safe = any(key == s or key.startswith(s + ".") for s in RESUMABLE_CHANGES)
+            (allowed if safe else refused).append(text)
+    return refused, allowed
+
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
     """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones."""
@@ -85,11 +116,11 @@ class Trainer:
         self.world, self.rank = world_rank()
         self.device = experiment.device
         if loop.batch_size % (self.world * loop.grad_accumulation):
-            raise ValueError(f"training.loop.batch_size = {loop.batch_size} must divide by world size "
+            raise ConfigError(f"training.loop.batch_size = {loop.batch_size} must divide by world size "
                              f"{self.world} × grad_accumulation {loop.grad_accumulation}")
         self.micro_batch = loop.batch_size // (self.world * loop.grad_accumulation)
         if loop.amp == "fp16" and self.device.type != "cuda":
-            raise ValueError("training.loop.amp = 'fp16' needs CUDA; use 'bf16' on CPU")
+            raise ConfigError("training.loop.amp = 'fp16' needs CUDA; use 'bf16' on CPU")
         self.model.to(self.device)
         if loop.channels_last:  # only 4-D weights change: convolutions of every sub-network
             self.model.to(memory_format=torch.channels_last)
@@ -101,7 +132,7 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         self.steps_per_epoch = self._micro_steps(len(dataset))  # of the current epoch; set per epoch
         if self.steps_per_epoch == 0:
-            raise ValueError(f"data: {len(dataset)} images is fewer than one batch "
+            raise ConfigError(f"data: {len(dataset)} images is fewer than one batch "
                              f"(training.loop.batch_size = {loop.batch_size})")
         self.epoch = 0
         self.step_in_epoch = 0  # micro-steps
@@ -181,9 +212,17 @@ class Trainer:
 
     def restore(self, path: str | os.PathLike) -> None:
         ckpt = load_checkpoint(path)
-        self.mode.load_extra_state(self, ckpt.get("mode_state"), str(path))
         if int(ckpt.get("world", 1)) != self.world:
-            raise ValueError(f"{path}: written with {ckpt.get('world')} processes, resuming with {self.world}")
+            raise ConfigError(f"{path}: written with {ckpt.get('world')} processes, resuming with {self.world}; "
+                              "resume with the same number of processes")
+        refused, allowed = resume_changes(ckpt.get("config", {}), self.experiment.resolved())
+        if refused:
+            raise ConfigError(f"{self.experiment.source}: --resume with settings that change the model or the "
+                              f"optimiser state of {path}: {'; '.join(refused)}. Restore them, or train into "
+                              "another experiment.output_dir")
+        if allowed and self.rank == 0:
+            print("facex-core: resuming with changed settings: " + "; ".join(allowed), file=sys.stderr)
+        self.mode.load_extra_state(self, ckpt.get("mode_state"), str(path))
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scaler and ckpt.get("scaler"):
@@ -207,7 +246,10 @@ class Trainer:
             self._data_loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self._sampler,
                                            num_workers=workers, drop_last=True,
                                            pin_memory=self.device.type == "cuda",
-                                           persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+                                           persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                                           # its own generator: creating the loader (again, on resume) must not
+                                           # draw from the global RNG that checkpoints restore
+                                           generator=torch.Generator().manual_seed(self.experiment.seed))
         self._sampler.epoch, self._sampler.start = epoch, start_step * self.micro_batch
         self._sampler.indices = self._epoch_items
         self._sampler.size = len(self.dataset) if self._epoch_items is None else len(self._epoch_items)
@@ -220,7 +262,7 @@ class Trainer:
         count = len(self.dataset) if items is None else len(self._epoch_items)
         self.steps_per_epoch = self._micro_steps(count)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"epoch {self.epoch + 1}: {count} samples is fewer than one batch "
+            raise ConfigError(f"epoch {self.epoch + 1}: {count} samples is fewer than one batch "
                              f"(training.loop.batch_size = {self.loop.batch_size})")
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -252,7 +294,7 @@ class Trainer:
             writer.add_scalar("train/bad_images", len(lines), self.global_step)
         limit = self.experiment.data.max_bad_images if self.experiment.data else 0
         if len(lines) > limit:
-            raise RuntimeError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
+            raise DataError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
                                f"last: {lines[-1]}; all listed in {log}")
 
     def _validate(self, writer: Any) -> None:
@@ -281,7 +323,7 @@ class Trainer:
         if self.writer:
             self.writer.add_scalar("train/skipped_steps", self.skipped, self.global_step)
         if self.nonfinite_in_row >= self.loop.max_nonfinite:
-            raise FloatingPointError(
+            raise NonFiniteError(
                 f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
                 "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
 
@@ -317,11 +359,29 @@ class Trainer:
         return lr
 
     def fit(self, resume: bool = False) -> TrainResult:
+        """Train to the end (or ``loop.max_steps``); ``resume`` continues from ``last.pt`` bit for bit.
+
+        The run folder is locked for the whole fit (one writer per folder), and a folder that holds
+        an earlier run's checkpoints is refused unless ``resume`` is set.
+        """
         last = self.ckpt_dir / self._ckpt_name("last")
-        if resume:
-            if not last.exists():
-                raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-            self.restore(last)
+        with FolderLock(self.out, "training run") if self.rank == 0 else contextlib.nullcontext():
+            if resume:
+                if not last.exists():
+                    raise ConfigError(f"--resume: no checkpoint at {last} (nothing to continue; drop --resume)")
+                self.restore(last)
+            else:
+                earlier = sorted(p.name for p in self.ckpt_dir.glob("*.pt")) if self.ckpt_dir.is_dir() else []
+                if earlier and self.experiment.overwrite:
+                    for name in earlier:
+                        (self.ckpt_dir / name).unlink()
+                elif earlier:
+                    raise ConfigError(f"{self.out}: holds the checkpoints of an earlier run ({', '.join(earlier[:4])}"
+                                      f"{', ...' if len(earlier) > 4 else ''}); continue it with --resume, start "
+                                      "afresh with --overwrite (deletes them), or choose another experiment.output_dir")
+            return self._fit(last)
+
+    def _fit(self, last: Path) -> TrainResult:
         main = self.rank == 0
         writer = self.writer = self.experiment.summary_writer() if main else None
         accum = self.loop.grad_accumulation

@@ -19,16 +19,15 @@ class FlattenBackboneConfig:
     halvings: ClassVar[int] = 4
     rounding: ClassVar[str] = "ceil"
 
-    embedding_size: int = option(512, doc="Length D of the output embedding (FaceX-Zoo: feat_dim).")
-    input_size: tuple[int, int] = option((112, 112), doc="Input (H, W); (60, 112) for FaceX-Zoo's upper-half-face crop.")
+    embedding_size: int = option(512, doc="Length D of the output embedding (FaceX-Zoo: feat_dim).", ge=1)
+    input_size: tuple[int, int] = option((112, 112), doc="Input (H, W); (60, 112) for FaceX-Zoo's upper-half-face crop.",
+                                         ge=1)
     out_h: int | None = option(None, doc="Height of the last feature map; derived from input_size when unset "
-                                         "(7 at 112, 4 at 60), checked against it when set.")
+                                         "(7 at 112, 4 at 60), checked against it when set.", ge=1)
     out_w: int | None = option(None, doc="Width of the last feature map; derived from input_size when unset, "
-                                         "checked against it when set.")
+                                         "checked against it when set.", ge=1)
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
         resolve_map_size(self.input_size, self.out_h, self.out_w, self.halvings, self.rounding)
 
     @property

@@ -9,7 +9,7 @@ from ..configs.options import config, option
 class HeadConfig:
     """Fields every classification head has; a head's own config class extends it."""
 
-    num_classes: int = option(doc="Number of training identities (filled from the data when omitted).")
-    embedding_size: int = option(512, doc="Embedding size D of the backbone (filled from it when omitted).")
+    num_classes: int = option(doc="Number of training identities (filled from the data when omitted).", ge=1)
+    embedding_size: int = option(512, doc="Embedding size D of the backbone (filled from it when omitted).", ge=1)
     classifier: ClassifierConfig = option(factory=ClassifierConfig,
                                           doc="Class centres: full FC, Partial FC (sample_rate < 1), sub-centres.")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..interfaces.classifier_config import ClassifierConfig
+from ..runtime.distributed import world_rank
 
 
 @attrs.define
@@ -37,18 +38,12 @@ class CosineBatch:
     """N×D raw embeddings (all-gathered when sharded)."""
 
 
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
 class _AllGather(torch.autograd.Function):
     """All-gather whose backward sums every rank's gradient for the local slice."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        world, rank = _world()
+        world, rank = world_rank()
         ctx.rank, ctx.n = rank, x.shape[0]
         parts = [torch.empty_like(x) for _ in range(world)]
         dist.all_gather(parts, x.contiguous())
@@ -112,7 +107,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.config = config or ClassifierConfig()
         self.num_classes = num_classes
-        world, rank = _world()
+        world, rank = world_rank()
         self.sharded = self.config.shard and world > 1
         if not self.sharded:
             world, rank = 1, 0
@@ -123,6 +118,12 @@ class Classifier(nn.Module):
         shape = (self.num_local, embedding_size) if k == 1 else (self.num_local, k, embedding_size)
         self.weight = nn.Parameter(torch.empty(shape))
         nn.init.normal_(self.weight, std=0.01)
+        if self.config.sample_rate < 1.0:
+            # Partial FC samples from its own generator, whose state travels in the state dict: a
+            # resumed run then draws the same negatives as an uninterrupted one, whatever else
+            # (data loaders, dropout) consumes the global RNG in between
+            self.generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())) + rank)
+            self.register_buffer("sampler_state", self.generator.get_state())
 
     def _select(self, local_labels: torch.Tensor) -> torch.Tensor | None:
         """Indices of the local centres used this step: every positive plus random negatives."""
@@ -133,9 +134,18 @@ class Classifier(nn.Module):
         positive = torch.unique(local_labels[local_labels >= 0])
         if positive.numel() >= num_sample:
             return positive.sort().values
-        score = torch.rand(self.num_local, device=self.weight.device)
+        score = torch.rand(self.num_local, generator=self.generator).to(self.weight.device)
+        self.sampler_state = self.generator.get_state().to(self.sampler_state.device)
         score[positive] = 2.0  # positives always win the top-k
         return score.topk(num_sample).indices.sort().values
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        key = prefix + "sampler_state"
+        if hasattr(self, "generator") and key not in state_dict:  # a checkpoint from before the generator
+            state_dict = {**state_dict, key: self.sampler_state}
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if hasattr(self, "generator"):
+            self.generator.set_state(self.sampler_state.cpu())
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> CosineBatch:
         if self.sharded:

@@ -131,8 +131,6 @@ class ResidualAttentionNet(Backbone):
     def __init__(self, config: AttentionNetConfig | None = None) -> None:
         config = AttentionNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         w = config.width
         # map size after the stem and after each stride-2 block: stage 1, stage 2, stage 3, last
         sizes = [feature_map_size(self.input_size, k) for k in range(1, NUM_HALVINGS + 1)]

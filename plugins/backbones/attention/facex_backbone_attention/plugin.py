@@ -23,16 +23,14 @@ class AttentionNetConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_HALVINGS
 
     modules: tuple[int, int, int] = option(
-        (1, 1, 1), doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
-                       "stage3_modules): 1,1,1 = Attention-56, 1,2,3 = Attention-92")
+        (1, 1, 1), ge=0, doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
+                             "stage3_modules): 1,1,1 = Attention-56, 1,2,3 = Attention-92")
     width: int = option(
-        64, doc="stem channels; the stages carry 4x, 8x, 16x and 32x that (256/512/1024/2048 at 64)")
+        64, ge=1, doc="stem channels; the stages carry 4x, 8x, 16x and 32x that (256/512/1024/2048 at 64)")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        if self.width < 1:
-            raise ValueError(f"width must be >= 1, got {self.width}")
-        if len(self.modules) != 3 or min(self.modules) < 0:
+        if len(self.modules) != 3:
             raise ValueError(f"modules must be 3 counts >= 0, got {self.modules}")
 
 
@@ -41,8 +39,8 @@ class Attention92Config(AttentionNetConfig):
     """Attention-92: one, two and three attention modules in the three stages."""
 
     modules: tuple[int, int, int] = option(
-        (1, 2, 3), doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
-                       "stage3_modules): 1,2,3 = Attention-92, 1,1,1 = Attention-56")
+        (1, 2, 3), ge=0, doc="attention modules in stages 1, 2, 3 (FaceX-Zoo stage1_modules.."
+                             "stage3_modules): 1,2,3 = Attention-92, 1,1,1 = Attention-56")
 
 
 _FACTORY = "facex_backbone_attention.attention:ResidualAttentionNet"

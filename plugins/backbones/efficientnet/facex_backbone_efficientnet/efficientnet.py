@@ -98,8 +98,6 @@ class EfficientNet(Backbone):
     def __init__(self, config: EfficientNetConfig | None = None) -> None:
         config = EfficientNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
 
         def channels(base: int) -> int:  # the paper's width scaling, TF rounding
             return make_divisible(base * config.width)

@@ -45,20 +45,12 @@ class EfficientNetConfig(FlattenBackboneConfig):
 
     halvings: ClassVar[int] = NUM_HALVINGS
 
-    width: float = option(1.0, doc=_WIDTH_DOC)
-    depth: float = option(1.0, doc=_DEPTH_DOC)
-    drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
+    width: float = option(1.0, gt=0, doc=_WIDTH_DOC)
+    depth: float = option(1.0, gt=0, doc=_DEPTH_DOC)
+    drop_ratio: float = option(0.2, ge=0, lt=1, doc="dropout before the embedding's linear layer")
     drop_connect: float = option(
-        0.2, doc="stochastic depth: residual block i of n drops its branch with probability "
-                 "drop_connect*i/n in training (FaceX-Zoo fixes 0.2)")
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        if self.width <= 0 or self.depth <= 0:
-            raise ValueError(f"width and depth must be > 0, got {self.width} and {self.depth}")
-        for name in ("drop_ratio", "drop_connect"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        0.2, ge=0, lt=1, doc="stochastic depth: residual block i of n drops its branch with probability "
+                             "drop_connect*i/n in training (FaceX-Zoo fixes 0.2)")
 
 
 def _scaled_config(variant: str) -> type:
@@ -70,8 +62,8 @@ def _scaled_config(variant: str) -> type:
         "__qualname__": name,
         "__doc__": f"Hyper-parameters of EfficientNet-{variant.upper()}: width {width}, depth {depth}.",
         "__annotations__": {"width": float, "depth": float},
-        "width": option(width, doc=_WIDTH_DOC),
-        "depth": option(depth, doc=_DEPTH_DOC),
+        "width": option(width, gt=0, doc=_WIDTH_DOC),
+        "depth": option(depth, gt=0, doc=_DEPTH_DOC),
     }
     return config(type(name, (EfficientNetConfig,), body))
 

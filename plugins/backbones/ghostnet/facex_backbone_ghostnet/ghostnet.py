@@ -87,8 +87,6 @@ class GhostNet(Backbone):
     def __init__(self, config: GhostNetConfig | None = None) -> None:
         config = GhostNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
 
         def channels(base: int) -> int:
             return make_divisible(base * config.width, DIVISOR)

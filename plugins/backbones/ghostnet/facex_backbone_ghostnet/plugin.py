@@ -33,16 +33,9 @@ class GhostNetConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_HALVINGS
 
     width: float = option(
-        1.0, doc="width multiplier: every channel count c (stem, blocks, the final 960) becomes "
-                 "c*width rounded to a multiple of 4")
-    drop_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        if self.width <= 0:
-            raise ValueError(f"width must be > 0, got {self.width}")
-        if not 0.0 <= self.drop_ratio < 1.0:
-            raise ValueError(f"drop_ratio must be in [0, 1), got {self.drop_ratio}")
+        1.0, gt=0, doc="width multiplier: every channel count c (stem, blocks, the final 960) becomes "
+                       "c*width rounded to a multiple of 4")
+    drop_ratio: float = option(0.2, ge=0, lt=1, doc="dropout before the embedding's linear layer")
 
 
 _FACTORY = "facex_backbone_ghostnet.ghostnet:GhostNet"

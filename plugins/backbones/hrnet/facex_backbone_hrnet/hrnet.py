@@ -148,8 +148,6 @@ class HRNet(Backbone):
     def __init__(self, config: HRNetConfig | None = None) -> None:
         config = HRNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         # spatial size of each of the four branches, highest resolution first
         sizes = [feature_map_size(self.input_size, k) for k in range(1, NUM_HALVINGS + 1)]
         widths = [config.width * 2 ** i for i in range(len(sizes))]

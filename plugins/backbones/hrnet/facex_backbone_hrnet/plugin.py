@@ -31,29 +31,28 @@ class HRNetConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_HALVINGS
 
     width: int = option(
-        18, doc="channels of the highest-resolution branch; the four branches carry "
+        18, ge=1, doc="channels of the highest-resolution branch; the four branches carry "
                 "width*1, *2, *4, *8 (18 = HRNet-W18, FaceX-Zoo's default)")
     stage1_channels: int = option(
-        64, doc="bottleneck width of the stage-1 layer (FaceX-Zoo STAGE1 NUM_CHANNELS); it outputs 4x that")
-    stage1_blocks: int = option(4, doc="Bottleneck blocks in stage 1 (FaceX-Zoo STAGE1 NUM_BLOCKS)")
+        64, ge=1, doc="bottleneck width of the stage-1 layer (FaceX-Zoo STAGE1 NUM_CHANNELS); it outputs 4x that")
+    stage1_blocks: int = option(4, ge=1, doc="Bottleneck blocks in stage 1 (FaceX-Zoo STAGE1 NUM_BLOCKS)")
     modules: tuple[int, int, int] = option(
-        (1, 4, 3), doc="multi-resolution modules in stages 2, 3 and 4 (FaceX-Zoo NUM_MODULES)")
+        (1, 4, 3), ge=1, doc="multi-resolution modules in stages 2, 3 and 4 (FaceX-Zoo NUM_MODULES)")
     blocks: tuple[int, int, int] = option(
-        (4, 4, 4), doc="BasicBlocks on each branch of a module, for stages 2, 3 and 4 (FaceX-Zoo NUM_BLOCKS)")
+        (4, 4, 4), ge=1, doc="BasicBlocks on each branch of a module, for stages 2, 3 and 4 "
+                             "(FaceX-Zoo NUM_BLOCKS)")
     head_channels: tuple[int, int, int, int] = option(
-        (32, 64, 128, 256), doc="bottleneck widths of the head's per-branch 'increase' blocks "
-                                "(outputs 4x: 128/256/512/1024)")
+        (32, 64, 128, 256), ge=1, doc="bottleneck widths of the head's per-branch 'increase' blocks "
+                                      "(outputs 4x: 128/256/512/1024)")
     final_channels: int = option(
-        2048, doc="channels of the head's last 1x1 convolution, flattened with the map into the linear layer")
+        2048, ge=1, doc="channels of the head's last 1x1 convolution, flattened with the map into the "
+                        "linear layer")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        for key in ("width", "stage1_channels", "stage1_blocks", "final_channels"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         for key, length in (("modules", 3), ("blocks", 3), ("head_channels", 4)):
             values = getattr(self, key)
-            if len(values) != length or min(values) < 1:
+            if len(values) != length:
                 raise ValueError(f"{key} must be {length} integers >= 1, got {values}")
 
 

@@ -79,8 +79,6 @@ class IResNet(Backbone):
     def __init__(self, config: IResNetConfig | None = None) -> None:
         config = IResNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         self.fp16 = bool(config.fp16)
         out_h, out_w = config.map_size
 

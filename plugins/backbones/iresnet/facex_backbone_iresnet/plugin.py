@@ -3,8 +3,6 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_iresnet.iresnet` and is loaded on build).
 """
-from attrs import validators
-
 from facex_core import Component, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: IBasicBlocks in the 64-, 128-, 256- and 512-channel stages of each InsightFace variant.
@@ -27,22 +25,20 @@ _LAYERS_DOC = ("IBasicBlocks per stage (64/128/256/512 channels): r18 2,2,2,2; r
 class IResNetConfig:
     """Hyper-parameters of InsightFace's IResNet (``arcface_torch`` ``get_model(name, ...)`` keywords)."""
 
-    layers: tuple[int, int, int, int] = option(LAYERS[50], doc=_LAYERS_DOC)
+    layers: tuple[int, int, int, int] = option(LAYERS[50], ge=1, doc=_LAYERS_DOC)
     embedding_size: int = option(
-        512, doc="length D of the output embedding (InsightFace: num_features / config.embedding_size)",
-        validator=validators.ge(1))
+        512, ge=1, doc="length D of the output embedding (InsightFace: num_features / config.embedding_size)")
     dropout: float = option(
-        0.0, doc="dropout on the flattened last map, before fc (InsightFace default 0)",
-        validator=[validators.ge(0.0), validators.lt(1.0)])
+        0.0, ge=0, lt=1, doc="dropout on the flattened last map, before fc (InsightFace default 0)")
     input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); fc sees a ceil(H/16) x ceil(W/16) map (7x7 at 112x112, "
+        (112, 112), ge=1, doc="input (H, W); fc sees a ceil(H/16) x ceil(W/16) map (7x7 at 112x112, "
                         "4x7 at 60x112); released checkpoints need 112x112")
     fp16: bool = option(
         False, doc="run the trunk under autocast (float16 on CUDA, bfloat16 on CPU) and fc + "
                    "features in float32, like InsightFace's fp16 flag")
 
     def __attrs_post_init__(self) -> None:
-        if len(self.layers) != 4 or min(self.layers) < 1:
+        if len(self.layers) != 4:
             raise ValueError(f"layers must be 4 block counts >= 1, got {self.layers}")
         resolve_map_size(self.input_size, None, None, NUM_HALVINGS)  # validates input_size
 
@@ -59,7 +55,7 @@ def _variant(depth: int) -> type:
         "__module__": __name__, "__qualname__": name,
         "__doc__": f"Hyper-parameters of InsightFace's IResNet-{depth} (component ``iresnet{depth}``).",
         "__annotations__": {"layers": tuple[int, int, int, int]},
-        "layers": option(LAYERS[depth], doc=_LAYERS_DOC),
+        "layers": option(LAYERS[depth], ge=1, doc=_LAYERS_DOC),
     }
     return config(type(name, (IResNetConfig,), namespace))
 

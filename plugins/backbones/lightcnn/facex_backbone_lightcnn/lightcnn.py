@@ -92,8 +92,6 @@ class LightCNN(Backbone):
     def __init__(self, config: LightCNNConfig | None = None) -> None:
         config = LightCNNConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         c0, c1, c2, c3, c4 = config.channels
         average = config.pooling == "max+avg"
 

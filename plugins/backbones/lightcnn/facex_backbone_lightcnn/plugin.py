@@ -23,26 +23,23 @@ class LightCNNConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_POOLS
 
     dropout: float = option(
-        0.2, doc="dropout between the output BatchNorm2d and the linear layer (FaceX-Zoo: dropout_ratio)")
+        0.2, ge=0, lt=1, doc="dropout between the output BatchNorm2d and the linear layer "
+                             "(FaceX-Zoo: dropout_ratio)")
     blocks: tuple[int, int, int, int] = option(
-        (1, 2, 3, 4), doc="MFM residual blocks before group1..group4 (1,2,3,4 = 29 layers, "
-                          "0,0,0,0 = the 9-layer network); depth = 9 + 2*sum(blocks)")
+        (1, 2, 3, 4), ge=0, doc="MFM residual blocks before group1..group4 (1,2,3,4 = 29 layers, "
+                                "0,0,0,0 = the 9-layer network); depth = 9 + 2*sum(blocks)")
     pooling: str = option(
-        "max+avg", doc="each downsampling step: 'max+avg' (sum of 2x2 max- and average-pool, "
-                       "LightCNN-29 v2) or 'max' (2x2 max-pool, LightCNN-9)")
+        "max+avg", choices=POOLINGS, doc="each downsampling step: 'max+avg' (sum of 2x2 max- and "
+                                         "average-pool, LightCNN-29 v2) or 'max' (2x2 max-pool, LightCNN-9)")
     channels: tuple[int, int, int, int, int] = option(
-        (48, 96, 192, 128, 128), doc="MFM output channels of conv1 and of group1..group4 (each "
-                                     "convolution computes twice as many, MFM keeps the max of pairs)")
+        (48, 96, 192, 128, 128), ge=1, doc="MFM output channels of conv1 and of group1..group4 (each "
+                                           "convolution computes twice as many, MFM keeps the max of pairs)")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if len(self.blocks) != 4 or min(self.blocks) < 0:
+        if len(self.blocks) != 4:
             raise ValueError(f"blocks must be 4 counts >= 0, got {self.blocks}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if len(self.channels) != 5 or min(self.channels) < 1:
+        if len(self.channels) != 5:
             raise ValueError(f"channels must be 5 counts >= 1, got {self.channels}")
 
     @property
@@ -56,11 +53,11 @@ class LightCNN9Config(LightCNNConfig):
     """LightCNN-9: the paper's 9-layer network (no residual blocks, max-pooling)."""
 
     blocks: tuple[int, int, int, int] = option(
-        (0, 0, 0, 0), doc="MFM residual blocks before group1..group4 (0,0,0,0 = the 9-layer "
-                          "network, 1,2,3,4 = 29 layers); depth = 9 + 2*sum(blocks)")
+        (0, 0, 0, 0), ge=0, doc="MFM residual blocks before group1..group4 (0,0,0,0 = the 9-layer "
+                                "network, 1,2,3,4 = 29 layers); depth = 9 + 2*sum(blocks)")
     pooling: str = option(
-        "max", doc="each downsampling step: 'max' (2x2 max-pool, LightCNN-9) or 'max+avg' "
-                   "(sum of 2x2 max- and average-pool, LightCNN-29 v2)")
+        "max", choices=POOLINGS, doc="each downsampling step: 'max' (2x2 max-pool, LightCNN-9) or 'max+avg' "
+                                     "(sum of 2x2 max- and average-pool, LightCNN-29 v2)")
 
 
 _FACTORY = "facex_backbone_lightcnn.lightcnn:LightCNN"

@@ -98,8 +98,6 @@ class MobileFaceNet(Backbone):
     def __init__(self, config: MobileFaceNetConfig | None = None) -> None:
         config = MobileFaceNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         c1, c2 = 64 * config.width, 128 * config.width
         first, n28, n14, n7 = config.blocks
 

@@ -22,17 +22,15 @@ class MobileFaceNetConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_HALVINGS
 
     width: int = option(
-        1, doc="trunk channel multiplier: the stages carry 64*width and 128*width channels "
+        1, ge=1, doc="trunk channel multiplier: the stages carry 64*width and 128*width channels "
                "(1 = MobileFaceNet, 2 = InsightFace MBF); expansion widths stay 128/256/512")
     blocks: tuple[int, int, int, int] = option(
-        (1, 4, 6, 2), doc="blocks at 56/28/14/7 px: the first is 1 (a grouped 3x3 conv) or a count "
-                          "of residual blocks, the others count residual bottlenecks (MBF-large: 2,8,12,4)")
+        (1, 4, 6, 2), ge=0, doc="blocks at 56/28/14/7 px: the first is 1 (a grouped 3x3 conv) or a count "
+                                "of residual blocks, the others count residual bottlenecks (MBF-large: 2,8,12,4)")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        if self.width < 1:
-            raise ValueError(f"width must be >= 1, got {self.width}")
-        if len(self.blocks) != 4 or self.blocks[0] < 1 or min(self.blocks) < 0:
+        if len(self.blocks) != 4 or self.blocks[0] < 1:
             raise ValueError("blocks must be 4 counts, the first >= 1 and the others >= 0, "
                              f"got {self.blocks}")
 
@@ -42,7 +40,7 @@ class MBFConfig(MobileFaceNetConfig):
     """Hyper-parameters of InsightFace's MBF: MobileFaceNet with the trunk twice as wide."""
 
     width: int = option(
-        2, doc="trunk channel multiplier: the stages carry 64*width and 128*width channels "
+        2, ge=1, doc="trunk channel multiplier: the stages carry 64*width and 128*width channels "
                "(2 = InsightFace MBF, 4 with blocks [2,8,12,4] = MBF-large)")
 
 

@@ -3,7 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_repvgg.repvgg` and is loaded on build).
 """
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
@@ -27,6 +27,14 @@ _WIDTH_DOC = ("width multipliers of stages 1-4 over 64,128,256,512 channels "
               "(FaceX-Zoo: width_stage1..4; A0: 0.75,0.75,0.75,2.5, B0: 1,1,1,2.5, B1: 2,2,2,4)")
 
 
+def _blocks_option(default: tuple[int, int, int, int]) -> Any:
+    return option(default, ge=1, doc=_BLOCKS_DOC)
+
+
+def _width_option(default: tuple[float, float, float, float]) -> Any:
+    return option(default, gt=0, doc=_WIDTH_DOC)
+
+
 @config
 class RepVGGConfig(FlattenBackboneConfig):
     """Hyper-parameters of RepVGG (FaceX-Zoo ``backbone_conf.yaml`` section ``RepVGG``); the
@@ -34,23 +42,21 @@ class RepVGGConfig(FlattenBackboneConfig):
 
     halvings: ClassVar[int] = NUM_HALVINGS
 
-    blocks: tuple[int, int, int, int] = option(PRESETS["b1"][0], doc=_BLOCKS_DOC)
-    width: tuple[float, float, float, float] = option(PRESETS["b1"][1], doc=_WIDTH_DOC)
+    blocks: tuple[int, int, int, int] = _blocks_option(PRESETS["b1"][0])
+    width: tuple[float, float, float, float] = _width_option(PRESETS["b1"][1])
     dropout: float = option(
-        0.0, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo has none)")
+        0.0, ge=0, lt=1, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo has none)")
     deploy: bool = option(
         False, doc="build the inference form: one 3x3 conv with bias per block, as produced by "
                    "RepVGG.reparameterize(); set it to load re-parameterised checkpoints")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        if len(self.blocks) != 4 or min(self.blocks) < 1:
+        if len(self.blocks) != 4:
             raise ValueError(f"blocks must be 4 counts >= 1, got {self.blocks}")
         if len(self.width) != 4 or min(int(64 * self.width[0]), int(128 * self.width[1]),
                                        int(256 * self.width[2]), int(512 * self.width[3])) < 1:
             raise ValueError(f"width must be 4 multipliers giving >= 1 channel per stage, got {self.width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 def _variant(name: str) -> type:
@@ -61,7 +67,7 @@ def _variant(name: str) -> type:
         "__module__": __name__, "__qualname__": cls,
         "__doc__": f"Hyper-parameters of RepVGG-{name.upper()} (component ``repvgg_{name}``).",
         "__annotations__": {"blocks": tuple[int, int, int, int], "width": tuple[float, float, float, float]},
-        "blocks": option(blocks, doc=_BLOCKS_DOC), "width": option(width, doc=_WIDTH_DOC),
+        "blocks": _blocks_option(blocks), "width": _width_option(width),
     }
     return config(type(cls, (RepVGGConfig,), namespace))
 

@@ -109,8 +109,6 @@ class RepVGG(Backbone):
     def __init__(self, config: RepVGGConfig | None = None) -> None:
         config = RepVGGConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         channels = stage_channels(config.width)
         self.stage0 = RepVGGBlock(3, channels[0], 1, config.deploy)
         for index, count in enumerate(config.blocks, start=1):

@@ -30,31 +30,25 @@ class ResNeStConfig(FlattenBackboneConfig):
 
     halvings: ClassVar[int] = NUM_HALVINGS
 
-    depth: int = option(50, doc=_DEPTH_DOC)
+    depth: int = option(50, choices=sorted(LAYERS), doc=_DEPTH_DOC)
     dropout: float = option(
-        0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
+        0.4, ge=0, lt=1, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
                  "layer (FaceX-Zoo: drop_ratio)")
     radix: int = option(
-        2, doc="splits per split-attention convolution, a divisor of 64 (1 = an SE-like sigmoid gate)")
+        2, ge=1, doc="splits per split-attention convolution, a divisor of 64 (1 = an SE-like sigmoid gate)")
     stem_width: int | None = option(
-        None, doc="deep-stem width; the face input layer has 2*stem_width channels. Unset = the "
+        None, ge=1, doc="deep-stem width; the face input layer has 2*stem_width channels. Unset = the "
                   "paper's for depth (32 for 50, 64 for 101)")
     layers: tuple[int, int, int, int] | None = option(
-        None, doc="blocks per stage, overriding depth (e.g. [1, 1, 1, 1] for a small test "
+        None, ge=1, doc="blocks per stage, overriding depth (e.g. [1, 1, 1, 1] for a small test "
                   "network); unset = taken from depth")
 
     def __attrs_post_init__(self) -> None:
-        if self.depth not in LAYERS:
-            raise ValueError(f"depth must be one of {sorted(LAYERS)}, got {self.depth}")
         super().__attrs_post_init__()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.radix < 1 or 64 % self.radix:
+        if 64 % self.radix:
             # the splits are the groups of one grouped convolution over the 64*2^k-wide input
             raise ValueError(f"radix must be a divisor of 64 (1, 2, 4, ...), got {self.radix}")
-        if self.stem_width is not None and self.stem_width < 1:
-            raise ValueError(f"stem_width must be >= 1, got {self.stem_width}")
-        if self.layers is not None and (len(self.layers) != 4 or min(self.layers) < 1):
+        if self.layers is not None and len(self.layers) != 4:
             raise ValueError(f"layers must be 4 counts >= 1, got {self.layers}")
 
     @property
@@ -72,7 +66,7 @@ class ResNeStConfig(FlattenBackboneConfig):
 class ResNeSt101Config(ResNeStConfig):
     """Hyper-parameters of ResNeSt-101 (component ``resnest101``)."""
 
-    depth: int = option(101, doc=_DEPTH_DOC)
+    depth: int = option(101, choices=sorted(LAYERS), doc=_DEPTH_DOC)
 
 
 ResNeSt50Config = ResNeStConfig

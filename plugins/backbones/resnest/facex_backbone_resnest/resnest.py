@@ -103,8 +103,6 @@ class ResNeSt(Backbone):
     def __init__(self, config: ResNeStConfig | None = None) -> None:
         config = ResNeStConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         stem = config.stem_channels
         self.input_layer = nn.Sequential(nn.Conv2d(3, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
                                          nn.PReLU(stem))

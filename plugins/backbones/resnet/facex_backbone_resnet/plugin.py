@@ -3,9 +3,7 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_resnet.resnet` and is loaded on build).
 """
-from typing import ClassVar
-
-from attrs import validators
+from typing import Any, ClassVar
 
 from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
 
@@ -23,28 +21,32 @@ _DEPTH_DOC = "50, 100 or 152: units per stage 3,4,14,3 / 3,13,30,3 / 3,8,36,3 (F
 _MODE_DOC = "'ir' (improved residual unit) or 'ir_se' (with squeeze-excitation) (FaceX-Zoo: net_mode)"
 
 
+def _depth_option(default: int) -> Any:
+    return option(default, choices=sorted(UNITS), doc=_DEPTH_DOC)
+
+
+def _mode_option(default: str) -> Any:
+    return option(default, choices=MODES, doc=_MODE_DOC)
+
+
 @config
 class ResNetConfig(FlattenBackboneConfig):
     """Hyper-parameters of FaceX-Zoo's ResNet IR / IR-SE (``backbone_conf.yaml`` section ``ResNet``)."""
 
     halvings: ClassVar[int] = NUM_HALVINGS
 
-    depth: int = option(50, doc=_DEPTH_DOC)
-    mode: str = option("ir", doc=_MODE_DOC)
+    depth: int = _depth_option(50)
+    mode: str = _mode_option("ir")
     dropout: float = option(
         0.4, doc="dropout probability between the last BatchNorm2d and the flatten+linear output "
                  "layer (FaceX-Zoo: drop_ratio)",
-        validator=[validators.ge(0.0), validators.lt(1.0)])
+        ge=0, lt=1)
     units: tuple[int, int, int, int] | None = option(
-        None, doc="residual units per stage, overriding depth (e.g. [1, 1, 1, 1] for a small "
+        None, ge=1, doc="residual units per stage, overriding depth (e.g. [1, 1, 1, 1] for a small "
                   "test network); unset = taken from depth")
 
     def __attrs_post_init__(self) -> None:
-        if self.depth not in UNITS:
-            raise ValueError(f"depth must be one of {sorted(UNITS)}, got {self.depth}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.units is not None and (len(self.units) != 4 or min(self.units) < 1):
+        if self.units is not None and len(self.units) != 4:
             raise ValueError(f"units must be 4 counts >= 1, got {self.units}")
         super().__attrs_post_init__()
 
@@ -63,7 +65,7 @@ def _variant(depth: int, mode: str) -> type:
         "__doc__": f"Hyper-parameters of ResNet-{depth} {suffix.replace('IRSE', 'IR-SE')} "
                    f"(component ``resnet{depth}_{mode.replace('_', '')}``).",
         "__annotations__": {"depth": int, "mode": str},
-        "depth": option(depth, doc=_DEPTH_DOC), "mode": option(mode, doc=_MODE_DOC),
+        "depth": _depth_option(depth), "mode": _mode_option(mode),
     }
     return config(type(name, (ResNetConfig,), namespace))
 

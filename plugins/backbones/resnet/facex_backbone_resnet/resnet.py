@@ -71,8 +71,6 @@ class ResNet(Backbone):
     def __init__(self, config: ResNetConfig | None = None) -> None:
         config = ResNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         se = config.mode == "ir_se"
 
         self.input_layer = nn.Sequential(nn.Conv2d(3, STAGE_CHANNELS[0], 3, 1, 1, bias=False),

@@ -28,26 +28,14 @@ class ReXNetConfig(FlattenBackboneConfig):
 
     halvings: ClassVar[int] = NUM_HALVINGS
 
-    input_ch: int = option(16, doc="output channels of the first block (before width_mult)")
-    final_ch: int = option(180, doc="channel growth: each of the N blocks after the first adds "
+    input_ch: int = option(16, ge=1, doc="output channels of the first block (before width_mult)")
+    final_ch: int = option(180, ge=0, doc="channel growth: each of the N blocks after the first adds "
                                     "final_ch/N channels (16 -> 185 over 16 blocks at the defaults)")
-    width_mult: float = option(1.0, doc="width multiplier of every block and of the 512-channel last conv")
-    depth_mult: float = option(1.0, doc="depth multiplier: a stage of n blocks gets ceil(n*depth_mult)")
+    width_mult: float = option(1.0, gt=0, doc="width multiplier of every block and of the 512-channel last conv")
+    depth_mult: float = option(1.0, gt=0, doc="depth multiplier: a stage of n blocks gets ceil(n*depth_mult)")
     use_se: bool = option(False, doc="squeeze-excitation in stages 3-6 (FaceX-Zoo's default: off)")
-    se_ratio: int = option(12, doc="squeeze-excitation reduction: C -> C // se_ratio channels")
-    dropout_ratio: float = option(0.2, doc="dropout before the embedding's linear layer")
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        if self.input_ch < 1 or self.final_ch < 0:
-            raise ValueError(f"need input_ch >= 1 and final_ch >= 0, got {self.input_ch}, {self.final_ch}")
-        if self.width_mult <= 0 or self.depth_mult <= 0:
-            raise ValueError(f"width_mult and depth_mult must be > 0, got {self.width_mult} and "
-                             f"{self.depth_mult}")
-        if self.se_ratio < 1:
-            raise ValueError(f"se_ratio must be >= 1, got {self.se_ratio}")
-        if not 0.0 <= self.dropout_ratio < 1.0:
-            raise ValueError(f"dropout_ratio must be in [0, 1), got {self.dropout_ratio}")
+    se_ratio: int = option(12, ge=1, doc="squeeze-excitation reduction: C -> C // se_ratio channels")
+    dropout_ratio: float = option(0.2, ge=0, lt=1, doc="dropout before the embedding's linear layer")
 
 
 _FACTORY = "facex_backbone_rexnet.rexnet:ReXNet"

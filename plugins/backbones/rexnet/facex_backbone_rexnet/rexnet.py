@@ -101,8 +101,6 @@ class ReXNet(Backbone):
     def __init__(self, config: ReXNetConfig | None = None) -> None:
         config = ReXNetConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
 
         stem, plan = channel_plan(config)
         depths = [math.ceil(n * config.depth_mult) for n in STAGE_BLOCKS]

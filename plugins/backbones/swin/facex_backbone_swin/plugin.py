@@ -3,6 +3,8 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_swin.swin` and is loaded on build).
 """
+from typing import Any
+
 from facex_core import Component, config, feature_map_size, hookimpl, option
 
 
@@ -17,59 +19,58 @@ def stage_resolutions(input_size: tuple[int, int], patch_size: int, num_stages: 
     return [feature_map_size(grid, halvings) for halvings in range(num_stages)]
 
 
+def _depths_option(default: tuple[int, ...]) -> Any:
+    return option(default, ge=1, doc="Swin blocks per stage (Swin-T 2,2,6,2; Swin-S 2,2,18,2)")
+
+
+def _drop_path_option(default: float) -> Any:
+    return option(default, ge=0, lt=1, doc="stochastic depth of the last block, rising linearly from 0 "
+                                           "(Swin-T 0.2, Swin-S 0.3)")
+
+
 @config
 class SwinTConfig:
     """Hyper-parameters of Swin-T with FaceX-Zoo's output layer (``backbone_conf.yaml`` section
     ``SwinTransformer`` with Swin-T depths)."""
 
     embedding_size: int = option(
-        512, doc="length D of the output embedding (FaceX-Zoo hard-codes 512)")
+        512, ge=1, doc="length D of the output embedding (FaceX-Zoo hard-codes 512)")
     input_size: tuple[int, int] = option(
-        (224, 224), doc="input (H, W); FaceX-Zoo resizes 112x112 crops to 224x224, and (120, 224) "
-                        "is the upper-half-face crop resized the same way (last map 4x7)")
+        (224, 224), ge=1, doc="input (H, W); FaceX-Zoo resizes 112x112 crops to 224x224, and (120, 224) "
+                              "is the upper-half-face crop resized the same way (last map 4x7)")
     out_h: int | None = option(
-        None, doc="height of the last token grid (the flattened map); derived from input_size "
-                  "when unset (7 at H=224, 4 at H=120), checked against it when set")
+        None, ge=1, doc="height of the last token grid (the flattened map); derived from input_size "
+                        "when unset (7 at H=224, 4 at H=120), checked against it when set")
     out_w: int | None = option(
-        None, doc="width of the last token grid; derived from input_size when unset (7 at W=224), "
-                  "checked against it when set")
-    patch_size: int = option(4, doc="side of the non-overlapping patches the stem embeds")
-    embed_dim: int = option(96, doc="channels of stage 1; stage i has embed_dim * 2**i")
-    depths: tuple[int, ...] = option(
-        (2, 2, 6, 2), doc="Swin blocks per stage (Swin-T 2,2,6,2; Swin-S 2,2,18,2)")
+        None, ge=1, doc="width of the last token grid; derived from input_size when unset (7 at W=224), "
+                        "checked against it when set")
+    patch_size: int = option(4, ge=1, doc="side of the non-overlapping patches the stem embeds")
+    embed_dim: int = option(96, ge=1, doc="channels of stage 1; stage i has embed_dim * 2**i")
+    depths: tuple[int, ...] = _depths_option((2, 2, 6, 2))
     num_heads: tuple[int, ...] = option(
-        (3, 6, 12, 24), doc="attention heads per stage, one per stage")
+        (3, 6, 12, 24), ge=1, doc="attention heads per stage, one per stage")
     window_size: int = option(
-        7, doc="side of the attention windows (clipped to a stage's grid where the grid is smaller)")
-    mlp_ratio: float = option(4.0, doc="hidden width of each block's MLP, in multiples of its channels")
+        7, ge=1, doc="side of the attention windows (clipped to a stage's grid where the grid is smaller)")
+    mlp_ratio: float = option(4.0, gt=0, doc="hidden width of each block's MLP, in multiples of its channels")
     qkv_bias: bool = option(True, doc="learn a bias in the query/key/value projection")
-    drop_rate: float = option(0.0, doc="dropout after the embedding, the MLPs and the attention output")
-    attn_drop_rate: float = option(0.0, doc="dropout on the attention weights")
-    drop_path_rate: float = option(
-        0.2, doc="stochastic depth of the last block, rising linearly from 0 (Swin-T 0.2, Swin-S 0.3)")
+    drop_rate: float = option(0.0, ge=0, lt=1,
+                              doc="dropout after the embedding, the MLPs and the attention output")
+    attn_drop_rate: float = option(0.0, ge=0, lt=1, doc="dropout on the attention weights")
+    drop_path_rate: float = _drop_path_option(0.2)
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
+        if len(self.input_size) != 2:
             raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
-        if self.patch_size < 1 or min(self.input_size) < self.patch_size:
+        if min(self.input_size) < self.patch_size:
             raise ValueError(f"patch_size must be >= 1 and fit the input {tuple(self.input_size)}, "
                              f"got {self.patch_size}")
         if not self.depths or len(self.depths) != len(self.num_heads):
             raise ValueError(f"depths {self.depths} and num_heads {self.num_heads} must give one "
                              "entry per stage")
-        if min(self.depths) < 1 or min(self.num_heads) < 1 or self.embed_dim < 1 or self.window_size < 1:
-            raise ValueError("depths, num_heads, embed_dim and window_size must be positive")
         for i, heads in enumerate(self.num_heads):
             if (self.embed_dim * 2 ** i) % heads:
                 raise ValueError(f"stage {i} has {self.embed_dim * 2 ** i} channels, which "
                                  f"num_heads[{i}]={heads} does not divide")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be > 0, got {self.mlp_ratio}")
-        for name in ("drop_rate", "attn_drop_rate", "drop_path_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         derived_h, derived_w = self.map_size
         for name, given, derived in (("out_h", self.out_h, derived_h), ("out_w", self.out_w, derived_w)):
             if given is not None and given != derived:
@@ -92,10 +93,8 @@ class SwinTConfig:
 class SwinSConfig(SwinTConfig):
     """Hyper-parameters of Swin-S: Swin-T with a 18-block third stage (FaceX-Zoo's yaml default)."""
 
-    depths: tuple[int, ...] = option(
-        (2, 2, 18, 2), doc="Swin blocks per stage (Swin-T 2,2,6,2; Swin-S 2,2,18,2)")
-    drop_path_rate: float = option(
-        0.3, doc="stochastic depth of the last block, rising linearly from 0 (Swin-T 0.2, Swin-S 0.3)")
+    depths: tuple[int, ...] = _depths_option((2, 2, 18, 2))
+    drop_path_rate: float = _drop_path_option(0.3)
 
 
 _FACTORY = "facex_backbone_swin.swin:SwinTransformer"

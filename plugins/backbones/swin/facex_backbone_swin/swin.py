@@ -204,8 +204,6 @@ class SwinTransformer(Backbone):
     def __init__(self, config: SwinTConfig | None = None) -> None:
         config = SwinTConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         grids = config.resolutions
         num_stages = len(config.depths)
         total_blocks = sum(config.depths)

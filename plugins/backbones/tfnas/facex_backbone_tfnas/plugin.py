@@ -25,12 +25,7 @@ class TFNASConfig(FlattenBackboneConfig):
     halvings: ClassVar[int] = NUM_HALVINGS
 
     dropout: float = option(
-        0.2, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo: drop_ratio)")
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        0.2, ge=0, lt=1, doc="dropout probability before the flatten+linear output layer (FaceX-Zoo: drop_ratio)")
 
 
 _FACTORY = "facex_backbone_tfnas.tfnas:TFNAS"

@@ -92,8 +92,6 @@ class TFNAS(Backbone):
     def __init__(self, config: TFNASConfig | None = None) -> None:
         config = TFNASConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
 
         self.first_stem = ConvBNAct(3, STEM_CHANNELS, 3, act=lambda _: nn.ReLU())
         self.second_stem = MBInvertedResBlock(SECOND_STEM, nn.ReLU)

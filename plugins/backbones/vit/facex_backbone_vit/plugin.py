@@ -3,6 +3,8 @@
 This module is imported at plugin discovery, so it must stay light: it never imports torch (the
 network lives in :mod:`facex_backbone_vit.vit` and is loaded on build).
 """
+from typing import Any
+
 from facex_core import Component, config, hookimpl, option
 
 
@@ -12,46 +14,45 @@ def patch_grid(input_size: tuple[int, int], patch_size: int) -> tuple[int, int]:
     return input_size[0] // patch_size, input_size[1] // patch_size
 
 
+def _embed_dim_option(default: int) -> Any:
+    return option(default, ge=1, doc="token width (ViT-T 256, ViT-S and ViT-B 512)")
+
+
+def _depth_option(default: int) -> Any:
+    return option(default, ge=1, doc="transformer blocks (ViT-T and ViT-S 12, ViT-B 24)")
+
+
 @config
 class ViTTConfig:
     """Hyper-parameters of InsightFace's ViT-T face transformer (``get_model("vit_t")``)."""
 
-    embedding_size: int = option(512, doc="length D of the output embedding (InsightFace: num_features)")
+    embedding_size: int = option(512, ge=1, doc="length D of the output embedding (InsightFace: num_features)")
     input_size: tuple[int, int] = option(
-        (112, 112), doc="input (H, W); (60, 112) for the upper-half-face crop (6x12 patches)")
-    patch_size: int = option(9, doc="side of the non-overlapping patches (112 // 9 = 12: 144 patches)")
-    embed_dim: int = option(256, doc="token width (ViT-T 256, ViT-S and ViT-B 512)")
-    depth: int = option(12, doc="transformer blocks (ViT-T and ViT-S 12, ViT-B 24)")
-    num_heads: int = option(8, doc="attention heads per block")
-    mlp_ratio: float = option(4.0, doc="hidden width of each block's MLP, in multiples of embed_dim")
+        (112, 112), ge=1, doc="input (H, W); (60, 112) for the upper-half-face crop (6x12 patches)")
+    patch_size: int = option(9, ge=1, doc="side of the non-overlapping patches (112 // 9 = 12: 144 patches)")
+    embed_dim: int = _embed_dim_option(256)
+    depth: int = _depth_option(12)
+    num_heads: int = option(8, ge=1, doc="attention heads per block")
+    mlp_ratio: float = option(4.0, gt=0, doc="hidden width of each block's MLP, in multiples of embed_dim")
     qkv_bias: bool = option(False, doc="learn a bias in the query/key/value projection")
-    drop_rate: float = option(0.0, doc="dropout after the position embedding, the MLPs and attention")
-    attn_drop_rate: float = option(0.0, doc="dropout on the attention weights")
+    drop_rate: float = option(0.0, ge=0, lt=1, doc="dropout after the position embedding, the MLPs and attention")
+    attn_drop_rate: float = option(0.0, ge=0, lt=1, doc="dropout on the attention weights")
     drop_path_rate: float = option(
-        0.1, doc="stochastic depth of the last block, rising linearly from 0 at the first")
+        0.1, ge=0, lt=1, doc="stochastic depth of the last block, rising linearly from 0 at the first")
     mask_ratio: float = option(
-        0.1, doc="training only: fraction of patch tokens randomly dropped before the blocks and "
-                 "replaced by a learned mask token after them (0 disables)")
+        0.1, ge=0, lt=1, doc="training only: fraction of patch tokens randomly dropped before the blocks and "
+                             "replaced by a learned mask token after them (0 disables)")
     gradient_checkpointing: bool = option(
         False, doc="training only: recompute each block in the backward pass to save memory")
 
     def __attrs_post_init__(self) -> None:
-        if self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}")
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
+        if len(self.input_size) != 2:
             raise ValueError(f"input_size must be two positive integers (H, W), got {self.input_size}")
-        if self.patch_size < 1 or min(self.input_size) < self.patch_size:
+        if min(self.input_size) < self.patch_size:
             raise ValueError(f"patch_size must be >= 1 and fit the input {tuple(self.input_size)}, "
                              f"got {self.patch_size}")
-        if min(self.embed_dim, self.depth, self.num_heads) < 1:
-            raise ValueError("embed_dim, depth and num_heads must be positive")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide embed_dim={self.embed_dim}")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be > 0, got {self.mlp_ratio}")
-        for name in ("drop_rate", "attn_drop_rate", "drop_path_rate", "mask_ratio"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.kept_patches < 1:
             raise ValueError(f"mask_ratio={self.mask_ratio} leaves no patch of {self.num_patches}")
 
@@ -76,14 +77,14 @@ class ViTTConfig:
 class ViTSConfig(ViTTConfig):
     """Hyper-parameters of InsightFace's ViT-S: ViT-T with 512-wide tokens."""
 
-    embed_dim: int = option(512, doc="token width (ViT-T 256, ViT-S and ViT-B 512)")
+    embed_dim: int = _embed_dim_option(512)
 
 
 @config
 class ViTBConfig(ViTSConfig):
     """Hyper-parameters of InsightFace's ViT-B: ViT-S with 24 blocks, trained with checkpointing."""
 
-    depth: int = option(24, doc="transformer blocks (ViT-T and ViT-S 12, ViT-B 24)")
+    depth: int = _depth_option(24)
     gradient_checkpointing: bool = option(
         True, doc="training only: recompute each block in the backward pass to save memory")
 

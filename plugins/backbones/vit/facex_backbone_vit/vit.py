@@ -106,8 +106,6 @@ class VisionTransformer(Backbone):
     def __init__(self, config: ViTTConfig | None = None) -> None:
         config = ViTTConfig() if config is None else config
         super().__init__(config)
-        self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
-        self.embedding_size = int(config.embedding_size)
         self.num_patches = config.num_patches
         self.kept_patches = config.kept_patches
         self.gradient_checkpointing = bool(config.gradient_checkpointing)

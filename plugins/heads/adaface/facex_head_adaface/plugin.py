@@ -6,13 +6,14 @@ from facex_core import Component, HeadConfig, config, hookimpl, option
 class AdaFaceConfig(HeadConfig):
     """AdaFace hyper-parameters; defaults are the paper's (= the official training scripts')."""
 
-    scale: float = option(64.0, doc="Logit scale s (paper 64).")
+    scale: float = option(64.0, doc="Logit scale s (paper 64).", gt=0)
     margin: float = option(0.4, doc="Margin m (paper 0.4; the official argparse default is 0.5, its scripts "
-                                    "pass 0.4).")
-    h: float = option(0.333, doc="Concentration h: ẑ = clip(h·(‖z‖ − μ)/σ, −1, 1) (paper 0.333).")
-    momentum: float = option(0.01, doc="EMA weight α of each training batch's norm mean/std (paper 0.01).")
+                                    "pass 0.4).", ge=0, le=1)
+    h: float = option(0.333, doc="Concentration h: ẑ = clip(h·(‖z‖ − μ)/σ, −1, 1) (paper 0.333).", gt=0)
+    momentum: float = option(0.01, doc="EMA weight α of each training batch's norm mean/std (paper 0.01).",
+                             gt=0, le=1)
     eps: float = option(1e-3, doc="Stabiliser of the official code: σ + eps, cos θ_y clamped to ±(1 − eps), "
-                                  "θ in [eps, π − eps].")
+                                  "θ in [eps, π − eps].", gt=0, lt=0.5)
 
 
 @hookimpl

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, reference_cosines,
+                                reference_cross_entropy)
 from facex_head_adaface.adaface import AdaFace
 from facex_head_adaface.plugin import AdaFaceConfig
 
@@ -109,9 +110,7 @@ def test_adaface_contract_and_finite_gradient_at_alignment():
     assert_light_module("facex_head_adaface.plugin")
     check_head(facex_core.build("head", "adaface", num_classes=10, embedding_size=8))
     head = AdaFace(AdaFaceConfig(num_classes=3, embedding_size=4))
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 def test_adaface_single_sample_batch_keeps_std():
@@ -127,3 +126,13 @@ def test_adaface_bf16_autocast_and_partial_fc():
     assert head.batch_mean.dtype == torch.float32 and torch.isfinite(head.batch_mean) and torch.isfinite(head.batch_std)
     check_head_partial_fc(facex_core.build("head", "adaface", num_classes=10, embedding_size=8,
                                            classifier={"sample_rate": 0.5}), batch=4)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", -0.1), ("margin", 1.5), ("h", 0.0), ("momentum", 0.0), ("momentum", 1.5),
+    ("eps", 0.0), ("eps", 0.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "adaface", num_classes=10, embedding_size=8, **{field: bad})

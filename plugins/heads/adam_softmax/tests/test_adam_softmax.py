@@ -117,3 +117,12 @@ def test_sharded_over_two_gloo_ranks_equals_single_process():
     gradients (centres, margins, embeddings) as one process."""
     check_head_sharded(functools.partial(facex_core.build, "head", "adam_softmax", num_classes=11,
                                          embedding_size=6, scale=16.0), rtol=5e-6)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", -1.0), ("margin_loss_weight", -1.0), ("init_margin_low", -0.1), ("init_margin_high", 1.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "adam_softmax", num_classes=10, embedding_size=8, **{field: bad})

@@ -6,15 +6,15 @@ from facex_core import Component, HeadConfig, config, hookimpl, option
 class AMSoftmaxConfig(HeadConfig):
     """AM-Softmax hyper-parameters; defaults are the AM-Softmax paper's (FaceX-Zoo ships s=32)."""
 
-    scale: float = option(30.0, doc="Logit scale s (AM-Softmax paper 30; FaceX-Zoo's head_conf uses 32).")
-    margin: float = option(0.35, doc="Additive cosine margin m (paper 0.35, as FaceX-Zoo).")
+    scale: float = option(30.0, doc="Logit scale s (AM-Softmax paper 30; FaceX-Zoo's head_conf uses 32).", gt=0)
+    margin: float = option(0.35, doc="Additive cosine margin m (paper 0.35, as FaceX-Zoo).", ge=0, le=1)
 
 
 @config
 class CosFaceConfig(AMSoftmaxConfig):
     """CosFace (LMCL) is the same head; only the paper's scale differs (64 instead of 30)."""
 
-    scale: float = option(64.0, doc="Logit scale s (CosFace paper 64; FaceX-Zoo's am_softmax uses 32).")
+    scale: float = option(64.0, doc="Logit scale s (CosFace paper 64; FaceX-Zoo's am_softmax uses 32).", gt=0)
 
 
 @hookimpl

@@ -63,3 +63,12 @@ def test_contract_bf16_autocast_and_partial_fc(name):
 
 def test_registration_module_is_light():
     assert_light_module("facex_head_am_softmax.plugin")
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", -0.1), ("margin", 1.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "am_softmax", num_classes=10, embedding_size=8, **{field: bad})

@@ -1,4 +1,6 @@
 """Registration of the ArcFace head (light: no torch import)."""
+import math
+
 from facex_core import ClassifierConfig, Component, HeadConfig, config, hookimpl, option
 
 
@@ -6,11 +8,13 @@ from facex_core import ClassifierConfig, Component, HeadConfig, config, hookimpl
 class ArcFaceConfig(HeadConfig):
     """ArcFace hyper-parameters; defaults are the paper's (FaceX-Zoo ships m=0.35, s=32)."""
 
-    scale: float = option(64.0, doc="Logit scale s (paper 64; FaceX-Zoo's head_conf uses 32).")
-    margin: float = option(0.5, doc="Additive angular margin m in radians (paper 0.5; FaceX-Zoo uses 0.35).")
+    scale: float = option(64.0, doc="Logit scale s (paper 64; FaceX-Zoo's head_conf uses 32).", gt=0)
+    margin: float = option(0.5, doc="Additive angular margin m in radians (paper 0.5; FaceX-Zoo uses 0.35).",
+                           ge=0, le=math.pi / 2)
     easy_margin: bool = option(False, doc="Apply the margin only where cos θ_y > 0 (InsightFace's option).")
     fallback_margin: float = option(-1.0, doc="Where θ_y + m > π the target becomes cos θ_y − this; "
-                                              "-1 = m·sin m (InsightFace, keeps the target monotone), FaceX-Zoo uses 0.")
+                                              "-1 = m·sin m (InsightFace, keeps the target monotone), FaceX-Zoo uses 0.",
+                                    ge=-1, le=2)
 
 
 @config

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, reference_cosines,
+                                reference_cross_entropy)
 from facex_head_arcface.arcface import ArcFace
 from facex_head_arcface.plugin import ArcFaceConfig
 
@@ -71,9 +72,7 @@ def test_arcface_fallback_beyond_pi():
 
 def test_arcface_gradient_finite_at_exact_alignment():
     head = ArcFace(ArcFaceConfig(num_classes=3, embedding_size=4))
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)  # cos θ_y = 1 exactly
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 def test_arcface_contract_and_build_validates_keywords():
@@ -106,3 +105,12 @@ def test_subcenter_arcface_uses_max_over_three_subcentres():
     w = head.weight.detach()
     best = torch.stack([reference_cosines(emb, w[:, k]) for k in range(3)]).max(dim=0).values
     torch.testing.assert_close(out.logits.double(), arcface_logits(best, labels, 64.0, 0.5), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", -0.1), ("margin", 2.0), ("fallback_margin", -1.5), ("fallback_margin", 2.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "arcface", num_classes=10, embedding_size=8, **{field: bad})

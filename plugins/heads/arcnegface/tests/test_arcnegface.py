@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, reference_cosines,
+                                reference_cross_entropy)
 from facex_head_arcnegface.arcnegface import ArcNegFace
 from facex_head_arcnegface.plugin import ArcNegFaceConfig
 
@@ -52,9 +53,7 @@ def test_arcnegface_contract_and_finite_gradient_at_alignment():
     assert_light_module("facex_head_arcnegface.plugin")
     check_head(facex_core.build("head", "arcnegface", num_classes=10, embedding_size=8))
     head = ArcNegFace(ArcNegFaceConfig(num_classes=3, embedding_size=4))
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 def test_arcnegface_bf16_autocast_and_partial_fc():
@@ -62,3 +61,12 @@ def test_arcnegface_bf16_autocast_and_partial_fc():
     check_head_autocast(facex_core.build("head", "arcnegface", num_classes=10, embedding_size=8))
     check_head_partial_fc(facex_core.build("head", "arcnegface", num_classes=10, embedding_size=8,
                                            classifier={"sample_rate": 0.5}), batch=4)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", 2.0), ("alpha", 0.0), ("sigma", 0.0)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "arcnegface", num_classes=10, embedding_size=8, **{field: bad})

@@ -7,8 +7,8 @@ class CircleLossConfig(HeadConfig):
     """CircleLoss hyper-parameters; defaults are the paper's face-recognition values (FaceX-Zoo's too)."""
 
     margin: float = option(0.25, doc="Relaxation margin m: optima O_p = 1 + m, O_n = −m, decision margins "
-                                     "Δ_p = 1 − m, Δ_n = m (paper and FaceX-Zoo 0.25).")
-    gamma: float = option(256.0, doc="Scale factor γ (paper and FaceX-Zoo 256).")
+                                     "Δ_p = 1 − m, Δ_n = m (paper and FaceX-Zoo 0.25).", ge=0, lt=0.5)
+    gamma: float = option(256.0, doc="Scale factor γ (paper and FaceX-Zoo 256).", gt=0)
 
 
 @hookimpl

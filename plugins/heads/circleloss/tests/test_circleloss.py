@@ -75,3 +75,12 @@ def test_contract_registration_bf16_autocast_and_partial_fc():
     torch.manual_seed(0)
     check_head_autocast(make_head())
     check_head_partial_fc(make_head(classifier=facex_core.ClassifierConfig(sample_rate=0.5)), batch=4)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("margin", -0.1), ("margin", 0.5), ("gamma", 0.0)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "circleloss", num_classes=10, embedding_size=8, **{field: bad})

@@ -1,5 +1,5 @@
 """Registration of the CurricularFace head (light: no torch import)."""
-import attrs
+import math
 
 from facex_core import Component, HeadConfig, config, hookimpl, option
 
@@ -8,11 +8,12 @@ from facex_core import Component, HeadConfig, config, hookimpl, option
 class CurricularFaceConfig(HeadConfig):
     """CurricularFace hyper-parameters; defaults are the paper's (FaceX-Zoo's are the same)."""
 
-    scale: float = option(64.0, doc="Logit scale s (paper and FaceX-Zoo 64).")
-    margin: float = option(0.5, doc="Additive angular margin m of the target, cos(θ_y + m) (paper and FaceX-Zoo 0.5).")
+    scale: float = option(64.0, doc="Logit scale s (paper and FaceX-Zoo 64).", gt=0)
+    margin: float = option(0.5, doc="Additive angular margin m of the target, cos(θ_y + m) (paper and FaceX-Zoo 0.5).",
+                           ge=0, le=math.pi / 2)
     momentum: float = option(0.01, doc="Weight of the batch's mean target cosine in the EMA of t "
                                        "(official code and FaceX-Zoo 0.01).",
-                             validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.le(1.0)))
+                             gt=0, le=1)
 
 
 @hookimpl

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, check_head_sharded, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, check_head_sharded,
+                                reference_cosines, reference_cross_entropy)
 from facex_head_curricularface.curricularface import CurricularFace
 from facex_head_curricularface.plugin import CurricularFaceConfig
 
@@ -103,9 +104,7 @@ def test_contract_and_registration():
 
 def test_gradient_finite_at_exact_alignment():
     head = make_head(c=3, d=4)
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)  # cos θ_y = 1 exactly
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 def test_bf16_autocast_and_partial_fc():
@@ -121,3 +120,12 @@ def test_sharded_over_two_gloo_ranks_equals_single_process():
     rank too: every rank's t buffer, the loss and the gradients equal one process's."""
     check_head_sharded(functools.partial(facex_core.build, "head", "curricularface", num_classes=11,
                                          embedding_size=6, scale=16.0), rtol=5e-6)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", 2.0), ("momentum", 0.0), ("momentum", 1.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "curricularface", num_classes=10, embedding_size=8, **{field: bad})

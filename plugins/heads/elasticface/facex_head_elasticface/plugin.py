@@ -1,4 +1,6 @@
 """Registration of the four ElasticFace heads (light: no torch import)."""
+import math
+
 from facex_core import Component, HeadConfig, config, hookimpl, option
 
 
@@ -6,9 +8,11 @@ from facex_core import Component, HeadConfig, config, hookimpl, option
 class ElasticArcFaceConfig(HeadConfig):
     """ElasticFace-Arc: target cos(θ_y + m_i), m_i ~ N(m, σ); the paper's defaults."""
 
-    scale: float = option(64.0, doc="Logit scale s (paper 64).")
-    margin: float = option(0.5, doc="Mean m of the per-sample angular margins (paper 0.5).")
-    std: float = option(0.05, doc="Standard deviation σ of the margins (paper 0.05 for ElasticFace-Arc).")
+    scale: float = option(64.0, doc="Logit scale s (paper 64).", gt=0)
+    margin: float = option(0.5, doc="Mean m of the per-sample angular margins (paper 0.5).",
+                           ge=0, le=math.pi / 2)
+    std: float = option(0.05, doc="Standard deviation σ of the margins (paper 0.05 for ElasticFace-Arc).",
+                        ge=0, le=1)
     plus: bool = option(False, doc="ElasticFace+: sort the draws so harder samples (lower cos θ_y) get larger margins.")
 
 
@@ -16,7 +20,8 @@ class ElasticArcFaceConfig(HeadConfig):
 class ElasticArcFacePlusConfig(ElasticArcFaceConfig):
     """ElasticFace-Arc+: the draws go to samples by hardness."""
 
-    std: float = option(0.0175, doc="Standard deviation σ of the margins (paper 0.0175 for ElasticFace-Arc+).")
+    std: float = option(0.0175, doc="Standard deviation σ of the margins (paper 0.0175 for ElasticFace-Arc+).",
+                        ge=0, le=1)
     plus: bool = option(True, doc="ElasticFace+: sort the draws so harder samples (lower cos θ_y) get larger margins.")
 
 
@@ -24,9 +29,10 @@ class ElasticArcFacePlusConfig(ElasticArcFaceConfig):
 class ElasticCosFaceConfig(HeadConfig):
     """ElasticFace-Cos: target cos θ_y − m_i, m_i ~ N(m, σ); the paper's defaults."""
 
-    scale: float = option(64.0, doc="Logit scale s (paper 64).")
-    margin: float = option(0.35, doc="Mean m of the per-sample cosine margins (paper 0.35).")
-    std: float = option(0.05, doc="Standard deviation σ of the margins (paper 0.05 for ElasticFace-Cos).")
+    scale: float = option(64.0, doc="Logit scale s (paper 64).", gt=0)
+    margin: float = option(0.35, doc="Mean m of the per-sample cosine margins (paper 0.35).", ge=0, le=1)
+    std: float = option(0.05, doc="Standard deviation σ of the margins (paper 0.05 for ElasticFace-Cos).",
+                        ge=0, le=1)
     plus: bool = option(False, doc="ElasticFace+: sort the draws so harder samples (lower cos θ_y) get larger margins.")
 
 
@@ -34,7 +40,8 @@ class ElasticCosFaceConfig(HeadConfig):
 class ElasticCosFacePlusConfig(ElasticCosFaceConfig):
     """ElasticFace-Cos+: the draws go to samples by hardness."""
 
-    std: float = option(0.02, doc="Standard deviation σ of the margins (paper 0.02 for ElasticFace-Cos+).")
+    std: float = option(0.02, doc="Standard deviation σ of the margins (paper 0.02 for ElasticFace-Cos+).",
+                        ge=0, le=1)
     plus: bool = option(True, doc="ElasticFace+: sort the draws so harder samples (lower cos θ_y) get larger margins.")
 
 

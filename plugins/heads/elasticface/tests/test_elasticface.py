@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, reference_cosines,
+                                reference_cross_entropy)
 
 VARIANTS = {  # name: (arc?, m, σ, plus)
     "elasticface_arc": (True, 0.5, 0.05, False),
@@ -109,6 +110,13 @@ def test_registration_module_is_light():
 
 def test_elasticface_arc_gradient_finite_at_exact_alignment():
     head = facex_core.build("head", "elasticface_arc_plus", num_classes=3, embedding_size=4)
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", 2.0), ("std", -0.01), ("std", 1.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "elasticface_arc", num_classes=10, embedding_size=8, **{field: bad})

@@ -89,3 +89,13 @@ def test_magface_sharded_over_two_gloo_ranks_equals_single_process():
     """Every rank computes the regulariser from the gathered norms; its gradient counts once (norms in range)."""
     check_head_sharded(functools.partial(facex_core.build, "head", "magface", num_classes=11, embedding_size=6,
                                          lower_norm=2.0, upper_norm=12.0, scale=16.0), rtol=5e-6)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("lower_norm", 0.0), ("upper_norm", -1.0), ("lower_margin", -0.1),
+    ("upper_margin", 2.0), ("lambda_g", -1.0), ("fallback_margin", 1.5)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "magface", num_classes=10, embedding_size=8, **{field: bad})

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, reference_cosines,
+                                reference_cross_entropy)
 from facex_head_mv_softmax.mv_softmax import MVSoftmax
 from facex_head_mv_softmax.plugin import MVSoftmaxConfig
 
@@ -85,9 +86,7 @@ def test_registration_module_is_light():
 
 def test_arc_gradient_finite_at_exact_alignment():
     head = make_head(c=3, d=4, is_am=False)
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)  # cos θ_y = 1 exactly
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 @pytest.mark.parametrize("is_am", [True, False])
@@ -95,3 +94,12 @@ def test_bf16_autocast_and_partial_fc(is_am):
     torch.manual_seed(0)
     check_head_autocast(make_head(is_am=is_am))
     check_head_partial_fc(make_head(is_am=is_am, classifier=facex_core.ClassifierConfig(sample_rate=0.5)), batch=4)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", -0.1), ("margin", 1.5), ("mv_weight", 0.9)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "mv_softmax", num_classes=10, embedding_size=8, **{field: bad})

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_partial_fc, check_head_sharded, reference_cosines, reference_cross_entropy)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_partial_fc, check_head_sharded,
+                                reference_cosines, reference_cross_entropy)
 from facex_head_npcface.npcface import NPCFace
 from facex_head_npcface.plugin import NPCFaceConfig
 
@@ -87,9 +88,7 @@ def test_npcface_contract_on_cpu_and_finite_gradient_at_alignment():
     assert_light_module("facex_head_npcface.plugin")
     check_head(facex_core.build("head", "npcface", num_classes=10, embedding_size=8))
     head = NPCFace(NPCFaceConfig(num_classes=3, embedding_size=4))
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)  # cos θ_y = 1 exactly
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
 
 
 def test_npcface_bf16_autocast_and_partial_fc():
@@ -103,3 +102,12 @@ def test_npcface_sharded_over_two_gloo_ranks_equals_single_process():
     """Each rank sums the hard negatives of its own columns; the margin uses the sum over all ranks."""
     check_head_sharded(functools.partial(facex_core.build, "head", "npcface", num_classes=11, embedding_size=6,
                                          scale=16.0), rtol=2e-6)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", 2.0), ("m0", -0.1), ("m1", 1.5), ("t", 0.9), ("a", -0.1)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "npcface", num_classes=10, embedding_size=8, **{field: bad})

@@ -1,6 +1,4 @@
 """Registration of the SphereFace2 head (light: no torch import)."""
-import attrs
-
 from facex_core import Component, HeadConfig, config, hookimpl, option
 
 
@@ -10,12 +8,14 @@ class SphereFace2Config(HeadConfig):
 
     positive_weight: float = option(0.7, doc="λ: weight of the positive pair, 1 − λ of each negative "
                                              "(paper Eq. 5: 0.7).",
-                                    validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.lt(1.0)))
-    scale: float = option(40.0, doc="Scale r of the binary logits r·(g(cos θ) ∓ m) + b (paper 40).")
-    margin: float = option(0.4, doc="Additive margin m on g(cos θ): − for the own class, + for others (paper 0.4).")
+                                    gt=0, lt=1)
+    scale: float = option(40.0, doc="Scale r of the binary logits r·(g(cos θ) ∓ m) + b (paper 40).", gt=0)
+    margin: float = option(0.4, doc="Additive margin m on g(cos θ): − for the own class, + for others (paper 0.4).",
+                           ge=0, le=1)
     t: float = option(3.0, doc="Similarity adjustment g(z) = 2((z + 1)/2)^t − 1 (paper 3).",
-                      validator=attrs.validators.ge(1.0))
-    loss_weight: float = option(50.0, doc="Multiplies the loss (opensphere's lw, 50); the paper's Eq. has 1.")
+                      ge=1)
+    loss_weight: float = option(50.0, doc="Multiplies the loss (opensphere's lw, 50); the paper's Eq. has 1.",
+                                gt=0)
     detach_adjustment: bool = option(True, doc="Apply g and ∓m as a shift with no gradient, so d logit/d cos = r "
                                                "(opensphere); false = differentiate through g.")
 

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_head, check_head_autocast, check_head_matches_reference,
-                                check_head_sharded, reference_cosines)
+from facex_core.testing import (assert_light_module, check_head, check_head_at_alignment, check_head_autocast,
+                                check_head_matches_reference, check_head_sharded, reference_cosines)
 from facex_head_sphereface2.plugin import SphereFace2Config
 from facex_head_sphereface2.sphereface2 import SphereFace2, initial_bias
 
@@ -85,9 +85,9 @@ def test_sphereface2_partial_fc_sums_only_the_sampled_columns():
                             classifier={"sample_rate": 0.25})
     emb = torch.randn(6, 6, requires_grad=True)
     labels = torch.tensor([1, 5, 5, 20, 33, 39])
-    torch.manual_seed(7)
+    state = head.classifier.generator.get_state()  # Partial FC draws from its own generator
     out = head(emb, labels)
-    torch.manual_seed(7)
+    head.classifier.generator.set_state(state)
     columns = head.classifier._select(labels).tolist()  # the same draw, to know which columns were used
     assert out.logits.shape == (6, 10) and torch.isfinite(out.loss)
     ref = reference_loss(emb.detach(), head.weight.detach(), head.bias.detach(), labels, columns)
@@ -101,11 +101,9 @@ def test_sphereface2_contract_eval_logits_and_finite_gradient_at_alignment():
     assert_light_module("facex_head_sphereface2.plugin")
     check_head(facex_core.build("head", "sphereface2", num_classes=10, embedding_size=8))
     head = SphereFace2(SphereFace2Config(num_classes=3, embedding_size=4, detach_adjustment=False))
-    emb = head.weight.detach()[:2].clone().requires_grad_(True)
-    head(emb, torch.tensor([0, 1])).loss.backward()
-    assert torch.isfinite(emb.grad).all() and torch.isfinite(head.weight.grad).all()
+    check_head_at_alignment(head)  # cos θ_y = 1 exactly: finite loss and gradients
     with torch.no_grad():
-        assert head.eval()(emb, torch.tensor([0, 1])).logits.shape == (2, 3)
+        assert head.eval()(head.weight[:2], torch.tensor([0, 1])).logits.shape == (2, 3)
 
 
 def test_sphereface2_bf16_autocast_gives_finite_loss_and_gradients():
@@ -136,3 +134,13 @@ def test_sphereface2_sharded_over_two_gloo_ranks_equals_single_process():
     """Each rank sums the pairs of its own columns; the loss is all-reduced and b's gradient summed over the
     ranks, so loss, gradients (b's included) and the eval loss equal one process's."""
     check_head_sharded(_sharded_head_checking_eval, rtol=1e-6)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("scale", 0.0), ("margin", -0.1), ("margin", 1.5), ("positive_weight", 1.0), ("t", 0.5),
+    ("loss_weight", 0.0)
+])
+def test_settings_outside_their_declared_range_are_refused(field, bad):
+    # the ranges of the paper's parameters, declared with option(ge=/gt=/le=/lt=)
+    with pytest.raises(facex_core.ConfigError, match=rf"head.{field}:? must be"):
+        facex_core.build("head", "sphereface2", num_classes=10, embedding_size=8, **{field: bad})

@@ -2,7 +2,7 @@
 
 The views come from the experiment's own training data set (``FaceImageDataset`` for a train
 list or image folder, ``RecordDataset`` for a ``.rec`` file), so flip, ``[data.augment]`` (with
-``training.augment``: its ``preset = "sst"``, FaceX-Zoo's SST recipe), normalisation and the
+``training.augment``: FaceX-Zoo's SST recipe, :func:`sst_augment`), normalisation and the
 bad-image policy are the core's. Items are indexed by ``(identity index, seed)`` with the seed from
 the core's ``EpochSampler``; it fixes the image choice and every augmentation decision, so a run
 gives the same batches whatever the number of loader workers and after a resume.
@@ -12,11 +12,22 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
+import attrs
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facex_core import FaceImageDataset, ImageLoadError
+from facex_core import AugmentConfig, FaceImageDataset, ImageLoadError
+
+#: FaceX-Zoo's SST augmentation (semi-siamese_training/train_dataset.py): each view is cropped and
+#: resized back with p 0.5, turned grey with p 0.2 and rotated by up to ±10° with p 0.5.
+SST_RECIPE = {"crop_resize": 0.5, "grayscale": 0.2, "rotation": 0.5}
+
+
+def sst_augment(augment: AugmentConfig) -> AugmentConfig:
+    """``[data.augment]`` with the SST recipe's probability wherever the table leaves one at 0, so an
+    explicit value wins and the recipe is never applied twice."""
+    return attrs.evolve(augment, **{key: getattr(augment, key) or p for key, p in SST_RECIPE.items()})
 
 
 def pick_pair(count: int, rng: np.random.Generator) -> tuple[int, int]:

@@ -22,12 +22,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Sequence
 
-import attrs
 import torch
 
 from facex_core import ConfigError, Experiment, HeadOutput, Trainer, TrainingMode, TrainResult
 
-from .data import SSTPairDataset
+from .data import SSTPairDataset, sst_augment
 from .plugin import SSTConfig
 from .sst import PrototypeQueue, SSTModel, gather_ranks, shuffled_forward
 
@@ -92,13 +91,6 @@ def step_rows(index: int, batch: int, world: int, rank: int) -> torch.Tensor:
     return (index * batch + torch.arange(batch)) * world + rank
 
 
-def _has_head(experiment: Experiment) -> bool:
-    try:
-        return experiment.head is not None
-    except FileNotFoundError:  # a [head] whose class count waits for data not generated yet
-        return True
-
-
 class SSTTraining(TrainingMode):
     """Builds the probe backbone, its gallery copy, the prototype queue and the pair data, and runs
     them on the core :class:`Trainer` with the SST hooks."""
@@ -117,7 +109,7 @@ class SSTTraining(TrainingMode):
 
     def build(self, experiment: Experiment) -> Trainer:
         """Check the experiment, seed, build the networks, queue, data and engine; nothing is trained."""
-        if _has_head(experiment):
+        if experiment.has_head:
             raise ConfigError(f"{experiment.source}: head: training mode 'sst' does not use a head (its prototype "
                               "queue replaces the classifier); remove the [head] section and set "
                               "training.scale / training.margin / training.loss_type instead")
@@ -127,8 +119,7 @@ class SSTTraining(TrainingMode):
         backbone = experiment.build_backbone()
         images = experiment.train_dataset(backbone.input_size)
         if self.config.augment:  # FaceX-Zoo's SST recipe, explicit [data.augment] keys still apply
-            augment = attrs.evolve(experiment.data.augment, preset="sst")
-            images.augment = augment if augment.active else None
+            images.augment = sst_augment(experiment.data.augment)
         dataset = SSTPairDataset(images)
         cfg = self.config
         plan_epochs(len(dataset), cfg.queue_size, cfg.loop.batch_size, cfg.loop.epochs)  # fail early and clearly

@@ -5,6 +5,8 @@ Defaults are FaceX-Zoo's: the prototype settings of ``head_conf.yaml`` section `
 and the schedule of the shipped ``semi-siamese_training/train.sh`` (batch 512, 250 epochs,
 ×0.1 at epochs 150, 200 and 230).
 """
+from pathlib import Path
+
 from facex_core import Component, LoopConfig, OptimizerConfig, ScheduleConfig, config, hookimpl, option
 
 LOSS_TYPES = ("am_softmax", "arc_softmax", "softmax")
@@ -71,7 +73,7 @@ class SSTConfig:
     margin: float = option(0.35, doc="Margin m (SST_Prototype yaml: 0.35).", validator=_non_negative)
     alpha: float = option(0.999, doc="Gallery momentum: θ_g ← α·θ_g + (1 − α)·θ_p after every optimiser step.",
                           validator=_fraction)
-    augment: bool = option(True, doc="Apply the core's SST augmentation (data.augment preset 'sst') to each view; false = data.flip and [data.augment] as written.")
+    augment: bool = option(True, doc="Apply FaceX-Zoo's SST augmentation to each view (crop-resize 0.5, grayscale 0.2, rotation ±10° 0.5 where [data.augment] leaves 0); false = data.flip and [data.augment] as written.")
     loop: SSTLoopConfig = option(factory=SSTLoopConfig, doc="Epochs, batch size (pairs), logging and checkpoint cadence.")
     optimizer: SSTOptimizerConfig = option(factory=SSTOptimizerConfig, doc="SGD lr 0.1, momentum 0.9, weight decay 5e-4 (probe network only).")
     schedule: SSTScheduleConfig = option(factory=SSTScheduleConfig, doc="Multi-step decay ×0.1 at epochs 150, 200, 230.")
@@ -91,3 +93,9 @@ def facex_components():
                       summary="Semi-Siamese Training for shallow data (~2 images/id): probe + momentum gallery net, prototype queue",
                       config=SSTConfig, factory="facex_mode_sst.mode:SSTTraining",
                       paper="H. Du et al., Semi-Siamese Training for Shallow Face Learning, ECCV 2020 (arXiv:2007.08398)")]
+
+
+@hookimpl
+def facex_packaged_configs():
+    # the shallow-data demo: `facex-core demo sst_shallow.toml` (its data come from facex-data-synthetic)
+    return {"sst_shallow.toml": str(Path(__file__).with_name("sst_shallow.toml"))}

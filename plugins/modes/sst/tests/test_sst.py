@@ -2,6 +2,7 @@
 gradient accumulation, two gloo processes and RecordIO data on the core engine."""
 import copy
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,12 +11,11 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from facex_core import ConfigError, Experiment, FaceImageDataset, ImageLoadError
-from facex_core import augment, load_image, to_tensor
-from facex_core.engine.evaluate import load_backbone_weights
-from facex_core.engine.trainer import load_checkpoint
-from facex_core.testing import collect_results
-from facex_mode_sst.data import SSTPairDataset, pick_pair, view_seed
+import facex_mode_sst
+from facex_core import AugmentConfig, ConfigError, Experiment, FaceImageDataset, ImageLoadError
+from facex_core import augment, load_backbone_weights, load_checkpoint, load_image, to_tensor
+from facex_core.testing import collect_results, installed
+from facex_mode_sst.data import SSTPairDataset, pick_pair, sst_augment, view_seed
 from facex_mode_sst.mode import plan_epochs, step_order, step_rows
 from facex_mode_sst.sst import (PrototypeQueue, SSTModel, inverse_permutation, momentum_update,
                                 shuffled_forward)
@@ -244,7 +244,7 @@ def test_views_are_the_core_sst_augmentation_of_two_images_of_the_identity(tmp_p
     ds = trainer.dataset
     assert len(ds) == NUM_IDS and ds.labels == list(range(NUM_IDS))
     cfg = ds.images.augment
-    assert cfg.preset == "sst" and cfg.resolved().crop_resize == 0.5 and cfg.resolved().grayscale == 0.2
+    assert (cfg.crop_resize, cfg.grayscale, cfg.rotation) == (0.5, 0.2, 0.5)
     views, label = ds[(3, 77)]
     assert views.shape == (2, 3, 32, 32) and label == 3
     assert torch.equal(views, ds[(3, 77)][0]), "items are reproducible from (index, seed)"
@@ -266,14 +266,22 @@ def test_pairs_are_two_distinct_images_or_the_only_one_twice():
     assert pick_pair(1, rng) == (0, 0)
 
 
-def test_data_augment_table_composes_with_the_preset_and_is_not_doubled(tmp_path, data_dir):
+def test_sst_recipe_fills_in_the_reference_probabilities_where_the_table_leaves_0():
+    r = sst_augment(AugmentConfig())
+    assert (r.crop_resize, r.grayscale, r.rotation) == (0.5, 0.2, 0.5)
+    assert sst_augment(AugmentConfig(rotation=0.1)).rotation == 0.1
+    assert sst_augment(AugmentConfig(blur=0.3)).blur == 0.3 and r.blur == 0.0
+
+
+def test_data_augment_table_composes_with_the_recipe_and_is_not_doubled(tmp_path, data_dir):
     base = experiment(tmp_path, data_dir, "base").build_training_mode()
+    recipe = ["data.augment.crop_resize=0.5", "data.augment.grayscale=0.2", "data.augment.rotation=0.5"]
     exps = [experiment(tmp_path, data_dir, n, overrides=o) for n, o in (
-        ("same", ['data.augment.preset="sst"']), ("blur", ["data.augment.blur=1.0"]))]
+        ("same", recipe), ("blur", ["data.augment.blur=1.0"]))]
     datasets = [base.build(experiment(tmp_path, data_dir, "b0")).dataset] + [
         e.build_training_mode().build(e).dataset for e in exps]
-    assert torch.equal(datasets[0][(1, 9)][0], datasets[1][(1, 9)][0]), "preset + training.augment = one recipe"
-    assert datasets[2].images.augment.blur == 1.0 and datasets[2].images.augment.preset == "sst"
+    assert torch.equal(datasets[0][(1, 9)][0], datasets[1][(1, 9)][0]), "recipe written out + training.augment = one recipe"
+    assert datasets[2].images.augment.blur == 1.0 and datasets[2].images.augment.crop_resize == 0.5
     assert not torch.equal(datasets[0][(1, 9)][0], datasets[2][(1, 9)][0])
 
 
@@ -358,6 +366,10 @@ def test_config_errors_are_clear(tmp_path, data_dir):
     exp = experiment(tmp_path, data_dir, "head", head='\n[head]\nname = "arcface"\n')
     with pytest.raises(ConfigError, match="does not use a head"):
         run(exp)
+    # also before a [[prepare]] step has written the data the head's class count would come from
+    exp = experiment(tmp_path, tmp_path / "not_written_yet", "head2", head='\n[head]\nname = "arcface"\n')
+    with pytest.raises(ConfigError, match="does not use a head"):
+        run(exp)
     exp = experiment(tmp_path, data_dir, "defaults", extra="[training.optimizer]\nlr = 0.05\n")
     assert exp.training.config.optimizer.weight_decay == 5e-4, "SST defaults survive a partial table"
     assert exp.training.config.loop.epochs == 2 and exp.training.config.schedule.milestones == (1,)
@@ -379,7 +391,7 @@ def test_two_epoch_run_finishes(full_run):
     assert set(ckpt["mode_state"]["excluded"].tolist()) == excluded and len(excluded) == 4
     assert not set(ckpt["model"]["prototype.labels"].tolist()) & excluded
     # the core's evaluation rebuilds the experiment from the checkpoint and loads the probe network
-    again = Experiment.from_checkpoint(exp.output_dir / "checkpoints" / "last.pt")
+    again = Experiment.from_checkpoint(exp.output_dir / "checkpoints" / "last.pt", full=True)
     assert again.training.name == "sst" and again.training.config == exp.training.config
     fresh = again.build_backbone()
     load_backbone_weights(fresh, exp.output_dir / "checkpoints" / "last.pt")
@@ -414,12 +426,12 @@ def test_loader_workers_do_not_change_the_result(tmp_path, data_dir):
 
 def test_resume_rejects_a_missing_or_foreign_checkpoint(tmp_path, data_dir):
     exp = experiment(tmp_path, data_dir, "none")
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(ConfigError, match="no checkpoint"):
         run(exp, resume=True)
     trainer = exp.build_training_mode().build(exp)
     payload = trainer.state()
     del payload["mode_state"]
-    from facex_core.engine.trainer import save_checkpoint
+    from facex_core import save_checkpoint
 
     save_checkpoint(tmp_path / "foreign.pt", payload)
     with pytest.raises(ValueError, match="not an SST checkpoint"):
@@ -537,3 +549,38 @@ def test_compile_wraps_probe_and_gallery_and_keeps_plain_checkpoint_keys(tmp_pat
     assert trainer.forward_model._orig_mod is trainer.model
     assert trainer.mode._gallery._orig_mod is trainer.model.gallery
     assert all(k.split(".")[0] in ("backbone", "gallery", "prototype") for k in trainer.state()["model"])
+
+
+# -- the packaged shallow-data demo ----------------------------------------------------------
+needs_synthetic = pytest.mark.skipif("synthetic" not in installed("dataset"),
+                                     reason="sst_shallow.toml's [[prepare]] step needs facex-data-synthetic "
+                                            "(pip install -e 'plugins/modes/sst[test]')")
+
+
+@needs_synthetic
+def test_shallow_demo_config_is_found_by_name_and_a_local_file_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exp = Experiment.from_file("sst_shallow.toml")
+    assert Path(exp.source) == Path(facex_mode_sst.__file__).with_name("sst_shallow.toml")
+    assert exp.training.name == "sst" and not exp.has_head
+    (step,) = exp.prepare
+    assert step.name == "synthetic" and step.config.shallow and step.config.output == "runs/sst_shallow/data"
+    (tmp_path / "sst_shallow.toml").write_text('[experiment]\nname = "mine"\n')
+    assert Experiment.from_file("sst_shallow.toml").name == "mine"
+
+
+@needs_synthetic
+def test_shallow_demo_trains_on_its_prepared_two_image_identities(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
+    data = tmp_path / "data"
+    exp = Experiment.from_file("sst_shallow.toml", [
+        f"experiment.output_dir={tmp_path / 'run'}", "experiment.threads=1", f"prepare.0.output={data}",
+        "prepare.0.train_identities=8", "prepare.0.test_identities=20", "prepare.0.test_images_per_identity=2",
+        "prepare.0.pairs_per_fold=4", f"data.root={data / 'train/images'}",
+        f"data.train_list={data / 'train/train_list.txt'}", "data.num_workers=0", "backbone.input_size=[32, 32]",
+        "training.queue_size=4", "training.loop.batch_size=2", "training.loop.epochs=1", "training.loop.max_steps=2",
+        "training.loop.log_every=1", "training.schedule.milestones=[1]"])
+    (summary,) = exp.prepare_data(workers=0)
+    assert summary["train_images"] == 16  # shallow: two images per training identity
+    result = run(exp)
+    assert result.global_step == 2 and math.isfinite(result.loss)

@@ -8,11 +8,6 @@ from typing import Any, ClassVar
 from facex_core import Component, config, hookimpl, option, threshold_rule_option
 
 
-def _at_least_two(_instance: Any, attribute: Any, value: int) -> None:
-    if value < 2:
-        raise ValueError(f"{attribute.name} must be >= 2, got {value}")
-
-
 def _cache_option() -> Any:
     return option("", doc="folder for the unpacked images: '' = <bin folder>/<bin name>_images, "
                           "otherwise <cache_dir>/<bin name>")
@@ -23,7 +18,7 @@ def _rule_option() -> Any:
 
 
 def _folds_option() -> Any:
-    return option(10, validator=_at_least_two,
+    return option(10, ge=2,
                   doc="number of folds of consecutive pairs (InsightFace's unshuffled KFold)")
 
 

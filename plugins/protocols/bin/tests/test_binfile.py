@@ -116,6 +116,39 @@ def test_structure_errors_name_the_file(tmp_path, obj, message):
     assert str(path) in str(info.value)
 
 
+def test_images_shared_through_the_memo_are_refused(tmp_path):
+    # One 16 KB image named 1,800 times through the memo (BINGET, two bytes each): a 20 KB file that
+    # plain pickle unpacks to 29.5 MB of images, and the cache would decode and write every one.
+    image = bytes(np.random.default_rng(0).integers(0, 256, 16 * 1024, dtype=np.uint8))
+    for protocol in (2, 4):  # protocol 2 re-uses the _codecs.encode result, 4 the BINBYTES
+        path = write(tmp_path, pickle.dumps(([image] * 1800, [True] * 900), protocol=protocol), f"memo{protocol}.bin")
+        assert path.stat().st_size < 40_000
+        assert sum(map(len, pickle.loads(path.read_bytes(), encoding="bytes")[0])) > 29_000_000
+        with pytest.raises(BinFormatError, match=rf"{path}: refusing to load: the pickle builds more than "
+                                                 r"\d+ bytes of strings \(4 x its \d+ bytes \+ 1 MiB\)"):
+            read_bin(path)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_large_files_of_distinct_images_stay_within_the_budget(tmp_path, protocol):
+    # 2.4 MB of distinct images: past the 1 MiB allowance, so the 4 x file-size part is what admits them
+    # (protocol 2 builds each image twice: the latin-1 text, then its bytes)
+    rng = np.random.default_rng(1)
+    bins = [bytes(rng.integers(0, 256, 12 * 1024, dtype=np.uint8)) for _ in range(200)]
+    path = write(tmp_path, pickle.dumps((bins, [True, False] * 50), protocol=protocol))
+    images, issame = read_bin(path)
+    assert images == bins and len(issame) == 100
+
+
+def test_length_fields_beyond_the_file_are_refused_before_allocating(tmp_path):
+    # BINBYTES8 announcing 1 TiB in a 20-byte file: refused, never allocated
+    path = write(tmp_path, b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc.")
+    with pytest.raises(BinFormatError, match=str(path)):
+        read_bin(path)
+    with pytest.raises(BinFormatError, match="announces 1099511627776 bytes, more than the file holds"):
+        DataOnlyUnpickler(io.BytesIO(path.read_bytes()), str(path)).load()
+
+
 def test_not_a_pickle_and_missing_file(tmp_path):
     path = write(tmp_path, b"\xff\xd8\xff\xe0 a jpeg, not a pickle")
     with pytest.raises(BinFormatError, match=rf"{path}: not a readable pickle"):

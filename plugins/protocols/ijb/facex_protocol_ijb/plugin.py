@@ -3,21 +3,9 @@
 Imported at plugin discovery, so it stays light: no numpy, no import of the protocol module (the
 registry imports ``facex_protocol_ijb.protocol`` only when a protocol is built).
 """
-from typing import Any
-
 from facex_core import Component, config, hookimpl, option
 
 TAR_RULES = ("exact", "insightface")
-
-
-def _one_of_rules(_instance: Any, attribute: Any, value: str) -> None:
-    if value not in TAR_RULES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(TAR_RULES)}, got {value!r}")
-
-
-def _at_least_one(_instance: Any, attribute: Any, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
 
 
 @config
@@ -29,7 +17,7 @@ class IJBConfig:
     image_root: str = option(doc="folder of aligned 112x112 crops named as in the meta files (1.jpg, ...)")
     use_detector_score: bool = option(True, doc="weight each image feature by its detector face score "
                                                 "(the last field of <t>_name_5pts_score.txt)")
-    tar_rule: str = option("exact", validator=_one_of_rules,
+    tar_rule: str = option("exact", choices=TAR_RULES,
                            doc="'exact' (most permissive point with FAR <= target) or 'insightface' "
                                "(nearest ROC point, reproduces published numbers)")
     image_list_file: str = option("", doc="optional image list; every image the protocol needs must be in it")
@@ -43,7 +31,7 @@ class IJB1NConfig:
                                "(<t>_1N_gallery_G1.csv / _G2, IJB-B: _S1 / _S2, <t>_1N_probe_mixed.csv)")
     image_root: str = option(doc="folder of aligned 112x112 crops named as in the meta files (1.jpg, ...)")
     use_detector_score: bool = option(True, doc="weight each image feature by its detector face score")
-    max_rank: int = option(10, validator=_at_least_one, doc="CMC ranks 1..max_rank")
+    max_rank: int = option(10, ge=1, doc="CMC ranks 1..max_rank")
     image_list_file: str = option("", doc="optional image list; every image the protocol needs must be in it")
 
 

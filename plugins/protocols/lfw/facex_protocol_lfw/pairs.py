@@ -1,9 +1,15 @@
-"""Parsers for the text pairs files of the LFW family: LFW and RFW (``name i j`` lines) and CPLFW /
-CALFW (two consecutive ``image label`` lines per pair)."""
+"""Pairs of the LFW family as one :class:`Pair` type, and the parser of CPLFW / CALFW's two-line
+format (``image label`` lines). LFW and RFW files (``name i j`` lines) are read by the core's
+:func:`facex_core.read_lfw_pairs`; :func:`lfw_pairs` turns them into :class:`Pair` lists."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
+
+from facex_core import PairsFormatError, read_lfw_pairs
+
+__all__ = ["CROSS_LFW_FOLDS", "CROSS_LFW_PAIRS", "Pair", "PairsFormatError", "lfw_pairs",
+           "read_cross_lfw_pairs", "read_lines"]
 
 #: CPLFW and CALFW: 6,000 pairs, the first 3,000 positive, rebuilt into 10 folds of 300 + 300.
 CROSS_LFW_PAIRS = 6000
@@ -18,10 +24,6 @@ class Pair(NamedTuple):
     same: bool
 
 
-class PairsFormatError(ValueError):
-    """A pairs file that does not follow its format; the message names the file (and line)."""
-
-
 def read_lines(path: str | Path, what: str = "pairs file") -> tuple[Path, list[str]]:
     """The file's lines, with a not-found error that says which file was expected."""
     path = Path(path)
@@ -31,45 +33,11 @@ def read_lines(path: str | Path, what: str = "pairs file") -> tuple[Path, list[s
         raise FileNotFoundError(f"{path}: {what} not found") from None
 
 
-def lfw_image(name: str, number: str) -> str:
-    """Relative path of LFW image ``number`` of person ``name``: ``name/name_0001.jpg``."""
-    if not (number.isascii() and number.isdigit()):
-        raise ValueError(f"image number {number!r} is not a non-negative integer")
-    return f"{name}/{name}_{int(number):04d}.jpg"
-
-
-def read_pairs(path: str | Path, *, skip_header: bool = True) -> list[Pair]:
-    """Read an LFW-format pairs file, keeping file order (LFW's folds are blocks of lines).
-
-    Fields are whitespace-separated. ``name i j`` is a same-person pair, ``name1 i name2 j`` a
-    different-person pair; blank lines are ignored. The first line is LFW's ``folds pairs`` header
-    and is skipped unless ``skip_header`` is false (RFW's files have no header). RFW names its
-    images like LFW (``m.0c7mh2/m.0c7mh2_0003.jpg``), so the same path rule serves both.
-    """
-    path, lines = read_lines(path)
-    pairs: list[Pair] = []
-    for lineno, line in enumerate(lines, start=1):
-        if skip_header and lineno == 1:
-            continue
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) not in (3, 4):
-            raise PairsFormatError(f"{path}:{lineno}: expected 3 fields (name i j) or 4 fields "
-                                   f"(name1 i name2 j), got {len(fields)}: {line.strip()!r}")
-        try:
-            if len(fields) == 3:
-                name, i, j = fields
-                pairs.append(Pair(lfw_image(name, i), lfw_image(name, j), True))
-            else:
-                name1, i, name2, j = fields
-                pairs.append(Pair(lfw_image(name1, i), lfw_image(name2, j), False))
-        except ValueError:
-            raise PairsFormatError(f"{path}:{lineno}: image numbers must be non-negative integers: "
-                                   f"{line.strip()!r}") from None
-    if not pairs:
-        raise PairsFormatError(f"{path}: no pairs found")
-    return pairs
+def lfw_pairs(path: str | Path) -> tuple[tuple[int, int] | None, list[Pair]]:
+    """``(header, pairs)`` of an LFW-format file (LFW's ``pairs.txt``, RFW's headerless
+    ``<Race>_pairs.txt``), in file order; ``header`` is ``(folds, pairs_per_class)`` or ``None``."""
+    header, pairs = read_lfw_pairs(path)
+    return header, [Pair(p.first, p.second, p.same) for p in pairs]
 
 
 def read_cross_lfw_pairs(path: str | Path, *, nonzero_is_same: bool = False) -> list[Pair]:

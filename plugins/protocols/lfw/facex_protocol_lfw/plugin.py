@@ -8,28 +8,30 @@ from typing import Any, ClassVar
 from facex_core import Component, config, hookimpl, option, threshold_rule_option
 
 
-def _at_least(minimum: int):
-    def check(_instance: Any, attribute: Any, value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
-    return check
-
-
 def _rule_option() -> Any:
     return threshold_rule_option("exact")
+
+
+def _folds_option() -> Any:
+    return option(None, ge=2, doc="number of cross-validation folds of a file without a header (unset: 10); "
+                                  "a header's count is used, and a value set here must equal it")
+
+
+def _pairs_per_fold_option() -> Any:
+    return option(0, ge=0, doc="pairs per fold of a file without a header; 0 = total/folds, as LFW's 10 "
+                               "blocks of 600 (a header's count is used, and a value set here must equal it)")
 
 
 @config
 class LFWConfig:
     """Where the pairs file and aligned crops are, and how thresholds are chosen."""
 
-    pairs_file: str = option(doc="LFW pairs.txt: a header line, then 'name i j' (same) or "
-                                 "'name1 i name2 j' (different) per line")
+    pairs_file: str = option(doc="LFW pairs.txt: a header line 'folds pairs_per_class', then 'name i j' "
+                                 "(same) or 'name1 i name2 j' (different) per line")
     image_root: str = option(doc="folder of aligned crops laid out as NAME/NAME_0001.jpg")
     threshold_rule: str = _rule_option()
-    folds: int = option(10, validator=_at_least(2), doc="number of cross-validation folds")
-    pairs_per_fold: int = option(0, validator=_at_least(0),
-                                 doc="0 = total/folds, as LFW's 10 blocks of 600")
+    folds: int | None = _folds_option()
+    pairs_per_fold: int = _pairs_per_fold_option()
 
 
 @config
@@ -41,8 +43,8 @@ class RFWConfig:
                                  "'id1 i id2 j' (different) per line, no header")
     image_root: str = option(doc="folder of aligned crops of the race laid out as ID/ID_0001.jpg")
     threshold_rule: str = _rule_option()
-    folds: int = option(10, validator=_at_least(2), doc="number of cross-validation folds")
-    pairs_per_fold: int = option(0, validator=_at_least(0), doc="0 = total/folds")
+    folds: int | None = _folds_option()
+    pairs_per_fold: int = _pairs_per_fold_option()
 
 
 @config

@@ -15,7 +15,11 @@ from facex_core import Protocol, ProtocolResult, pair_scores, verification_resul
 
 from .agedb import read_agedb30
 from .cfp import read_cfp
-from .pairs import Pair, read_cross_lfw_pairs, read_pairs
+from .pairs import Pair, lfw_pairs, read_cross_lfw_pairs
+
+#: Folds of a pairs file without a header when the config does not set ``folds`` (LFW's 10).
+DEFAULT_FOLDS = 10
+
 
 def consecutive_folds(n: int, folds: int, pairs_per_fold: int, source: Any) -> np.ndarray:
     """Fold id of each of ``n`` pairs: consecutive blocks of ``pairs_per_fold`` (0 = n/folds)."""
@@ -86,20 +90,33 @@ class PairProtocol(Protocol):
 
 
 class LFWProtocol(PairProtocol):
-    """LFW: ``pairs.txt`` with its header; folds are consecutive blocks of pairs in file order."""
+    """LFW (and RFW): an LFW-format pairs file; folds are consecutive blocks of pairs in file order.
 
-    skip_header = True
+    A header (LFW's ``10 300``) says how many folds of how many pairs; the config's ``folds`` and
+    ``pairs_per_fold`` apply only to a file without one (RFW's), and must agree with it when set.
+    """
 
     def read(self) -> tuple[list[Pair], np.ndarray]:
-        pairs = read_pairs(self.config.pairs_file, skip_header=self.skip_header)
-        return pairs, consecutive_folds(len(pairs), self.config.folds, self.config.pairs_per_fold,
+        header, pairs = lfw_pairs(self.config.pairs_file)
+        folds, per_fold = self.config.folds, self.config.pairs_per_fold
+        if header is not None:
+            text = (f"{self.source}: the header '{header[0]} {header[1]}' announces {header[0]} fold(s) of "
+                    f"{2 * header[1]} pairs")
+            if folds is not None and folds != header[0]:
+                raise ValueError(f"{text}, but the config sets folds = {folds}; leave folds unset to "
+                                 "use the header's")
+            if per_fold and per_fold != 2 * header[1]:
+                raise ValueError(f"{text}, but the config sets pairs_per_fold = {per_fold}; leave it at 0 "
+                                 "to use the header's")
+            if header[0] < 2:
+                raise ValueError(f"{text}; k-fold verification needs at least 2 folds")
+            folds, per_fold = header[0], 2 * header[1]
+        return pairs, consecutive_folds(len(pairs), DEFAULT_FOLDS if folds is None else folds, per_fold,
                                         self.config.pairs_file)
 
 
 class RFWProtocol(LFWProtocol):
     """RFW: LFW's format without the header line (one file per race)."""
-
-    skip_header = False
 
 
 class CPLFWProtocol(PairProtocol):

@@ -9,7 +9,7 @@ from lfw_reference import reference_kfold
 
 import facex_core
 from facex_core.testing import check_protocol
-from facex_protocol_lfw.pairs import PairsFormatError, read_pairs
+from facex_protocol_lfw.pairs import PairsFormatError, lfw_pairs
 from facex_protocol_lfw.plugin import LFWConfig
 from facex_protocol_lfw.protocol import LFWProtocol
 
@@ -40,10 +40,15 @@ def make_protocol(tmp_path, text=SMALL_PAIRS, **overrides):
     return LFWProtocol(LFWConfig(**fields))
 
 
+def read_pairs(tmp_path, text):
+    """The pairs the protocol reads from ``text`` (through facex_core.read_lfw_pairs)."""
+    return lfw_pairs(write(tmp_path, text))[1]
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def test_parser_reads_lfw_format_in_order(tmp_path):
-    pairs = read_pairs(write(tmp_path, SMALL_PAIRS))
+    pairs = read_pairs(tmp_path, SMALL_PAIRS)
     assert len(pairs) == 8
     assert pairs[0] == ("Abel_Pacheco/Abel_Pacheco_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0004.jpg", True)
     assert pairs[2] == ("Abdel_Madi_Shabneh/Abdel_Madi_Shabneh_0001.jpg",
@@ -53,27 +58,27 @@ def test_parser_reads_lfw_format_in_order(tmp_path):
 
 
 def test_parser_accepts_spaces_and_blank_lines(tmp_path):
-    text = "1 2\nZico 1 2\n\nZico  3   Abel_Pacheco 1\n\n"
-    pairs = read_pairs(write(tmp_path, text))
+    text = "1 1\nZico 1 2\n\nZico  3   Abel_Pacheco 1\n\n"
+    pairs = read_pairs(tmp_path, text)
     assert [p.same for p in pairs] == [True, False]
 
 
 @pytest.mark.parametrize("bad_line, reason", [
-    ("Zico\t1\n", "got 2"),
-    ("Zico\t1\tAbel_Pacheco\t1\textra\n", "got 5"),
+    ("Zico\t1\n", r"expected 'name i j' or 'name1 i name2 j', got 'Zico\\t1'"),
+    ("Zico\t1\tAbel_Pacheco\t1\textra\n", r"expected 'name i j' or 'name1 i name2 j', got .*extra"),
     ("Zico\tone\t2\n", "integers"),
 ])
 def test_parser_error_names_file_and_line(tmp_path, bad_line, reason):
     text = "1\t1\nZico\t1\t2\n" + bad_line
-    path = write(tmp_path, text)
     with pytest.raises(PairsFormatError, match=reason) as info:
-        read_pairs(path)
-    assert f"{path}:3:" in str(info.value)
+        read_pairs(tmp_path, text)
+    assert f"{tmp_path / 'pairs.txt'}:3:" in str(info.value)
 
 
 def test_parser_missing_file(tmp_path):
+    proto = LFWProtocol(LFWConfig(pairs_file=str(tmp_path / "nope.txt"), image_root="r"))
     with pytest.raises(FileNotFoundError, match="nope.txt"):
-        read_pairs(tmp_path / "nope.txt")
+        proto.images()
 
 
 # -- protocol --------------------------------------------------------------------------------------
@@ -191,12 +196,37 @@ def test_missing_feature_names_the_image(tmp_path):
 
 def test_fold_setup_errors(tmp_path):
     features = {name: unit(0.1) for name in make_protocol(tmp_path).images()}
+    no_header = SMALL_PAIRS.split("\n", 1)[1]
     with pytest.raises(ValueError, match="8 pairs cannot be split into 3 folds"):
-        make_protocol(tmp_path, folds=3).evaluate(features)
+        make_protocol(tmp_path, no_header, folds=3).evaluate(features)
     with pytest.raises(ValueError, match="pairs_per_fold = 3"):
+        make_protocol(tmp_path, no_header, pairs_per_fold=3).evaluate(features)
+    np.testing.assert_array_equal(make_protocol(tmp_path, no_header, pairs_per_fold=4).fold_ids(),
+                                  [0, 0, 0, 0, 1, 1, 1, 1])
+    # with the header ('2 2'), a config that disagrees with it names both
+    with pytest.raises(ValueError, match=r"pairs.txt: the header '2 2' announces 2 fold\(s\) of 4 pairs, "
+                                         r"but the config sets folds = 3"):
+        make_protocol(tmp_path, folds=3).evaluate(features)
+    with pytest.raises(ValueError, match=r"header '2 2' .*but the config sets pairs_per_fold = 3"):
         make_protocol(tmp_path, pairs_per_fold=3).evaluate(features)
     np.testing.assert_array_equal(make_protocol(tmp_path, pairs_per_fold=4).fold_ids(),
                                   [0, 0, 0, 0, 1, 1, 1, 1])
+
+
+def test_folds_come_from_the_header(tmp_path):
+    # '2 1': 2 folds of 1 same + 1 different pair. The default config (folds unset) used to split
+    # these 4 pairs into 10 folds and fail.
+    text = "2\t1\nZico\t1\t2\nZico\t1\tAbel_Pacheco\t1\nZico\t2\t3\nZico\t3\tAbel_Pacheco\t2\n"
+    proto = LFWProtocol(LFWConfig(pairs_file=str(write(tmp_path, text)), image_root="crops"))
+    np.testing.assert_array_equal(proto.fold_ids(), [0, 0, 1, 1])
+    features = {name: unit(0.1 * k) for k, name in enumerate(proto.images())}
+    assert len(proto.evaluate(features).details["fold_accuracies"]) == 2
+    # a file without a header keeps the config's folds (10 when unset)
+    with pytest.raises(ValueError, match="4 pairs cannot be split into 10 folds"):
+        make_protocol(tmp_path, text.split("\n", 1)[1], folds=None).fold_ids()
+    # pairsDevTrain.txt-style single-fold header: a clear error, not a failed evaluation
+    with pytest.raises(ValueError, match="announces 1 fold.*needs at least 2 folds"):
+        make_protocol(tmp_path, "2\n" + text.split("\n", 1)[1], folds=None).fold_ids()
 
 
 def test_config_validation():
@@ -204,8 +234,11 @@ def test_config_validation():
         LFWConfig(pairs_file="p", image_root="r", threshold_rule="median")
     config = LFWConfig(pairs_file="p", image_root="r", threshold_rule="insightface")
     assert config.threshold_rule == "insightface"
-    with pytest.raises(ValueError, match="folds"):
+    with pytest.raises(ValueError, match="folds must be >= 2, got 1"):
         LFWConfig(pairs_file="p", image_root="r", folds=1)
+    with pytest.raises(ValueError, match="pairs_per_fold must be >= 0, got -1"):
+        LFWConfig(pairs_file="p", image_root="r", pairs_per_fold=-1)
+    assert LFWConfig(pairs_file="p", image_root="r").folds is None  # the header's, else 10
     with pytest.raises(TypeError):
         LFWConfig(image_root="r")  # pairs_file is required
 

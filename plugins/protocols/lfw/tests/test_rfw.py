@@ -7,7 +7,7 @@ from lfw_reference import pair_scores, random_unit_features, reference_kfold
 
 import facex_core
 from facex_core.testing import check_protocol
-from facex_protocol_lfw.pairs import PairsFormatError, read_pairs
+from facex_protocol_lfw.pairs import PairsFormatError, lfw_pairs
 
 RACES = ("african", "asian", "caucasian", "indian")
 
@@ -33,7 +33,8 @@ def rfw_file(tmp_path, folds=10, per_class=2, seed=0):
 def test_first_line_is_a_pair_and_names_follow_rfw(tmp_path):
     path = tmp_path / "Asian_pairs.txt"
     path.write_text("m.0c7mh2\t1\t4\nm.0c7mh2\t2\tm.0bw0kv\t13\n")
-    pairs = read_pairs(path, skip_header=False)
+    header, pairs = lfw_pairs(path)
+    assert header is None
     assert pairs == [("m.0c7mh2/m.0c7mh2_0001.jpg", "m.0c7mh2/m.0c7mh2_0004.jpg", True),
                      ("m.0c7mh2/m.0c7mh2_0002.jpg", "m.0bw0kv/m.0bw0kv_0013.jpg", False)]
 
@@ -57,8 +58,9 @@ def test_contract_and_metrics_match_independent_loop(tmp_path, race):
 def test_malformed_line_names_file_and_line(tmp_path):
     path = tmp_path / "Indian_pairs.txt"
     path.write_text("m.01\t1\t2\nm.01\t1\n")
-    with pytest.raises(PairsFormatError, match=rf"{path}:2:.*got 2"):
-        read_pairs(path, skip_header=False)
+    proto = facex_core.build("protocol", "rfw_indian", pairs_file=str(path), image_root="x")
+    with pytest.raises(PairsFormatError, match=rf"{path}:2: expected 'name i j' or 'name1 i name2 j'"):
+        proto.images()
 
 
 def test_missing_feature_names_the_image(tmp_path):

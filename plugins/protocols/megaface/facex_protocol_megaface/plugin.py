@@ -8,13 +8,6 @@ from typing import Any
 from facex_core import Component, config, hookimpl, option
 
 
-def _at_least(minimum: int):
-    def check(_instance: Any, attribute: Any, value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
-    return check
-
-
 def _extension(_instance: Any, attribute: Any, value: str) -> None:
     if value and (not value.startswith(".") or "/" in value):
         raise ValueError(f"{attribute.name} must be empty or an extension like '.jpg', got {value!r}")
@@ -38,8 +31,8 @@ class MegaFaceConfig:
     megaface_noises: str = option("", doc="insightface megaface_noises.txt ('' = no cleaning)")
     image_list_file: str = option("", doc="optional image list (paths relative to image_root); every "
                                           "image the protocol needs must be in it")
-    max_rank: int = option(10, validator=_at_least(1), doc="CMC ranks 1..max_rank")
-    chunk_size: int = option(65536, validator=_at_least(1),
+    max_rank: int = option(10, ge=1, doc="CMC ranks 1..max_rank")
+    chunk_size: int = option(65536, ge=1,
                              doc="distractors scored per step (memory ~ 5 bytes x probes x chunk)")
 
 

@@ -1,6 +1,4 @@
 """Registration of the ArcFace 5-point aligner (light: no numpy, cv2 or torch import)."""
-import attrs
-
 from facex_core import Component, config, hookimpl, option
 
 
@@ -8,12 +6,11 @@ from facex_core import Component, config, hookimpl, option
 class ArcFace5ptConfig:
     """How crops are made; defaults reproduce FaceX-Zoo's SDK cropper (112×112, linear, black border)."""
 
-    size: int = option(112, validator=attrs.validators.ge(16),
+    size: int = option(112, ge=16,
                        doc="crop side in pixels; the 112 template is scaled by size/112")
-    interpolation: str = option("linear", validator=attrs.validators.in_(("nearest", "linear", "cubic",
-                                                                            "area", "lanczos")),
+    interpolation: str = option("linear", choices=("nearest", "linear", "cubic", "area", "lanczos"),
                                 doc="cv2.warpAffine interpolation (FaceX-Zoo: linear)")
-    border_value: int = option(0, validator=[attrs.validators.ge(0), attrs.validators.le(255)],
+    border_value: int = option(0, ge=0, le=255,
                                doc="grey level outside the image (FaceX-Zoo: 0)")
     truncate_landmarks: bool = option(False, doc="cast landmarks to integers first, as FaceX-Zoo's "
                                                  "face_pipline.py does (int32 truncation)")

@@ -1,10 +1,7 @@
 """Registration of the dlib components (light: no dlib, numpy or cv2 import)."""
-import attrs
-
 from facex_core import Component, config, hookimpl, option
 
 _MODELS_DIR_DOC = ("folder holding dlib's .dat model files; '' = the face-recognition-models package")
-_GE0 = attrs.validators.ge(0)
 
 #: Cosine-similarity threshold documented for ``dlib_resnet`` (README: "Threshold").
 DLIB_RESNET_THRESHOLD = 0.91
@@ -14,10 +11,10 @@ DLIB_RESNET_THRESHOLD = 0.91
 class DlibHogConfig:
     """dlib's HOG + linear SVM frontal face detector (``dlib.get_frontal_face_detector``)."""
 
-    upsample: int = option(1, validator=_GE0,
+    upsample: int = option(1, ge=0, le=8,
                            doc="times the image is upsampled 2x before detecting (finds smaller faces, slower)")
     min_score: float = option(0.0, doc="SVM score threshold (dlib's adjust_threshold; 0 = dlib's default, "
-                                       "negative finds more faces)")
+                                       "negative finds more faces)", ge=-10, le=10)
 
 
 @config
@@ -25,9 +22,9 @@ class DlibCnnConfig:
     """dlib's CNN (MMOD) face detector, ``mmod_human_face_detector.dat``."""
 
     models_dir: str = option("", doc=_MODELS_DIR_DOC)
-    upsample: int = option(0, validator=_GE0,
+    upsample: int = option(0, ge=0, le=8,
                            doc="times the image is upsampled 2x first (dlib's example: 1; each one ~4x slower)")
-    min_score: float = option(0.0, doc="drop detections whose MMOD confidence is below this")
+    min_score: float = option(0.0, doc="drop detections whose MMOD confidence is below this", ge=-10, le=10)
 
 
 @config
@@ -41,9 +38,9 @@ class DlibShapeConfig:
 class DlibChipConfig:
     """dlib's own face chips (``dlib.get_face_chip``), as in dlib's face recognition example."""
 
-    size: int = option(150, validator=attrs.validators.ge(16),
+    size: int = option(150, ge=16,
                        doc="chip side in pixels (dlib_resnet needs 150)")
-    padding: float = option(0.25, validator=_GE0,
+    padding: float = option(0.25, ge=0, le=2,
                             doc="border around the face as a fraction of the face size (dlib: 0.25)")
 
 
@@ -52,10 +49,10 @@ class DlibResnetConfig:
     """dlib's ResNet-29 face recognition model, ``dlib_face_recognition_resnet_model_v1.dat``."""
 
     models_dir: str = option("", doc=_MODELS_DIR_DOC)
-    num_jitters: int = option(0, validator=_GE0,
+    num_jitters: int = option(0, ge=0,
                               doc="average over this many random jitters of each chip (0 or 1 = none; "
                                   "random, ~N times slower)")
-    batch_size: int = option(32, validator=attrs.validators.ge(1), doc="chips per dlib call")
+    batch_size: int = option(32, ge=1, doc="chips per dlib call")
 
 
 _PAPER_RESNET = ("He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (architecture); "

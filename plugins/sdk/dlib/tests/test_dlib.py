@@ -89,6 +89,18 @@ def test_registration_is_light_and_documented():
         assert all(row["doc"] for row in facex_core.describe_fields(entry.component.config))
 
 
+@pytest.mark.parametrize("kind, name, field, bad", [
+    ("detector", "dlib_hog", "upsample", -1), ("detector", "dlib_hog", "upsample", 9),
+    ("detector", "dlib_hog", "min_score", 11.0), ("detector", "dlib_cnn", "min_score", -11.0),
+    ("aligner", "dlib_chip", "size", 8), ("aligner", "dlib_chip", "padding", 2.5),
+    ("recognizer", "dlib_resnet", "num_jitters", -1), ("recognizer", "dlib_resnet", "batch_size", 0),
+])
+def test_settings_outside_their_declared_range_are_refused(kind, name, field, bad):
+    config_cls = facex_core.registry().get(kind, name).component.config
+    with pytest.raises(ValueError, match=f"{field} must be"):
+        config_cls(**{field: bad})
+
+
 def test_missing_model_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="dlib_face_recognition_resnet_model_v1.dat") as err:
         facex_core.build("recognizer", "dlib_resnet", models_dir=str(tmp_path))

@@ -2,15 +2,9 @@
 import importlib.util
 from typing import ClassVar
 
-import attrs
-
 from facex_core import Component, config, hookimpl, option
 
 from ._import import MISSING_MEDIAPIPE
-
-
-_probability = [attrs.validators.ge(0.0), attrs.validators.le(1.0)]
-_non_negative = attrs.validators.ge(0)
 
 
 @config
@@ -20,17 +14,17 @@ class MediaPipeDetectorConfig:
     #: the probability threshold scenes such as `sdk --scene masked` lower
     score_threshold_field: ClassVar[str] = "min_score"
 
-    model: str = option("full_range", validator=attrs.validators.in_(("full_range", "short_range")),
+    model: str = option("full_range", choices=("full_range", "short_range"),
                         doc="'full_range' (model_selection 1, faces up to ~5 m) or 'short_range' (0, ~2 m)")
-    min_score: float = option(0.5, validator=_probability, doc="keep detections scoring at least this")
-    max_faces: int = option(0, validator=_non_negative, doc="faces returned per image, best first; 0 = all")
-    max_side: int = option(2048, validator=_non_negative,
+    min_score: float = option(0.5, ge=0, le=1, doc="keep detections scoring at least this")
+    max_faces: int = option(0, ge=0, doc="faces returned per image, best first; 0 = all")
+    max_side: int = option(2048, ge=0,
                            doc="images whose longer side exceeds this are downsized for detection and the "
                                "results mapped back; 0 = never")
-    tiles: int = option(1, validator=[attrs.validators.ge(1), attrs.validators.le(8)],
+    tiles: int = option(1, ge=1, le=8,
                         doc="also run on an N×N grid of overlapping tiles and merge (3 finds small faces in "
                             "group photos); 1 = whole image only, as MediaPipe")
-    overlap: float = option(0.5, validator=_probability,
+    overlap: float = option(0.5, ge=0, le=1,
                             doc="merge two boxes when their intersection exceeds this fraction of the "
                                 "smaller one (duplicates from tiles and the whole image)")
 
@@ -40,13 +34,13 @@ class MediaPipeMeshConfig:
     """MediaPipe FaceMesh settings: each face box is cropped, meshed and mapped back."""
 
     refine_landmarks: bool = option(False, doc="False: 468 points; True: 478 (adds 5 points per iris)")
-    margin: float = option(0.25, validator=[attrs.validators.ge(0.0), attrs.validators.le(2.0)],
+    margin: float = option(0.25, ge=0, le=2,
                            doc="the square crop around a box is its longer side × (1 + 2·margin)")
-    min_score: float = option(0.5, validator=_probability,
+    min_score: float = option(0.5, ge=0, le=1,
                               doc="FaceMesh's min_detection_confidence inside the crop")
-    crop_size: int = option(256, validator=attrs.validators.ge(64),
+    crop_size: int = option(256, ge=64,
                             doc="crops are resized to this side before FaceMesh (its models run at 128/192)")
-    border: str = option("replicate", validator=attrs.validators.in_(("replicate", "constant")),
+    border: str = option("replicate", choices=("replicate", "constant"),
                          doc="how crops leaving the image are padded: 'replicate' edge pixels or "
                              "'constant' black")
 

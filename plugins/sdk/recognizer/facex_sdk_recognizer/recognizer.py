@@ -65,20 +65,12 @@ class FaceXRecognizer(Recognizer):
                          "a FaceX training checkpoint, e.g. runs/<name>/checkpoints/last.pt")
         #: the weights file: `facex-core sdk calibrate` stores its threshold record beside it
         self.model_file = path
-        try:
-            exp = facex_core.Experiment.from_checkpoint(path)
-        except (facex_core.ConfigError, facex_core.RegistryError):
-            # e.g. the head or training-mode plugin is not installed where the model is deployed:
-            # only the backbone (and the crop settings of the data section) matter for embedding
-            embedded = facex_core.load_checkpoint(path)["config"]
-            exp = facex_core.Experiment({k: embedded[k] for k in ("experiment", "backbone", "data") if k in embedded},
-                                        source=f"{path} (embedded config, backbone only)")
+        # only the backbone (and the data section's crop settings) is resolved: a checkpoint keeps
+        # working where its head or training-mode plugin is not installed
+        exp = facex_core.Experiment.from_checkpoint(path)
         self.backbone = exp.build_backbone()
         facex_core.load_backbone_weights(self.backbone, path)
-        if config.device == "auto":
-            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            self.device = torch.device(config.device)
+        self.device = facex_core.resolve_device(config.device)
         self.backbone.to(self.device).eval()
         self.crop_eye = bool(exp.data.crop_eye) if exp.data is not None else False
         self.input_size = tuple(self.backbone.input_size)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import facex_core
+from facex_core.testing import torch_threads
 
 REPO = Path(__file__).resolve().parents[4]
 SDK_DATA = REPO.parent / "shared" / "data" / "facexzoo-sdk"
@@ -17,10 +18,8 @@ SDK_DATA = REPO.parent / "shared" / "data" / "facexzoo-sdk"
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine: small forwards gain nothing from threads
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):  # shared 2-core machine: small forwards gain nothing from threads
+        yield
 
 
 def crops(n=6, seed=0):
@@ -33,7 +32,8 @@ def crops(n=6, seed=0):
 def write_checkpoint(path, config, seed=0):
     """A FaceX checkpoint as the trainer writes it (format, version, resolved config, model state),
     with random weights and BatchNorm statistics measured on image-like inputs instead of training
-    (with untouched statistics a random network maps every crop to almost the same embedding)."""
+    (with untouched statistics a random network maps every crop to almost the same embedding;
+    facex_core.testing.calibrate_batchnorm's noise batches leave the crops too alike)."""
     exp = facex_core.Experiment(config)
     torch.manual_seed(seed)
     backbone = exp.build_backbone()
@@ -89,6 +89,18 @@ def test_missing_files_are_clear(tmp_path):
         facex_core.build("recognizer", "onnx")
     with pytest.raises(ValueError, match="flip"):
         facex_core.build("recognizer", "onnx", model="x.onnx", flip="concat")
+    # declared ranges, checked before any file is opened
+    for field, bad in (("batch_size", 0), ("threads", -1), ("input_size", (0, 112))):
+        with pytest.raises(ValueError, match=f"{field}:? must be >= "):
+            facex_core.build("recognizer", "onnx", model="x.onnx", **{field: bad})
+
+
+def test_device_follows_the_core_rule(tiny):
+    ckpt, _, _ = tiny
+    auto = facex_core.build("recognizer", "facex", checkpoint=str(ckpt))
+    assert auto.device == facex_core.resolve_device("auto")
+    with pytest.raises(ValueError, match="device 'tpu:0'"):
+        facex_core.build("recognizer", "facex", checkpoint=str(ckpt), device="tpu:0")
 
 
 def test_facex_and_onnx_give_the_same_embeddings(tiny):
@@ -132,7 +144,8 @@ def test_checkpoint_with_an_uninstalled_head_still_loads(tmp_path):
     ckpt["config"]["head"] = {"name": "no_such_head_plugin", "num_classes": 4}
     facex_core.save_checkpoint(tmp_path / "ck2.pt", ckpt)
     with pytest.raises(facex_core.ConfigError, match="no_such_head_plugin"):
-        facex_core.Experiment.from_checkpoint(tmp_path / "ck2.pt")
+        facex_core.Experiment.from_checkpoint(tmp_path / "ck2.pt", full=True)
+    assert facex_core.Experiment.from_checkpoint(tmp_path / "ck2.pt").backbone.name == TINY["backbone"]["name"]
     a = facex_core.build("recognizer", "facex", checkpoint=str(tmp_path / "ck.pt"), device="cpu").embed(crops(2))
     b = facex_core.build("recognizer", "facex", checkpoint=str(tmp_path / "ck2.pt"), device="cpu").embed(crops(2))
     np.testing.assert_array_equal(a, b)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from facex_core import Detector, Face, as_bgr
+from facex_core import Detector, Face, as_bgr, resolve_device
 
 from .network import RetinaFaceMNet025
 from .safe_torch_file import read_state_dict
@@ -123,12 +123,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
 class RetinaFaceDetector(Detector):
     """Images (BGR uint8; grey and BGRA accepted) → per image a list of :class:`facex_core.Face`
     sorted by score, with ``box`` (x1, y1, x2, y2), ``score`` and 5 ``landmarks`` (left eye, right eye,
@@ -138,7 +132,7 @@ class RetinaFaceDetector(Detector):
         super().__init__(config)
         if not config.weights:
             raise ValueError(MISSING_WEIGHTS)
-        self.device = _device(config.device)
+        self.device = resolve_device(config.device)
         self.net = build_network(config.weights).to(self.device)
         self._priors: dict[tuple[int, int], np.ndarray] = {}
 

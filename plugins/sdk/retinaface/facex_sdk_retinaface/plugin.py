@@ -1,19 +1,7 @@
 """Registration of the RetinaFace MobileNet-0.25 detector (light: no torch, numpy or cv2 import)."""
 from typing import ClassVar
 
-import attrs
-
 from facex_core import Component, config, hookimpl, option
-
-
-def _probability(_inst, attribute, value):
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be in [0, 1], got {value}")
-
-
-def _non_negative(_inst, attribute, value):
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
 @config
@@ -25,19 +13,19 @@ class RetinaFaceConfig:
 
     weights: str = option("", doc="FaceX-Zoo's face_detection_retina.pkl (read without executing it), a "
                                   "state dict, or an .npz with the same keys; required")
-    confidence_threshold: float = option(0.7, validator=_probability,
+    confidence_threshold: float = option(0.7, ge=0, le=1,
                                          doc="keep faces with probability above this (FaceX-Zoo: 0.7; "
                                              "its masked-face model_meta uses 0.4)")
-    nms_threshold: float = option(0.2, validator=_probability,
+    nms_threshold: float = option(0.2, ge=0, le=1,
                                   doc="IoU above which a lower-scored box is suppressed (FaceX-Zoo: 0.2)")
-    top_k: int = option(5000, validator=_non_negative,
+    top_k: int = option(5000, ge=0,
                         doc="best-scored candidates kept before NMS, 0 = all (FaceX-Zoo has no cap; "
                             "reached only with very low thresholds)")
-    max_faces: int = option(0, validator=_non_negative, doc="faces returned per image, best first; 0 = all")
-    max_side: int = option(2048, validator=_non_negative,
+    max_faces: int = option(0, ge=0, doc="faces returned per image, best first; 0 = all")
+    max_side: int = option(2048, ge=0,
                            doc="images whose longer side exceeds this are downsized for detection and "
                                "the results mapped back; 0 = always full resolution (FaceX-Zoo)")
-    batch_size: int = option(8, validator=attrs.validators.ge(1),
+    batch_size: int = option(8, ge=1,
                              doc="same-sized images run through the network together")
     device: str = option("auto", doc="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'")
 

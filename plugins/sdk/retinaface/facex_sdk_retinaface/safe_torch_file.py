@@ -10,7 +10,8 @@ i.e. running foreign code. So this module reads the two on-disk formats itself:
 * **legacy**: five pickles in a row (magic number, protocol 1001, system info, the object, the
   storage keys) followed by each storage as an int64 element count and its raw bytes.
 
-The object pickle is read by :class:`_RestrictedUnpickler`, whose rules are:
+The object pickle is read by :class:`_RestrictedUnpickler`, a :class:`facex_core.SafeUnpickler` (which
+bounds the bytes and strings a file may build and refuses persistent ids it is not taught); its rules are:
 
 1. The only globals that resolve to callables are on :data:`REBUILD_FUNCTIONS` (tensor and parameter
    rebuild functions, mapped to local functions that only record shape, stride and offset; old
@@ -24,12 +25,19 @@ The object pickle is read by :class:`_RestrictedUnpickler`, whose rules are:
    ``BUILD``), which stores the pickled attribute dict and runs nothing; *calling* it (``REDUCE``,
    ``INST``, ``OBJ``: how a pickle runs a function) raises :class:`UnsafeFileError`.
 
+Every tensor's size, stride and offset is checked against its storage while the pickle is read, and
+every storage's byte count against the bytes in the file before it is read, so nothing is allocated
+for a tensor that reaches past its storage or that would materialise more than
+:data:`EXPANSION` x its storage's bytes + 1 MiB (a stride-0 "expanded" tensor: 1.6 GB from 1.5 KB),
+nor for a storage the file cannot hold.
+
 Module trees are then walked through their pickled ``_parameters`` / ``_buffers`` / ``_modules``
 dicts into ``{"path.name": numpy array}``; a ``module.`` prefix (``DataParallel``) is removed.
 """
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import re
@@ -39,6 +47,8 @@ from collections import OrderedDict
 from typing import Any, BinaryIO, Callable, NamedTuple
 
 import numpy as np
+
+from facex_core import SafeUnpickler, UnsafePickleError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -67,9 +77,13 @@ _CONTAINERS = {("collections", "OrderedDict"): OrderedDict,
                ("torch", "Size"): tuple}
 _RECONSTRUCTOR = {("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor")}
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+#: A tensor may materialise at most this many times its storage's bytes (+ :data:`SLACK`); a whole
+#: file at most this many times its size (+ :data:`SLACK`). Real weights materialise ~1x.
+EXPANSION = 64
+SLACK = 1 << 20
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(UnsafePickleError):
     """The file asks to run code, or is not a well-formed PyTorch file; the message names the file."""
 
 
@@ -119,27 +133,22 @@ def _text(value: Any) -> str:
     return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
-class _DataOnlyUnpickler(pickle.Unpickler):
+class _DataOnlyUnpickler(SafeUnpickler):
     """For the legacy header/footer pickles: numbers, strings, dicts, lists; no globals at all."""
 
+    error = UnsafeFileError
+
     def __init__(self, file: BinaryIO, source: str) -> None:
-        super().__init__(file, encoding="utf-8")
-        self.source = source
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise UnsafeFileError(f"{self.source}: refusing to load: unexpected global {module}.{name} "
-                              f"in a header record")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeFileError(f"{self.source}: unexpected persistent id in a header record")
+        super().__init__(file, source, encoding="utf-8")
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(_DataOnlyUnpickler):
     """Unpickles a torch object pickle; see the module docstring for what each global becomes."""
 
+    allowed = _CONTAINERS
+
     def __init__(self, file: BinaryIO, source: str, legacy: bool) -> None:
-        super().__init__(file, encoding="utf-8")
-        self.source = source
+        super().__init__(file, source)
         self.legacy = legacy
         self.storages: dict[str, StorageRef] = {}
         self._placeholders: dict[tuple[str, str], type] = {}
@@ -151,8 +160,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return getattr(self, REBUILD_FUNCTIONS[key])  # a fresh bound method: nothing to tamper with
         if module == "torch" and name in STORAGE_DTYPES:
             return StorageType(name)
-        if key in _CONTAINERS:
-            return _CONTAINERS[key]
+        if key in self.allowed:
+            return super().find_class(module, name)
         if key in _RECONSTRUCTOR:
             return self._reconstructor
         if key not in self._placeholders:
@@ -178,7 +187,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise UnsafeFileError(f"{self.source}: malformed tensor record") from None
         if len(size_t) != len(stride_t):
             raise UnsafeFileError(f"{self.source}: malformed tensor record (size/stride lengths differ)")
-        return TensorRef(storage, off, size_t, stride_t)
+        if any(s < 0 for s in size_t) or any(s < 0 for s in stride_t) or off < 0:
+            raise UnsafeFileError(f"{self.source}: tensor with negative size, stride or offset")
+        ref = TensorRef(storage, off, size_t, stride_t)
+        # checked here, while only numbers exist: _materialize would allocate all of it
+        numel, itemsize = math.prod(size_t), _itemsize(storage.dtype)
+        if numel and off + _reach(ref) >= storage.numel:
+            raise UnsafeFileError(f"{self.source}: a tensor of size {size_t}, stride {stride_t} at offset "
+                                  f"{off} reaches past the {storage.numel} elements of storage {storage.key}")
+        if numel * itemsize > EXPANSION * storage.numel * itemsize + SLACK:
+            raise UnsafeFileError(f"{self.source}: refusing to load: a tensor of size {size_t} would "
+                                  f"materialise {numel * itemsize} bytes from the {storage.numel * itemsize} "
+                                  f"bytes of storage {storage.key} (more than {EXPANSION} x + 1 MiB)")
+        return ref
 
     def _legacy_backend(self) -> None:
         return None
@@ -217,12 +238,26 @@ class _RestrictedUnpickler(pickle.Unpickler):
             view_offset, view_size = int(view_offset), int(view_size)
         except (TypeError, ValueError):
             raise UnsafeFileError(f"{self.source}: malformed storage view") from None
+        if view_offset < 0 or view_size < 0 or view_offset + view_size > numel:
+            raise UnsafeFileError(f"{self.source}: a view of storage {key} does not fit its {numel} elements")
         return StorageRef(key, dtype, view_size, view_offset)
 
 
 # ---------------------------------------------------------------------------------------------
 def _itemsize(dtype: Any) -> int:
     return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
+def _reach(ref: TensorRef) -> int:
+    """Index of the tensor's last element relative to its first (sizes > 0)."""
+    return sum((n - 1) * st for n, st in zip(ref.size, ref.stride))
+
+
+def _check_storage_bytes(need: int, available: int, source: str, key: str) -> None:
+    """Before reading a storage: it cannot be larger than what the file still holds."""
+    if need > available:
+        raise UnsafeFileError(f"{source}: storage {key} is truncated or lies: it announces {need} bytes, "
+                              f"but the file holds only {available} more")
 
 
 def _as_array(raw: bytes, dtype: Any, numel: int, big_endian: bool, source: str, key: str) -> np.ndarray:
@@ -242,13 +277,10 @@ def _materialize(ref: TensorRef, storages: dict[str, np.ndarray], source: str) -
     flat = storages.get(ref.storage.key)
     if flat is None:
         raise UnsafeFileError(f"{source}: storage {ref.storage.key} is missing")
-    start = ref.storage.view_offset + ref.offset
-    if any(s < 0 for s in ref.size) or any(s < 0 for s in ref.stride) or start < 0:
-        raise UnsafeFileError(f"{source}: tensor with negative size, stride or offset")
+    start = ref.storage.view_offset + ref.offset  # sizes, strides and offsets were checked on reading
     if 0 in ref.size:
         return np.zeros(ref.size, dtype=flat.dtype)
-    last = start + sum((n - 1) * st for n, st in zip(ref.size, ref.stride))
-    if last >= flat.size:
+    if start + _reach(ref) >= flat.size:  # a legacy storage may hold fewer elements than announced
         raise UnsafeFileError(f"{source}: tensor reaches past the end of storage {ref.storage.key}")
     view = np.lib.stride_tricks.as_strided(flat[start:], shape=ref.size,
                                            strides=[st * flat.itemsize for st in ref.stride], writeable=False)
@@ -272,7 +304,10 @@ def _load_zip(path: str) -> tuple[Any, dict[str, np.ndarray]]:
             member = f"{prefix}data/{key}"
             if member not in names:
                 raise UnsafeFileError(f"{path}: storage record {member} is missing")
-            storages[key] = _as_array(zf.read(member), ref.dtype, ref.numel, big_endian, path, key)
+            need = ref.numel * _itemsize(ref.dtype)
+            _check_storage_bytes(need, min(zf.getinfo(member).file_size, os.path.getsize(path)), path, key)
+            with zf.open(member) as fh:  # only the bytes the storage needs, even from a lying header
+                storages[key] = _as_array(fh.read(need), ref.dtype, ref.numel, big_endian, path, key)
     return obj, storages
 
 
@@ -308,6 +343,7 @@ def _load_legacy(path: str) -> tuple[Any, dict[str, np.ndarray]]:
                 raise UnsafeFileError(f"{path}: storage {key} is not referenced by the object")
             if numel < 0 or numel > ref.numel:
                 raise UnsafeFileError(f"{path}: storage {key} has a bad size {numel}")
+            _check_storage_bytes(numel * _itemsize(ref.dtype), os.path.getsize(path) - fh.tell(), path, key)
             storages[key] = _as_array(fh.read(numel * _itemsize(ref.dtype)), ref.dtype, numel,
                                       big_endian, path, key)
     return obj, storages
@@ -372,4 +408,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     refs = _find_tensors(obj, os.fspath(path))
     if refs and all(k.startswith("module.") for k in refs):
         refs = {k[len("module."):]: v for k, v in refs.items()}
+    # each tensor is bounded by its storage; the memo can still name one tensor under many keys
+    total = sum(math.prod(r.size) * _itemsize(r.storage.dtype) for r in refs.values())
+    limit = EXPANSION * os.path.getsize(path) + SLACK
+    if total > limit:
+        raise UnsafeFileError(f"{os.fspath(path)}: refusing to load: its tensors would materialise {total} "
+                              f"bytes, more than {EXPANSION} x the file's size + 1 MiB ({limit})")
     return {k: materialize(v) for k, v in refs.items()}

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import facex_core
+from facex_core.testing import torch_threads
 from facex_sdk_retinaface.detector import MISSING_WEIGHTS, as_bgr, decode, nms, priors
 from facex_sdk_retinaface.network import RetinaFaceMNet025
 
@@ -27,10 +28,8 @@ REFERENCE = np.array([[96.45, 74.03, 318.96, 381.91, 1.000],
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine: small forwards gain nothing from threads
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):  # shared 2-core machine: small forwards gain nothing from threads
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +69,15 @@ def test_missing_weights_say_where_to_get_them(tmp_path):
         facex_core.build("detector", "retinaface_mnet025", weights=str(tmp_path / "nope.pkl"))
     with pytest.raises(ValueError, match="confidence_threshold"):
         facex_core.build("detector", "retinaface_mnet025", weights="x.npz", confidence_threshold=1.5)
+
+
+def test_device_follows_the_core_rule():
+    # facex_core.resolve_device: checked before the weights are read, with an error naming the device
+    with pytest.raises(ValueError, match="device 'tpu:0'"):
+        facex_core.build("detector", "retinaface_mnet025", weights="x.npz", device="tpu:0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            facex_core.build("detector", "retinaface_mnet025", weights="x.npz", device="cuda:0")
 
 
 def test_wrong_weights_are_named(tmp_path):

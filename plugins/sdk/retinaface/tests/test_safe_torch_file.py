@@ -1,8 +1,12 @@
 """The safe reader of pickled PyTorch models: right tensors, never runs or imports what the file names."""
+import io
 import pickle
+import struct
 import sys
 import textwrap
+import tracemalloc
 import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -10,7 +14,7 @@ import torch
 
 from facex_sdk_retinaface.convert import main as convert_main
 from facex_sdk_retinaface.network import RetinaFaceMNet025
-from facex_sdk_retinaface.safe_torch_file import UnsafeFileError, read_state_dict
+from facex_sdk_retinaface.safe_torch_file import LEGACY_MAGIC, LEGACY_PROTOCOL, UnsafeFileError, read_state_dict
 
 FORMATS = pytest.mark.parametrize("legacy", [True, False], ids=["legacy", "zip"])
 
@@ -155,6 +159,108 @@ def test_malformed_files_fail_clearly(tmp_path, foreign_model):
     save([torch.ones(2)], tmp_path / "list.pt", legacy=False)
     with pytest.raises(UnsafeFileError, match="neither a module nor a state dict"):
         read_state_dict(tmp_path / "list.pt")
+
+
+# -- files built to make the reader allocate far more than they hold -----------------------------
+
+def refused_within(limit_bytes, path, match):
+    """The reader refuses ``path`` and never holds more than ``limit_bytes`` while doing so."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeFileError, match=match) as info:
+            read_state_dict(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit_bytes, f"{peak} bytes allocated before refusing"
+    assert str(path) in str(info.value)
+
+
+@FORMATS
+@pytest.mark.parametrize("side", [20000, 2 ** 20], ids=["1.6GB", "4TiB"])
+def test_stride_zero_expanded_tensor_is_refused_before_allocating(tmp_path, legacy, side):
+    # torch.save keeps an expanded tensor as its 1-element storage with stride 0: a 1.5 KB file
+    # (363 bytes legacy) that materialises side**2 floats
+    path = save({"w": torch.ones(1).expand(side, side)}, tmp_path / "expanded.pt", legacy)
+    assert path.stat().st_size < 2000
+    refused_within(50 << 20, path, r"refusing to load: a tensor of size \(\d+, \d+\) would materialise")
+
+
+@FORMATS
+def test_one_tensor_under_many_names_is_refused_before_allocating(tmp_path, legacy):
+    # the pickle memo names one 256 KB tensor 1,000 times: 256 MB from a 270 KB file
+    shared = torch.zeros(64 * 1024)
+    path = save({f"layer{i}.weight": shared for i in range(1000)}, tmp_path / "shared.pt", legacy)
+    refused_within(50 << 20, path, r"its tensors would materialise \d+ bytes, more than 64 x the file")
+
+
+class _Storage:
+    """A storage record of a hand-written torch file, announcing ``numel`` float32 elements."""
+
+    def __init__(self, numel):
+        self.numel = numel
+
+
+class _Tensor:
+    """Pickles as torch's own tensor record: _rebuild_tensor_v2(storage, offset, size, stride, ...)."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, size, stride, False, OrderedDict())
+
+    def __reduce__(self):
+        import torch._utils
+
+        return torch._utils._rebuild_tensor_v2, self.args
+
+
+def hand_written_torch_file(path, tensor, data, legacy):
+    """A torch file (zip or legacy layout) holding ``{"w": tensor}`` and storage "0" = ``data``."""
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _Storage):
+                return ("storage", torch.FloatStorage, "0", "cpu", obj.numel) + ((None,) if legacy else ())
+            return None
+
+    def dump(obj, out):
+        Pickler(out, protocol=2).dump(obj)
+
+    out = io.BytesIO()
+    if legacy:
+        for header in (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": LEGACY_PROTOCOL, "little_endian": True}):
+            dump(header, out)
+        dump({"w": tensor}, out)
+        dump(["0"], out)
+        out.write(struct.pack("<q", tensor.args[0].numel) + data)
+        path.write_bytes(out.getvalue())
+    else:
+        dump({"w": tensor}, out)
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("archive/data.pkl", out.getvalue())
+            zf.writestr("archive/data/0", data)
+    return path
+
+
+@FORMATS
+def test_hand_written_file_loads(tmp_path, legacy):
+    data = np.arange(6, dtype="<f4").tobytes()
+    path = hand_written_torch_file(tmp_path / "ok.pt", _Tensor(_Storage(6), 1, (2, 2), (1, 2)), data, legacy)
+    np.testing.assert_array_equal(read_state_dict(path)["w"], [[1, 3], [2, 4]])
+
+
+@FORMATS
+@pytest.mark.parametrize("numel, offset, size, stride, message", [
+    (4, 0, (100,), (1,), r"a tensor of size \(100,\), stride \(1,\) at offset 0 reaches past the 4 elements"),
+    (4, 3, (2, 1), (1, 1), r"at offset 3 reaches past the 4 elements of storage 0"),
+    (4, 0, (2,), (-1,), "negative size, stride or offset"),
+    # a storage the file announces as 4 TiB: refused before reading it
+    (2 ** 40, 0, (4,), (1,), r"storage 0 is truncated or lies: it announces 4398046511104 bytes"),
+])
+def test_tensor_and_storage_records_are_checked_against_the_file(tmp_path, legacy, numel, offset, size,
+                                                                  stride, message):
+    path = hand_written_torch_file(tmp_path / "bad.pt", _Tensor(_Storage(numel), offset, size, stride),
+                                   np.zeros(4, dtype="<f4").tobytes(), legacy)
+    refused_within(50 << 20, path, message)
 
 
 def test_convert_cli_writes_a_pickle_free_npz(foreign_model, tmp_path, capsys):

@@ -1,0 +1,91 @@
+"""The SDK's settings: the ``[sdk]`` table, the default stage chain and the ``--config/--set/--scene`` options.
+
+An SDK config is one optional TOML file plus ``--set`` overrides; without either, the zero-download chain
+:data:`DEFAULT_NAMES` runs (every model ships inside a wheel: mediapipe, face-recognition-models)::
+
+    [detector]            # default: mediapipe
+    name = "retinaface_mnet025"
+    weights = "retinaface_mobilenet0.25.npz"
+    [landmarker]          # default: mediapipe_mesh; name = "none" skips the stage
+    name = "none"
+    [aligner]             # default: dlib_chip
+    name = "arcface_5pt"
+    [recognizer]          # default: dlib_resnet
+    name = "facex"
+    checkpoint = "runs/demo/checkpoints/last.pt"
+    [sdk]
+    threshold = 0.5       # else: calibration file, the recognizer's documented default, 0.35
+    scene = "masked"      # lower detection threshold for masked faces
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from facex_core import config, option
+
+STAGES = ("detector", "landmarker", "aligner", "recognizer")
+TABLES = (*STAGES, "sdk")
+#: The zero-download default pipeline: every model ships inside a wheel (mediapipe, face-recognition-models).
+DEFAULT_NAMES = {"detector": "mediapipe", "landmarker": "mediapipe_mesh", "aligner": "dlib_chip",
+                 "recognizer": "dlib_resnet"}
+#: ``[landmarker] name = "none"`` runs without a landmark stage (the detector's own landmarks are used).
+NO_STAGE = "none"
+#: Where the SDK components of the FaceX project come from (``plugins/sdk/<folder>``, distribution
+#: ``facex-sdk-<folder>``), for "not installed" errors.
+DISTRIBUTIONS = {"mediapipe": "mediapipe", "mediapipe_mesh": "mediapipe", "dlib_hog": "dlib",
+                 "dlib_5pt": "dlib", "dlib_68pt": "dlib", "dlib_chip": "dlib", "dlib_resnet": "dlib",
+                 "retinaface_mnet025": "retinaface", "arcface_5pt": "aligner", "facex": "recognizer",
+                 "onnx": "recognizer"}
+#: The last-resort decision threshold: a placeholder, used only when nothing better is known.
+DEFAULT_THRESHOLD = 0.35
+#: Scenes: ``masked`` lowers the detector's score threshold to FaceX-Zoo's masked-face value
+#: (face_detection_2.0 model_meta: confidence_threshold 0.4, against 0.7 for 1.0).
+SCENES = ("default", "masked")
+MASKED_DETECTION_THRESHOLD = 0.4
+
+
+@config
+class SdkConfig:
+    """The ``[sdk]`` table: settings of the commands rather than of a stage."""
+
+    threshold: float | None = option(None,
+                                     doc="cosine similarity at or above which two faces are called the "
+                                         "same person; unset: the calibration record (sdk calibrate), "
+                                         "else the recognizer's documented default, else 0.35 "
+                                         "(an uncalibrated placeholder)")
+    calibration: str = option("", doc="calibration record written by `sdk calibrate --out`; the record "
+                                      "beside the recognizer's model file is found without it")
+    scene: str = option("default", choices=SCENES,
+                        doc="'default', or 'masked': detector score threshold lowered to 0.4 "
+                            "(FaceX-Zoo's masked-face detector setting) unless set explicitly")
+    face: str = option("largest", choices=("largest", "best"),
+                       doc="which face of an image compare/search/calibrate use: 'largest' (box area) "
+                           "or 'best' (detector score)")
+    batch_size: int = option(8, ge=1, doc="images read and run through the stages together")
+
+
+def install_hint(name: str) -> str:
+    """How to install the distribution that provides SDK component ``name`` (empty if not a FaceX one)."""
+    folder = DISTRIBUTIONS.get(name.rpartition(":")[2])
+    if folder is None:
+        return ""
+    return f"pip install facex-sdk-{folder} (in a FaceX checkout: pip install -e plugins/sdk/{folder})"
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """``--config``, ``--set`` and ``--scene``, shared by the sdk commands and ``data align``."""
+    p.add_argument("--config", help="SDK TOML: [detector], [landmarker], [aligner], [recognizer], [sdk]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config key (repeatable), e.g. --set detector.name=retinaface_mnet025")
+    p.add_argument("--scene", choices=SCENES, action=_SceneAction, dest="set", default=argparse.SUPPRESS,
+                   help="'masked': detector score threshold 0.4 for masked faces (same as --set sdk.scene=masked)")
+
+
+class _SceneAction(argparse.Action):
+    """``--scene X`` is ``--set sdk.scene=X``: one place decides what a scene changes."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        setattr(namespace, self.dest, [*items, f"sdk.scene={json.dumps(values)}"])

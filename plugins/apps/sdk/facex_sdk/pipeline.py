@@ -1,0 +1,170 @@
+"""The resolved SDK setup: the config's tables, its stages built on demand, their
+:class:`facex_core.Pipeline`, and the decision threshold.
+
+Each stage table is validated by its component's config class (unknown or mistyped keys name the key
+and the source); a default stage whose plugin is not installed is one error naming what to install.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from facex_core import ConfigError, RegistryError
+
+from .calibration_record import calibration_beside, calibration_mismatch, read_calibration, recognizer_identity
+from .config import (DEFAULT_NAMES, DEFAULT_THRESHOLD, MASKED_DETECTION_THRESHOLD, NO_STAGE, TABLES, SdkConfig,
+                     install_hint)
+
+
+class SdkSetup:
+    """The resolved SDK config: raw tables, the ``[sdk]`` settings and lazily built stages.
+
+    ``defaults`` replaces :data:`~facex_sdk.config.DEFAULT_NAMES` for some stages (``data align`` uses
+    ``arcface_5pt``).
+    """
+
+    def __init__(self, path: str | None, overrides: Sequence[str],
+                 defaults: dict[str, str] | None = None) -> None:
+        from facex_core import apply_overrides, load_toml, structure_config
+
+        data = load_toml(path) if path else {}
+        data = apply_overrides(data, list(overrides))
+        self.source = " + ".join([*([path] if path else []), *(["--set"] if overrides else [])]) or "<defaults>"
+        unknown = sorted(set(data) - set(TABLES))
+        if unknown:
+            raise ConfigError(f"{self.source}: unknown table(s) {unknown}; expected any of {list(TABLES)}")
+        for key, value in data.items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"{self.source}: {key}: expected a table, got {type(value).__name__}")
+        self.data = data
+        self.defaults = {**DEFAULT_NAMES, **(defaults or {})}
+        self.settings = structure_config(SdkConfig, data.get("sdk", {}), path="sdk", source=self.source)
+        self.names: dict[str, str] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
+        self._built: dict[str, Any] = {}
+        self._threshold: tuple[float, str, str] | None = None
+
+    def _entry(self, kind: str, name: str, defaulted: bool) -> Any:
+        from facex_core import registry
+
+        try:
+            return registry().get(kind, name)
+        except RegistryError as exc:
+            hint = install_hint(name)
+            if not hint or name.rpartition(":")[2] in registry().names(kind):
+                raise ConfigError(f"{self.source}: {kind}.name: {exc}") from None
+            what = f"the default {kind} {name!r}" if defaulted else f"{kind} {name!r}"
+            installed = ", ".join(registry().names(kind)) or "none"
+            raise ConfigError(f"{self.source}: {what} is not installed: {hint}; or choose another with "
+                              f"--set {kind}.name=NAME (installed: {installed})") from None
+
+    def _scene_values(self, kind: str, entry: Any, values: dict[str, Any]) -> dict[str, Any]:
+        import attrs
+
+        if kind != "detector" or self.settings.scene != "masked":
+            return values
+        name = getattr(entry.component.config, "score_threshold_field", None)
+        if name is None:
+            print(f"facex-core sdk: scene 'masked': detector {entry.name} names no probability threshold "
+                  f"(score_threshold_field in its config); left as configured", file=sys.stderr)
+        elif name not in values:
+            default = attrs.fields_dict(entry.component.config)[name].default
+            if default > MASKED_DETECTION_THRESHOLD:
+                values = {**values, name: MASKED_DETECTION_THRESHOLD}
+            else:
+                print(f"facex-core sdk: scene 'masked': detector {entry.name} keeps {name} = {default!r} "
+                      f"(not above {MASKED_DETECTION_THRESHOLD})", file=sys.stderr)
+        return values
+
+    def stage(self, kind: str, required_by: str | None = None) -> Any:
+        """Build stage ``kind`` from its table (or its default); ``None`` for a skipped landmarker.
+
+        A default stage whose plugin is not installed is a :class:`ConfigError` naming the distribution.
+        """
+        from facex_core import build_from_table
+
+        if kind in self._built:
+            return self._built[kind]
+        values = dict(self.data.get(kind, {}))
+        name = values.pop("name", None)
+        defaulted = name is None
+        name = self.defaults.get(kind) if defaulted else name
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{self.source}: {kind}.name: required"
+                              f"{f' by `sdk {required_by}`' if required_by else ''} (a [{kind}] table in "
+                              f"--config, or --set {kind}.name=...)")
+        if name == NO_STAGE:
+            if kind != "landmarker":
+                raise ConfigError(f"{self.source}: {kind}.name: only the landmarker can be {NO_STAGE!r}")
+            self._built[kind] = None
+            self.names[kind] = NO_STAGE
+            return None
+        entry = self._entry(kind, name, defaulted)
+        values = self._scene_values(kind, entry, values)
+        try:
+            _, _, component = build_from_table(kind, {"name": name, **values}, path=kind, source=self.source)
+        except ConfigError:
+            raise
+        except (ValueError, OSError, ImportError, TypeError) as exc:  # e.g. missing weights or checkpoint
+            raise ConfigError(f"{self.source}: [{kind}] {name}: {exc}") from None
+        self._built[kind] = component
+        self.names[kind] = entry.name
+        self.tables[kind] = {"name": entry.name, **values}
+        return component
+
+    def pipeline(self, *, align: bool = False, embed: bool = False, command: str) -> Any:
+        """The :class:`facex_core.Pipeline` of the stages a command needs (built now, so a config
+        mistake is one clear error before any image is read); ``command`` names it in errors."""
+        from facex_core import Pipeline
+
+        detector = self.stage("detector", command)
+        aligner = self.stage("aligner", command) if align or embed else None
+        recognizer = self.stage("recognizer", command) if embed else None
+        return Pipeline(detector, aligner, recognizer, landmarker=self.stage("landmarker"))
+
+    # -- the decision threshold -----------------------------------------------------------------
+    def threshold(self) -> tuple[float, str, str]:
+        """``(value, source, description)``: explicit ``[sdk] threshold`` > calibration record >
+        the recognizer's documented default (``default_threshold``) > the 0.35 placeholder."""
+        if self._threshold is None:
+            self._threshold = self._resolve_threshold()
+        return self._threshold
+
+    def _resolve_threshold(self) -> tuple[float, str, str]:
+        if self.settings.threshold is not None:
+            return float(self.settings.threshold), "config", "[sdk] threshold"
+        recognizer = self.stage("recognizer")
+        if self.settings.calibration:
+            path = Path(self.settings.calibration).expanduser()
+            record = read_calibration(path)
+            problem = self.calibration_mismatch(record)
+            if problem:
+                raise ConfigError(f"{path}: {problem}: recalibrate with `facex-core sdk calibrate`")
+            return float(record["threshold"]), "calibration", f"calibration {path}"
+        beside = calibration_beside(recognizer)
+        if beside is not None and beside.is_file():
+            try:
+                record = read_calibration(beside)
+                problem = self.calibration_mismatch(record)
+            except ConfigError as exc:
+                problem = str(exc)
+            if problem:
+                print(f"facex-core sdk: warning: {beside} ignored: {problem}", file=sys.stderr)
+            else:
+                return float(record["threshold"]), "calibration", f"calibration {beside}"
+        default = getattr(recognizer, "default_threshold", None)
+        if default is None:
+            default = getattr(recognizer.config, "default_threshold", None)
+        if default is not None:
+            return float(default), "recognizer", f"documented default of recognizer {self.names['recognizer']}"
+        return DEFAULT_THRESHOLD, "placeholder", "placeholder default, NOT calibrated: run `sdk calibrate`"
+
+    def recognizer_identity(self) -> dict[str, Any]:
+        """What a calibration depends on: the recognizer's name, settings and model file digest."""
+        recognizer = self.stage("recognizer")
+        return recognizer_identity(self.names["recognizer"], recognizer)
+
+    def calibration_mismatch(self, record: dict[str, Any]) -> str:
+        """Why ``record`` does not fit the recognizer in use ("" if it does)."""
+        return calibration_mismatch(record, self.recognizer_identity())
