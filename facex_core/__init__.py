@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 # -- for plugin authors: declaring components and commands (torch-free) -------------------------
 from .configs.options import config, describe_fields, option
-from .errors import ConfigError, RegistryError
+from .errors import ConfigError, DataError, NonFiniteError, RegistryError, UserError
 from .interfaces.backbone_config import FlattenBackboneConfig
 from .interfaces.classifier_config import ClassifierConfig
 from .interfaces.head_config import HeadConfig
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .interfaces.mask import MaskAdder, MaskedImage
     from .interfaces.protocol import Curve, Protocol, ProtocolResult
     from .interfaces.sdk import Aligner, Detector, Face, Landmarker, Pipeline, Recognizer, pick_face
-    from .interfaces.training_mode import TrainingMode, TrainResult
+    from .interfaces.training_mode import TrainerView, TrainingMode, TrainResult
     # -- for plugin authors: building blocks ------------------------------------------------------
     from .interfaces.head import check_labels, default_adacos_scale, replace_target, safe_sin, target_mask
     from .nn.classifier import Classifier, CosineBatch
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from .data.alignment import ARCFACE_TEMPLATE_112, arcface_template, umeyama
     from .metrics.verification import KFoldResult, eer, kfold_verification, pair_scores, roc_auc, roc_curve
     from .metrics.verification import tar_at_far, verification_result
+    from .data.safe_pickle import SafeUnpickler, UnsafePickleError
+    # -- for plugin authors: commands and long jobs -----------------------------------------------
+    from .cli.commands import add_set_option, table
     from .runtime.device import resolve_device
     from .runtime.files import atomic_output, remove_temporaries, write_atomic
     from .runtime.jobs import FolderLock, check_settings, parallel_map, settings_diff
@@ -54,7 +57,6 @@ if TYPE_CHECKING:
     from .plugin_api.build import build, build_from_table, component_config
     from .plugin_api.registry import Registry, registry
     from .cli.main import main
-    from .cli.commands import add_set_option
     from .configs.toml import apply_overrides, load_toml, structure_config, to_toml
     from .engine.experiment import Experiment
     from .engine.trainer import Trainer, build_optimizer
@@ -72,10 +74,9 @@ if TYPE_CHECKING:
     from .data.datasets import TrainListDataset, read_train_list, to_tensor
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
     from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
-    from .data.pack import source_samples
+    from .data.pack import pack, source_samples, write_train_list
     from .data.recordio import IRHeader, RecordReader, RecordWriter, image_keys, iter_records, pack_record
     from .data.recordio import read_property, record_label, unpack_record
-    from .data.safe_pickle import SafeUnpickler, UnsafePickleError
 
 
 def _lazy_table() -> dict[str, str]:
@@ -90,7 +91,8 @@ def _lazy_table() -> dict[str, str]:
 
 _LAZY = _lazy_table()
 
-__all__ = ["KINDS", "Command", "Component", "ConfigError", "RegistryError", "ClassifierConfig",
+__all__ = ["KINDS", "Command", "Component", "ConfigError", "DataError", "NonFiniteError", "RegistryError",
+           "UserError", "ClassifierConfig",
            "FlattenBackboneConfig", "HeadConfig", "LoopConfig", "OptimizerConfig", "PLUGIN_API",
            "ScheduleConfig", "THRESHOLD_RULES", "__version__", "config", "describe_fields", "hookimpl",
            "hookspec", "option", "threshold_rule_option", *sorted(_LAZY)]

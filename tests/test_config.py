@@ -15,14 +15,14 @@ root = "{out}/images"
 train_list = "{out}/list.txt"
 
 [backbone]
-name = "mobilefacenet"
+name = "tiny"
 
 [head]
-name = "arcface"
+name = "margin"
 num_classes = 10
 
 [training]
-name = "conventional"
+name = "plain"
 
 [training.loop]
 epochs = 2
@@ -41,8 +41,8 @@ def test_defaults_fill_in_and_head_takes_embedding_size_from_backbone(tmp_path):
     assert resolved["training"]["loop"]["epochs"] == 2
     assert resolved["training"]["loop"]["batch_size"] == 512          # paper default kept
     assert resolved["training"]["optimizer"]["momentum"] == 0.9
-    assert resolved["head"]["scale"] == 64.0 and resolved["head"]["margin"] == 0.5
-    assert resolved["head"]["embedding_size"] == resolved["backbone"]["embedding_size"] == 512
+    assert resolved["head"]["scale"] == 16.0 and resolved["head"]["margin"] == 0.2  # the double's defaults
+    assert resolved["head"]["embedding_size"] == resolved["backbone"]["embedding_size"] == 16
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -50,7 +50,7 @@ def test_defaults_fill_in_and_head_takes_embedding_size_from_backbone(tmp_path):
     (("epochs = 2", 'epochs = "two"'), "training.loop.epochs: expected an integer"),
     (("epochs = 2", "epochs = 2.5"), "training.loop.epochs: expected an integer"),
     (("num_classes = 10", "num_classes = 10\nmargin = true"), "head.margin: expected a number"),
-    (('name = "arcface"', 'name = "arcfase"'), "head.name: no head named 'arcfase'"),
+    (('name = "margin"', 'name = "margn"'), "head.name: no head named 'margn'"),
     (('name = "t"', 'name = "t"\ncolour = 1'), "experiment.colour: unknown key"),
     (('[training]', '[trainning]'), "trainning: unknown section"),
     (('root = "{out}/images"\n', ''), "data.root: required key missing"),
@@ -73,7 +73,7 @@ def test_toml_syntax_error_names_file(tmp_path):
 def test_set_overrides_parse_toml_values_and_create_tables():
     assert parse_override("training.loop.epochs=3") == (["training", "loop", "epochs"], 3)
     assert parse_override("head.scale=32.0") == (["head", "scale"], 32.0)
-    assert parse_override("backbone.name=mobilefacenet") == (["backbone", "name"], "mobilefacenet")
+    assert parse_override("backbone.name=tiny") == (["backbone", "name"], "tiny")
     assert parse_override("x.flag=true") == (["x", "flag"], True)
     assert parse_override("s.milestones=[1, 2]") == (["s", "milestones"], [1, 2])
     data = apply_overrides({"a": {"b": 1}}, ["a.b=2", "c.d.e=\"x\""])
@@ -109,10 +109,10 @@ def test_cli_reports_config_error_without_traceback(tmp_path, cli):
 
 
 def test_build_validates_keywords_like_toml():
-    head = facex_core.build("head", "arcface", num_classes=5, embedding_size=8, scale=30.0)
-    assert head.weight.shape == (5, 8) and head.scale == 30.0
+    head = facex_core.build("head", "margin", num_classes=5, embedding_size=8, scale=30.0)
+    assert head.weight.shape == (5, 8) and head.config.scale == 30.0
     with pytest.raises(ConfigError, match="head.num_classes: required key missing"):
-        facex_core.build("head", "arcface")
+        facex_core.build("head", "margin")
 
 
 def test_structure_rejects_bool_for_int():
@@ -125,30 +125,30 @@ def test_structure_rejects_bool_for_int():
     assert to_toml({"a": 1, "t": {"b": [1, 2], "s": "q"}}) == 'a = 1\n\n[t]\nb = [1, 2]\ns = "q"\n'
 
 
-TWO_LFW = """
+TWO_PAIRS = """
 [[evaluation.protocols]]
-name = "lfw"
+name = "pairs"
 pairs_file = "{out}/pairs.txt"
 image_root = "{out}/images"
-label = "lfw_plain"
+label = "pairs_plain"
 
 [[evaluation.protocols]]
-name = "lfw"
+name = "pairs"
 pairs_file = "{out}/pairs_masked.txt"
 image_root = "{out}/masked"
 """
 
 
 def test_protocol_label_names_the_results_column_and_round_trips(tmp_path):
-    exp = Experiment.from_file(write(tmp_path, MINIMAL + TWO_LFW))
+    exp = Experiment.from_file(write(tmp_path, MINIMAL + TWO_PAIRS))
     names = [name for name, _ in exp.build_protocols()]
-    assert names == ["lfw_plain", "lfw"]  # unlabelled entries keep the component name
+    assert names == ["pairs_plain", "pairs"]  # unlabelled entries keep the component name
     protocols = exp.resolved()["evaluation"]["protocols"]
-    assert protocols[0]["label"] == "lfw_plain" and "label" not in protocols[1]
+    assert protocols[0]["label"] == "pairs_plain" and "label" not in protocols[1]
     again = Experiment(load_toml_text(to_toml(exp.resolved()), tmp_path), source="round trip")
     assert [name for name, _ in again.build_protocols()] == names
     with pytest.raises(ConfigError, match=r"evaluation.protocols\[0\].label: expected a string"):
-        Experiment.from_file(write(tmp_path, MINIMAL + TWO_LFW.replace('"lfw_plain"', "3")))
+        Experiment.from_file(write(tmp_path, MINIMAL + TWO_PAIRS.replace('"pairs_plain"', "3")))
 
 
 def load_toml_text(text, tmp_path):

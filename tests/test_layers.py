@@ -44,10 +44,10 @@ def test_facexzoo_output_layer_keys_load_into_flatten_embedding():
 
 
 def test_check_input_reports_expected_size():
-    net = facex_core.build("backbone", "mobilefacenet")
+    net = facex_core.build("backbone", "tiny")
     try:
         net.check_input(torch.zeros(1, 3, 64, 64))
     except ValueError as exc:
-        assert "112 x 112" in str(exc)
+        assert "32 x 32" in str(exc)
     else:
         raise AssertionError("wrong size accepted")

@@ -80,7 +80,7 @@ def test_disable_env_skips_a_distribution(fake_site, monkeypatch):
 
 
 def test_unknown_name_error_lists_installed_names():
-    with pytest.raises(RegistryError, match="installed: .*arcface"):
+    with pytest.raises(RegistryError, match="installed: .*margin"):
         facex_core.registry().get("head", "no-such-head")
 
 
@@ -92,7 +92,7 @@ def test_cli_list_json_reports_broken_plugin_and_strict_fails(fake_site, cli):
     assert {"kind", "name", "distribution", "version", "summary", "status", "error"} <= set(rows[0])
     bad = [r for r in rows if r["distribution"] == "facex-head-importerr"]
     assert bad and bad[0]["status"] == "broken"
-    assert any(r["name"] == "arcface" and r["status"] == "ok" for r in rows)
+    assert any(r["name"] == "margin" and r["status"] == "ok" for r in rows)
     assert cli("list", "--strict", pythonpath=[str(fake_site.root)]).returncode == 1
     assert cli("list", "--strict").returncode == 0
 
@@ -105,7 +105,7 @@ def test_list_and_discovery_never_import_torch(tmp_path, cli):
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert rows and all(r["status"] == "ok" for r in rows), rows
-    assert {"mobilefacenet", "arcface", "conventional", "lfw"} <= {r["name"] for r in rows}
+    assert {"tiny", "margin", "plain", "pairs", "squares"} <= {r["name"] for r in rows}
 
 
 def test_misspelled_hook_is_listed_broken_and_fails_strict(fake_site):
@@ -205,22 +205,27 @@ def test_two_distributions_with_one_command_are_a_conflict_naming_both(fake_site
     assert res.returncode == 2 and "facex-command-two" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_help_and_list_never_import_torch_and_apps_come_from_plugins(tmp_path, cli):
+def test_help_never_imports_torch_and_offers_the_core_commands(tmp_path, cli):
     blocker = tmp_path / "block"
     (blocker / "torch").mkdir(parents=True)
     (blocker / "torch" / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
-    everything = cli("--help", pythonpath=[str(blocker)])
-    assert everything.returncode == 0, everything.stderr
-    from importlib import metadata
+    res = cli("--help", pythonpath=[str(blocker)])
+    assert res.returncode == 0, res.stderr
+    offered = {line.split()[0] for line in res.stdout.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
+               if line.startswith("    ") and not line.startswith("     ")}
+    assert {"train", "evaluate", "list", "data", "config", "new-plugin"} <= offered
+    assert not {"sdk", "mask", "demo"} & offered  # the applications are plugins (tests/installed checks them)
 
-    dists = sorted({ep.dist.metadata["Name"] for ep in metadata.entry_points(group="facex.plugins")})
-    core_only = cli("--help", pythonpath=[str(blocker)], env_extra={"FACEX_DISABLE_PLUGINS": ",".join(dists)})
-    assert core_only.returncode == 0, core_only.stderr
-    def offered(helptext):  # the commands listed under "COMMAND" in --help
-        return {line.split()[0] for line in helptext.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
-                if line.startswith("    ") and not line.startswith("     ")}
-    assert {"train", "evaluate", "list", "data"} <= offered(core_only.stdout)
-    assert not {"sdk", "mask", "demo"} & offered(core_only.stdout)
-    assert {"sdk", "mask", "demo"} <= offered(everything.stdout)
-    listed = cli("list", "--json", pythonpath=[str(blocker)], env_extra={"FACEX_DISABLE_PLUGINS": ",".join(dists)})
-    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+def test_core_tests_see_only_the_doubles(cli):
+    """The hermetic world of tests/conftest.py: every other installed plugin distribution is switched off,
+    in this process and in the command line's subprocesses."""
+    rows = facex_core.registry().list()
+    assert rows and {e.distribution for e in rows} == {"facex-doubles"}
+    doubles = {("backbone", "tiny"), ("head", "margin"), ("training_mode", "plain"), ("protocol", "pairs"),
+               ("dataset", "squares")}
+    assert {(e.kind, e.name) for e in rows} == doubles
+    res = cli("list", "--json")
+    assert res.returncode == 0, res.stderr
+    assert {(r["kind"], r["name"], r["distribution"]) for r in json.loads(res.stdout)} == \
+        {(kind, name, "facex-doubles") for kind, name in doubles}

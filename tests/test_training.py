@@ -22,15 +22,15 @@ train_list = "{data}/list.txt"
 num_workers = {workers}
 
 [backbone]
-name = "mobilefacenet"
+name = "tiny"
 embedding_size = 32
 input_size = [32, 32]
 
 [head]
-name = "arcface"
+name = "margin"
 
 [training]
-name = "conventional"
+name = "plain"
 
 [training.loop]
 epochs = 2
@@ -105,8 +105,8 @@ def test_checkpoint_holds_config_and_loads_without_unpickling_code(tmp_path, dat
     exp = experiment(tmp_path, data_dir, "ck", max_steps=1)
     exp.build_training_mode().run(exp)
     ckpt = load_checkpoint(exp.output_dir / "checkpoints" / "last.pt")  # weights_only=True inside
-    assert ckpt["config"]["backbone"]["name"] == "mobilefacenet"
-    assert ckpt["components"]["head"]["distribution"] == "facex-head-arcface"
+    assert ckpt["config"]["backbone"]["name"] == "tiny"
+    assert ckpt["components"]["head"]["distribution"] == "facex-doubles"
     assert not list((exp.output_dir / "checkpoints").glob(".*tmp*")), "temporary files left behind"
 
 

@@ -232,7 +232,11 @@ def run_export_onnx(args: argparse.Namespace) -> int:
         print("onnxruntime not installed: skipped the numerical check")
         return 0
     print(f"onnxruntime vs PyTorch on 5 random inputs: min cosine {cos:.6f}")
-    return 0 if cos >= 0.9999 else 1
+    if cos < 0.9999:
+        print(f"facex-core export onnx: {args.out} disagrees with PyTorch (min cosine {cos:.6f} < 0.9999); try "
+              "--exporter legacy", file=sys.stderr)
+        return 1
+    return 0
 
 
 # -- new-plugin --------------------------------------------------------------------------------
@@ -266,7 +270,7 @@ def setup_data_pack(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shuffle", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=run_data_pack, interrupt_hint=f"nothing replaced in the output folder; rerun to pack again")
+    p.set_defaults(func=run_data_pack, interrupt_hint="nothing replaced in the output folder; rerun to pack again")
 
 
 def run_data_pack(args: argparse.Namespace) -> int:

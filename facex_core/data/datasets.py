@@ -16,6 +16,7 @@ from .augment import AugmentConfig, augment
 from .image import ImageLoadError, as_bgr, load_image  # noqa: F401 - re-exported for the engines
 from ..configs.options import config, option
 from ..errors import ConfigError, DataError
+from .recordio import RecordIOError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -164,9 +165,10 @@ class FaceImageDataset(Dataset):
         for attempt in range(16):
             try:
                 return self.read(index), self.samples[index][1]
-            except ImageLoadError as exc:
+            except (ImageLoadError, RecordIOError) as exc:
                 if self.bad_log is None:
-                    raise
+                    raise type(exc)(f"{exc} (set data.max_bad_images = N to skip up to N unreadable training "
+                                    "images, listed in bad_images.txt)") from None
                 with open(self.bad_log, "a", encoding="utf-8") as fh:  # one short append per line: atomic
                     fh.write(f"{exc}\n")
                 index = (index + 1 + _sample_seed(seed, attempt, index) % max(1, len(self) - 1)) % len(self)

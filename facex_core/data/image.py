@@ -44,7 +44,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raw = np.fromfile(str(path), dtype=np.uint8)  # also handles non-ASCII paths, unlike imread
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    try:
+        img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    except cv2.error as exc:  # e.g. more pixels than OpenCV's limit: a bad image like any other
+        raise ImageLoadError(f"{path}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1][:120]})") from None
     if img is None:
         raise ImageLoadError(f"{path}: not a decodable image")
     if img.dtype != np.uint8:

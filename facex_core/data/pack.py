@@ -80,34 +80,38 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | No
         finals = {name: out / name for name in ("train.rec", "train.idx", "property")}
         temps = {name: temporary_path(path) for name, path in finals.items()}
         key = 0
-        with RecordWriter(temps["train.rec"], temps["train.idx"]) as writer:
-            # record 0 (the header sequential readers expect first) is patched in place below, once the
-            # number of images is known: same size, the image records stream to disk meanwhile
-            writer.write(0, pack_record(IRHeader(2, (1.0, 1.0), 0, 0), b""))
-            for i, (data, shape, err) in zip(order, parallel_map(_read_checked, paths, workers, chunksize=64)):
-                bar.update()
-                if data is None:
-                    bad.append(err)
-                    continue
-                size = size or shape
-                key += 1
-                writer.write(key, pack_record(IRHeader(0, float(samples[i][1]), key, 0), data))
-                ranges[samples[i][1]].append(key)
-            first_id = key + 1
-            identities = [] if shuffle else sorted(ranges)
-            for j, label in enumerate(identities):
-                keys = ranges[label]
-                writer.write(first_id + j, pack_record(IRHeader(2, (float(keys[0]), float(keys[-1] + 1)), 0, 0), b""))
-        bar.close()
-        header = pack_record(IRHeader(2, (float(first_id), float(first_id + len(identities))), 0, 0), b"")
-        with open(temps["train.rec"], "r+b") as fh:
-            fh.seek(8)  # past record 0's magic word and length
-            fh.write(header)
-        num_classes = (max(l for _, l in samples) + 1) if samples else 0
-        h, w = size or (112, 112)
-        temps["property"].write_text(f"{num_classes},{h},{w}")
-        for name in ("train.idx", "property", "train.rec"):
-            os.replace(temps[name], finals[name])
+        try:
+            with RecordWriter(temps["train.rec"], temps["train.idx"]) as writer:
+                # record 0 (the header sequential readers expect first) is patched in place below, once the
+                # number of images is known: same size, the image records stream to disk meanwhile
+                writer.write(0, pack_record(IRHeader(2, (1.0, 1.0), 0, 0), b""))
+                for i, (data, shape, err) in zip(order, parallel_map(_read_checked, paths, workers, chunksize=64)):
+                    bar.update()
+                    if data is None:
+                        bad.append(err)
+                        continue
+                    size = size or shape
+                    key += 1
+                    writer.write(key, pack_record(IRHeader(0, float(samples[i][1]), key, 0), data))
+                    ranges[samples[i][1]].append(key)
+                first_id = key + 1
+                identities = [] if shuffle else sorted(ranges)
+                for j, label in enumerate(identities):
+                    keys = ranges[label]
+                    writer.write(first_id + j, pack_record(IRHeader(2, (float(keys[0]), float(keys[-1] + 1)), 0, 0), b""))
+            bar.close()
+            header = pack_record(IRHeader(2, (float(first_id), float(first_id + len(identities))), 0, 0), b"")
+            with open(temps["train.rec"], "r+b") as fh:
+                fh.seek(8)  # past record 0's magic word and length
+                fh.write(header)
+            num_classes = (max(l for _, l in samples) + 1) if samples else 0
+            h, w = size or (112, 112)
+            temps["property"].write_text(f"{num_classes},{h},{w}")
+            for name in ("train.idx", "property", "train.rec"):
+                os.replace(temps[name], finals[name])
+        finally:  # interrupted or failed: the earlier pack stays, no half-written file is left
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
     return {"images": key, "identities": len(ranges), "num_classes": num_classes,
             "skipped": len(bad), "errors": bad[:20], "out": str(out)}
 

@@ -74,6 +74,9 @@ def read_lfw_pairs(path: str | os.PathLike) -> tuple[tuple[int, int] | None, lis
         fields = text.split()
         if not fields:
             continue
+        if any("/" in f or "\\" in f or f in (".", "..") for f in fields):
+            raise PairsFormatError(f"{path}:{lineno}: a person's name may not hold a path ('/' or '..'): images "
+                                   f"must stay inside the image folder: {text.strip()!r}")
         try:
             if not pairs and header is None and len(fields) in (1, 2):  # pairsDevTrain.txt: "1100"
                 header = (_number(fields[0]), _number(fields[1])) if len(fields) == 2 else (1, _number(fields[0]))

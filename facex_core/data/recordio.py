@@ -146,13 +146,20 @@ class RecordReader:
         """Only the header of record ``key`` (cheap: one small read instead of the whole image)."""
         fh = self._file()
         fh.seek(self.index[key])
-        magic, lrec = struct.unpack("<II", fh.read(8))
+        head = fh.read(8)
+        if len(head) < 8:
+            raise RecordIOError(f"{self.rec_path}: truncated: record {key} at offset {self.index[key]} is past "
+                                "the end of the file (an interrupted copy?)")
+        magic, lrec = struct.unpack("<II", head)
         if magic != MAGIC:
             raise RecordIOError(f"{self.rec_path}: bad magic 0x{magic:08X} at offset {self.index[key]}")
         length = lrec & _LENGTH_MASK
         if lrec >> 29 != 0 or length < _HEADER.size + 64:
             return unpack_record(self.read(key))[0]  # split or tiny record: take the general path
-        return unpack_record(fh.read(_HEADER.size + 64))[0]
+        try:
+            return unpack_record(fh.read(_HEADER.size + 64))[0]
+        except RecordIOError as exc:
+            raise RecordIOError(f"{self.rec_path}: record {key}: {exc}") from None
 
     def read(self, key: int) -> bytes:
         try:

@@ -42,10 +42,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise DataError(f"{path}: no such checkpoint file" + (" (a folder)" if os.path.isdir(path) else ""))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # weights_only refused a global: the file wants to run code
+    except pickle.UnpicklingError as exc:
         named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line][:1]
+        if not named:  # not a pickle at all (a text file, a truncated one)
+            raise DataError(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted copy?) or "
+                            "another kind of file") from None
         raise DataError(f"{path}: refused to load: the file names code to run, which FaceX checkpoints never "
-                        f"do{f' ({named[0]})' if named else ''}; it was not written by FaceX") from None
+                        f"do ({named[0]}); it was not written by FaceX") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
         raise DataError(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted copy?) or "
                         f"another kind of file ({type(exc).__name__})") from None

@@ -53,7 +53,7 @@ class TrainResult:
     """Best online-validation result: metric, value and step (empty without validation)."""
 
 
-class Trainer(Protocol):
+class TrainerView(Protocol):
     """What the training engine (:class:`facex_core.Trainer`) offers the hooks of a mode."""
 
     experiment: Any
@@ -105,7 +105,7 @@ class TrainingMode(abc.ABC):
         and returns ``facex_core.Trainer(experiment, model, data, ..., mode=self).fit(resume)``."""
 
     # -- engine hooks (defaults: conventional training) ---------------------------------------
-    def epoch_indices(self, trainer: "Trainer") -> Sequence[int] | None:
+    def epoch_indices(self, trainer: "TrainerView") -> Sequence[int] | None:
         """Data-set items the current epoch samples (``None`` = all of them).
 
         Called when an epoch starts and when a run resumes inside one (``trainer.step_in_epoch``
@@ -115,19 +115,19 @@ class TrainingMode(abc.ABC):
         """
         return None
 
-    def planned_steps(self, trainer: "Trainer") -> int:
+    def planned_steps(self, trainer: "TrainerView") -> int:
         """Optimiser steps the whole run is expected to take (the progress bar's total and ETA)."""
         return trainer.loop.epochs * (trainer.steps_per_epoch // trainer.loop.grad_accumulation)
 
-    def prepare_batch(self, trainer: "Trainer", batch: Any) -> Any:
+    def prepare_batch(self, trainer: "TrainerView", batch: Any) -> Any:
         """Move one collated micro-batch to the device, images in the engine's memory format."""
         images, labels = batch
         return trainer.to_device(images), labels.to(trainer.device, non_blocking=True)
 
-    def begin_step(self, trainer: "Trainer", batches: list[Any]) -> None:
+    def begin_step(self, trainer: "TrainerView", batches: list[Any]) -> None:
         """Work shared by the k micro-batches of one optimiser step, before their losses."""
 
-    def compute_loss(self, trainer: "Trainer", batch: Any, index: int) -> "HeadOutput":
+    def compute_loss(self, trainer: "TrainerView", batch: Any, index: int) -> "HeadOutput":
         """Forward pass of micro-batch ``index`` of the step (under autocast); the engine
         back-propagates ``total_loss`` divided by the number of micro-batches."""
         images, labels = batch
@@ -137,10 +137,10 @@ class TrainingMode(abc.ABC):
         """The labels of a prepared micro-batch (logged training accuracy)."""
         return batch[-1]
 
-    def after_optimizer_step(self, trainer: "Trainer") -> None:
+    def after_optimizer_step(self, trainer: "TrainerView") -> None:
         """Called after every optimiser step that was taken (not after a dropped one)."""
 
-    def compile_model(self, trainer: "Trainer") -> "nn.Module":
+    def compile_model(self, trainer: "TrainerView") -> "nn.Module":
         """The module the forward pass calls with ``loop.compile`` (one process): parameters
         shared with ``trainer.model``, so checkpoints keep the plain keys."""
         import torch
@@ -150,10 +150,10 @@ class TrainingMode(abc.ABC):
         model = trainer.model
         return FaceModel(torch.compile(model.backbone), model.head)
 
-    def extra_state(self, trainer: "Trainer") -> dict[str, Any]:
+    def extra_state(self, trainer: "TrainerView") -> dict[str, Any]:
         """Mode state to checkpoint beyond the model's ``state_dict()`` (tensors and plain values)."""
         return {}
 
-    def load_extra_state(self, trainer: "Trainer", state: dict[str, Any] | None, source: str) -> None:
+    def load_extra_state(self, trainer: "TrainerView", state: dict[str, Any] | None, source: str) -> None:
         """Restore :meth:`extra_state` from a checkpoint (``None`` when it has none); ``source``
         names the file for error messages."""

@@ -4,8 +4,16 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from typing import Any
 
 import torch
+
+from ..errors import NonFiniteError
+from ..runtime.files import atomic_output
+
+
+#: ONNX files hold at most 2 GiB inline (protobuf's limit); larger models keep weights in a sidecar.
+_INLINE_LIMIT = 2**31 - 2**26
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
@@ -13,8 +21,28 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
     """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D.
 
     ``exporter='dynamo'`` uses torch.export (the current exporter); ``'legacy'`` the TorchScript one
-    (faster to run, kept for models torch.export cannot capture).
+    (faster to run, kept for models torch.export cannot capture). Models under 2 GiB give one
+    self-contained file, written beside the target and renamed in (a failed export leaves nothing);
+    weights with NaN or infinite values are refused before anything is written.
     """
+    state = model.state_dict()
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise NonFiniteError(f"the model's {bad} holds NaN or infinite values: exporting it would give a model "
+                             "that embeds every face to NaN (check the checkpoint the weights came from)")
+    inline = sum(v.numel() * v.element_size() for v in state.values()) < _INLINE_LIMIT
+    if exporter not in ("dynamo", "legacy"):
+        raise ValueError(f"exporter must be 'dynamo' or 'legacy', got {exporter!r}")
+    if isinstance(path, io.BytesIO) or not inline:  # a sidecar is named after its file: write in place
+        _export(model, path, input_size, exporter, opset, inline)
+        return
+    with atomic_output(path) as fh:
+        fh.close()
+        _export(model, fh.name, input_size, exporter, opset, inline)
+
+
+def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | None, exporter: str, opset: int,
+            inline: bool) -> None:
     size = input_size or getattr(model, "input_size", (112, 112))
     was_training = model.training
     model.eval()
@@ -24,15 +52,13 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
                 torch.onnx.export(model, example, path, dynamo=True, opset_version=opset,
-                                  input_names=["images"], output_names=["embeddings"],
+                                  input_names=["images"], output_names=["embeddings"], external_data=not inline,
                                   dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
                                   verbose=False)
-            elif exporter == "legacy":
+            else:
                 torch.onnx.export(model, example, path, dynamo=False, opset_version=opset,
                                   input_names=["images"], output_names=["embeddings"],
                                   dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
-            else:
-                raise ValueError(f"exporter must be 'dynamo' or 'legacy', got {exporter!r}")
     finally:
         model.train(was_training)
 

@@ -104,6 +104,7 @@ def _plain(cfg):
 
 
 def _pairs(cfg):
+    from functools import cached_property
     from pathlib import Path
 
     import numpy as np
@@ -111,10 +112,10 @@ def _pairs(cfg):
     import facex_core
 
     class Pairs(facex_core.Protocol):
-        def __init__(self, config):
-            super().__init__(config)
-            rows = [line.split() for line in Path(config.pairs_file).read_text().splitlines() if line.strip()]
-            self.pairs = [(a, b, int(same)) for a, b, same in rows]
+        @cached_property
+        def pairs(self):  # read on first use: building the protocol (e.g. to check a config) needs no file
+            rows = [line.split() for line in Path(self.config.pairs_file).read_text().splitlines() if line.strip()]
+            return [(a, b, int(same)) for a, b, same in rows]
 
         @property
         def image_root(self):

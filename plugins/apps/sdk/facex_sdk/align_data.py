@@ -32,6 +32,8 @@ from .pipeline import SdkSetup
 #: Stage defaults that differ from the SDK's: training crops use the ArcFace template.
 ALIGN_DEFAULTS = {"aligner": "arcface_5pt"}
 REPORT_NAME = "align_report.json"
+#: The pipeline settings of the crops in DST, checked by every later run into the same folder.
+SETTINGS_NAME = ".align_settings.json"
 PROBLEMS = ("unreadable", "no_face", "failed")
 
 #: The stages of this process: set by :func:`_use_setup` here, or in each spawned worker.
@@ -81,12 +83,12 @@ def setup_data_align(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--workers", type=int, default=2, help="worker processes; 0 = this process (default 2)")
     p.add_argument("--report", metavar="FILE.json", help=f"problem report (default DST/{REPORT_NAME})")
-    p.set_defaults(func=run_data_align)
+    p.set_defaults(func=run_data_align, interrupt_hint="rerun the same command to continue")
 
 
 def run_data_align(args: argparse.Namespace) -> int:
     """Align every image under SRC into DST (skipping done ones), report the problems."""
-    from facex_core import FolderLock
+    from facex_core import FolderLock, check_settings
 
     src, dst = Path(args.src), Path(args.dst)
     if not src.is_dir():
@@ -99,6 +101,11 @@ def run_data_align(args: argparse.Namespace) -> int:
     for kind in ("detector", "landmarker", "aligner"):  # a config mistake is one error, before any work
         setup.stage(kind, "data align")
     with FolderLock(dst, "data align"):
+        # crops of another pipeline (another aligner, crop size or face choice) must not mix with these
+        check_settings(dst / SETTINGS_NAME, {"stages": {k: setup.tables.get(k, {"name": setup.names.get(k)})
+                                                        for k in ("detector", "landmarker", "aligner")},
+                                             "face": setup.settings.face, "scene": setup.settings.scene},
+                       "data align run")
         return _align_folder(args, src, dst, setup)
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import STAGES, add_config_arguments
+from .config import STAGES, add_config_arguments, positive_int
 from .embeddings import Gallery, one_embedding, unit
 from .inputs import collect_files, process
 from .outputs import annotate, face_json, summary, unique_stem
@@ -65,8 +65,7 @@ def run_detect(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    summary("detect", len(files), n_faces, n_err, f" -> {args.out}" if args.out else "")
-    return 0
+    return summary("detect", len(files), n_faces, n_err, f" -> {args.out}" if args.out else "")
 
 
 # -- align ---------------------------------------------------------------------------------------
@@ -103,8 +102,7 @@ def run_align(args: argparse.Namespace) -> int:
             crops.append(str(target))
         n_faces += len(crops)
         print(json.dumps({"file": str(it.path), "faces": len(it.faces), "crops": crops}), flush=True)
-    summary("align", len(files), n_faces, n_err, f" -> {out_dir}")
-    return 0
+    return summary("align", len(files), n_faces, n_err, f" -> {out_dir}")
 
 
 # -- embed ---------------------------------------------------------------------------------------
@@ -119,6 +117,8 @@ def setup_embed(p: argparse.ArgumentParser) -> None:
 def run_embed(args: argparse.Namespace) -> int:
     """Every face's embedding into one ``.npz`` (with names, face index, boxes, scores, failed files)."""
     import numpy as np
+
+    from facex_core import atomic_output
 
     setup = SdkSetup(args.config, args.set)
     files, folder = collect_files(args.paths)
@@ -146,14 +146,15 @@ def run_embed(args: argparse.Namespace) -> int:
         print(json.dumps({"file": str(it.path), "faces": len(it.faces), "embedded": kept}), flush=True)
     dim = embeddings[0].shape[0] if embeddings else 0
     out = Path(args.out)
+    if len(errors) >= len(files):  # nothing embedded: an earlier good .npz is never replaced by an empty one
+        return summary("embed", len(files), 0, len(errors), f"; {out} not written")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:  # a file object: np.savez would otherwise append .npz to other names
+    with atomic_output(out) as fh:  # a file object: np.savez would otherwise append .npz to other names
         np.savez(fh, embeddings=np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32),
                  names=np.array(names, dtype=str), face_index=np.array(index, dtype=np.int64),
                  boxes=np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
                  scores=np.array(scores, dtype=np.float32), failed=np.array(errors, dtype=str))
-    summary("embed", len(files), len(names), len(errors), f" -> {out} ({len(names)}x{dim})")
-    return 0
+    return summary("embed", len(files), len(names), len(errors), f" -> {out} ({len(names)}x{dim})")
 
 
 # -- compare -------------------------------------------------------------------------------------
@@ -200,7 +201,9 @@ def setup_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("gallery", metavar="GALLERY_DIR", help="one sub-folder of images per identity")
     p.add_argument("probe", metavar="PROBE")
     add_config_arguments(p)
-    p.add_argument("--top", type=int, default=5, help="identities to print; 0 = all")
+    top = p.add_mutually_exclusive_group()
+    top.add_argument("--top", type=positive_int, default=5, help="identities to print (default 5)")
+    top.add_argument("--all", action="store_true", help="print every identity")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_search)
 
@@ -216,7 +219,7 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"facex-core sdk search: {error}", file=sys.stderr)
         return 1
     scores = gallery.scores(emb)
-    order = np.argsort(-scores, kind="stable")[: args.top if args.top > 0 else None]
+    order = np.argsort(-scores, kind="stable")[: None if args.all else args.top]
     threshold, source, _ = setup.threshold()
     ranked = [{"rank": r + 1, "identity": gallery.names[i], "score": round(float(scores[i]), 6),
                "images": gallery.counts[i], "match": bool(scores[i] >= threshold)} for r, i in enumerate(order)]
@@ -289,5 +292,4 @@ def run_annotate(args: argparse.Namespace) -> int:
         if threshold is not None:
             line["threshold"] = threshold
         print(json.dumps(line), flush=True)
-    summary("annotate", len(files), n_faces, n_err, f" -> {out_dir}")
-    return 0
+    return summary("annotate", len(files), n_faces, n_err, f" -> {out_dir}")

@@ -89,3 +89,16 @@ class _SceneAction(argparse.Action):
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
         items = list(getattr(namespace, self.dest, None) or [])
         setattr(namespace, self.dest, [*items, f"sdk.scene={json.dumps(values)}"])
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: a whole number >= 1 (``--top 0`` or ``--top -3`` is a usage error)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value

@@ -62,6 +62,8 @@ def process(setup: SdkSetup, files: Sequence[Path], *, align: bool = False, embe
 
     A batch that fails in a stage is rerun image by image so the error lands on the right file.
     """
+    import numpy as np
+
     from facex_core import Progress
 
     pipeline = setup.pipeline(align=align, embed=embed, command=command)
@@ -81,6 +83,12 @@ def process(setup: SdkSetup, files: Sequence[Path], *, align: bool = False, embe
                     except Exception as exc:  # noqa: BLE001
                         it.error = f"{it.path}: {command} failed ({type(exc).__name__}: {exc})"
                         it.faces = []
+        for it in ok:
+            if embed and not it.error and any(f.embedding is not None and not np.isfinite(f.embedding).all()
+                                               for f in it.faces):
+                # NaN weights must not pass as "different people" or as NaN rows in an .npz
+                it.error = f"{it.path}: the recognizer produced a non-finite embedding (NaN weights?)"
+                it.faces = []
         for it in items:
             yield it
             if bar is not None:

@@ -49,6 +49,8 @@ def annotate(image: Any, faces: Sequence[Any], labels: Sequence[str] | None = No
     return out
 
 
-def summary(command: str, n_files: int, n_faces: int, n_errors: int, extra: str = "") -> None:
-    """The one-line summary of a batch command, on stderr (stdout holds the per-file results)."""
+def summary(command: str, n_files: int, n_faces: int, n_errors: int, extra: str = "") -> int:
+    """Print the one-line summary of a batch command on stderr (stdout holds the per-file results);
+    return its exit status: 1 when no input could be processed, else 0."""
     print(f"sdk {command}: {n_files} files, {n_faces} faces, {n_errors} errors{extra}", file=sys.stderr)
+    return 1 if n_errors >= n_files else 0

@@ -24,7 +24,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masked", action="store_true",
                         help=f"the masked demo ({MASKED}: masked training copies, one-side-masked pairs; "
                              "from facex-masks); its mask settings are --set prepare.N.KEY=VALUE")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, interrupt_hint="rerun with --resume to continue training")
 
 
 def demo_config(args: argparse.Namespace) -> str:

@@ -14,7 +14,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="drawing processes (0: this process)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder made with another config (deletes its train/, test/ and synthetic.json)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, interrupt_hint="rerun the same command to continue: finished images are kept")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,8 +4,7 @@ import numpy as np
 import torch
 
 import facex_core
-from facex_core import Experiment
-from facex_core.engine.trainer import load_checkpoint
+from facex_core import Experiment, load_checkpoint
 from facex_core.testing import assert_light_module
 
 CONFIG = """

@@ -11,6 +11,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+import facex_core
 import facex_mode_sst
 from facex_core import AugmentConfig, ConfigError, Experiment, FaceImageDataset, ImageLoadError
 from facex_core import augment, load_backbone_weights, load_checkpoint, load_image, to_tensor
@@ -488,8 +489,6 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, data_dir):
 
 
 def test_records_give_the_same_run_as_the_image_list(tmp_path, data_dir):
-    from facex_core.data.pack import pack
-
     jpg = tmp_path / "jpg"  # packing keeps JPEG bytes as they are (other formats are re-encoded)
     lines = []
     for line in (data_dir / "list.txt").read_text().split("\n"):
@@ -500,7 +499,9 @@ def test_records_give_the_same_run_as_the_image_list(tmp_path, data_dir):
             cv2.imwrite(str(out), cv2.imread(str(data_dir / "images" / rel)))
             lines.append(f"{rel.replace('.png', '.jpg')} {label}")
     (jpg / "list.txt").write_text("\n".join(lines) + "\n")
-    pack(jpg / "images", tmp_path / "rec", train_list=str(jpg / "list.txt"))
+    # packed with the public command line (the core's pack function is not public API)
+    assert facex_core.main(["data", "pack", str(jpg / "images"), str(tmp_path / "rec"),
+                            "--train-list", str(jpg / "list.txt"), "--workers", "0"]) == 0
     listed = experiment(tmp_path, jpg, "listed", max_steps=4)
     packed = experiment(tmp_path, jpg, "packed", max_steps=4,
                         overrides=['data.format="recordio"', f'data.root="{tmp_path / "rec"}"'])

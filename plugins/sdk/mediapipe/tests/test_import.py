@@ -119,7 +119,7 @@ _LIST_WITHOUT_MEDIAPIPE = """
 import importlib.util, sys
 real = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] == "mediapipe" else real(name, *a)
-from facex_core.cli.main import main
+from facex_core import main
 code = main(["list", "--kind", "detector"])
 print("exit", code)
 try:

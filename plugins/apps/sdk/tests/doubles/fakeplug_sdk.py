@@ -23,6 +23,7 @@ class ColourConfig:
     model: str = option("", doc="a file standing for the weights")
     default_threshold: float | None = option(None, doc="documented threshold, if any")
     gain: float = option(1.0, doc="a setting that changes the embeddings")
+    poisoned: bool = option(False, doc="return NaN embeddings, as a network with NaN weights does")
 
 
 class SquareDetector(Detector):
@@ -48,6 +49,8 @@ class ColourRecognizer(Recognizer):
 
     def embed(self, crops):
         centre = np.stack([c[40:72, 40:72].reshape(-1, 3).mean(axis=0) for c in crops]) * self.config.gain
+        if self.config.poisoned:
+            centre = centre * np.nan
         return (centre / np.linalg.norm(centre, axis=1, keepdims=True)).astype(np.float32)
 
 
