@@ -1,13 +1,5 @@
-"""FaceX core: the public API that plugins and applications import.
-
-Every public name is importable from this top level (``facex_core.build``, ``facex_core.Backbone``);
-the subpackages (``plugin_api``, ``configs``, ``interfaces``, ``nn``, ``data``, ``metrics``,
-``engine``, ``runtime``, ``cli``) are the implementation and may be reorganised. The names in the
-first block are torch-free and imported at once, so a plugin's registration module stays light;
-the names in the ``TYPE_CHECKING`` block are what type checkers and IDEs see, and at run time each
-is imported from the module named there on first access (the block itself is the lazy table).
-See docs/api.md for the same list with one line per name.
-"""
+"""FaceX core's public API (docs/api.md): the first block is torch-free and imported at once; each name
+in the ``TYPE_CHECKING`` block is imported from the module named there on first access."""
 from __future__ import annotations
 
 import ast
@@ -18,10 +10,8 @@ from typing import TYPE_CHECKING, Any
 # -- for plugin authors: declaring components and commands (torch-free) -------------------------
 from .configs.options import config, describe_fields, option
 from .errors import ConfigError, DataError, NonFiniteError, RegistryError, UserError
-from .interfaces.backbone_config import FlattenBackboneConfig
-from .interfaces.classifier_config import ClassifierConfig
-from .interfaces.head_config import HeadConfig
-from .interfaces.protocol_config import THRESHOLD_RULES, threshold_rule_option
+from .interfaces.configs import THRESHOLD_RULES, ClassifierConfig, FlattenBackboneConfig, HeadConfig
+from .interfaces.configs import threshold_rule_option
 from .engine.train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from .plugin_api.components import KINDS, Command, Component
 from .plugin_api.hookspecs import hookimpl, hookspec
@@ -32,24 +22,23 @@ if TYPE_CHECKING:
     from .interfaces.backbone import Backbone
     from .interfaces.dataset import DatasetMaker
     from .interfaces.head import Head, HeadOutput, MarginSoftmaxHead
-    from .interfaces.mask import MaskAdder, MaskedImage
+    from .interfaces.sdk import MaskAdder, MaskedImage
     from .interfaces.protocol import Curve, Protocol, ProtocolResult
     from .interfaces.sdk import Aligner, Detector, Face, Landmarker, Pipeline, Recognizer, pick_face
     from .interfaces.training_mode import TrainerView, TrainingMode, TrainResult
     # -- for plugin authors: building blocks ------------------------------------------------------
     from .interfaces.head import check_labels, default_adacos_scale, replace_target, safe_sin, target_mask
     from .nn.classifier import Classifier, CosineBatch
-    from .nn.face_model import FaceModel
-    from .nn.geometry import feature_map_size, resolve_map_size
-    from .nn.layers import ConvBNAct, DropPath, FlattenEmbedding, SqueezeExcite, conv_out_size, make_divisible
-    from .nn.layers import rename_output_layer
-    from .data.alignment import ARCFACE_TEMPLATE_112, arcface_template, umeyama
+    from .interfaces.head import FaceModel
+    from .interfaces.configs import feature_map_size, resolve_map_size
+    from .nn.layers import ConvBNAct, DropPath, FlattenEmbedding, SqueezeExcite, make_divisible, rename_output_layer
+    from .interfaces.sdk import ARCFACE_TEMPLATE_112, arcface_template, umeyama
     from .metrics.verification import KFoldResult, eer, kfold_verification, pair_scores, roc_auc, roc_curve
     from .metrics.verification import tar_at_far, verification_result
     from .data.safe_pickle import SafeUnpickler, UnsafePickleError
     # -- for plugin authors: commands and long jobs -----------------------------------------------
     from .cli.commands import add_set_option, table
-    from .runtime.device import resolve_device
+    from .runtime.distributed import resolve_device
     from .runtime.files import atomic_output, remove_temporaries, write_atomic
     from .runtime.jobs import FolderLock, check_settings, parallel_map, settings_diff
     from .runtime.progress import Progress
@@ -63,15 +52,13 @@ if TYPE_CHECKING:
     from .engine.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_backbone_weights, load_checkpoint
     from .engine.checkpoint import save_backbone_checkpoint, save_checkpoint
     from .engine.evaluate import evaluate_experiment, markdown_table, write_report
-    from .engine.extract import extract_features
-    from .engine.validation import validate_online
+    from .engine.extract import extract_features, validate_online
     from .nn.complexity import count_params_and_macs
     from .nn.export import check_onnx, export_onnx, onnx_outputs
     from .runtime.distributed import init_distributed, world_rank
     # -- for applications: data ---------------------------------------------------------------
     from .data.augment import AugmentConfig, augment
-    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, ImageFolderDataset, RecordDataset
-    from .data.datasets import TrainListDataset, read_train_list, to_tensor
+    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, RecordDataset, read_train_list, to_tensor
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
     from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
     from .data.pack import pack, source_samples, write_train_list
@@ -80,8 +67,7 @@ if TYPE_CHECKING:
 
 
 def _lazy_table() -> dict[str, str]:
-    """``name -> module`` from the ``if TYPE_CHECKING:`` block above (one list for both audiences:
-    type checkers read it as imports, this function reads it as the table of lazy names)."""
+    """``name -> module`` from the ``if TYPE_CHECKING:`` block above."""
     tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
     block = next(node for node in tree.body if isinstance(node, ast.If)
                  and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
@@ -92,9 +78,8 @@ def _lazy_table() -> dict[str, str]:
 _LAZY = _lazy_table()
 
 __all__ = ["KINDS", "Command", "Component", "ConfigError", "DataError", "NonFiniteError", "RegistryError",
-           "UserError", "ClassifierConfig",
-           "FlattenBackboneConfig", "HeadConfig", "LoopConfig", "OptimizerConfig", "PLUGIN_API",
-           "ScheduleConfig", "THRESHOLD_RULES", "__version__", "config", "describe_fields", "hookimpl",
+           "UserError", "ClassifierConfig", "FlattenBackboneConfig", "HeadConfig", "LoopConfig", "OptimizerConfig",
+           "PLUGIN_API", "ScheduleConfig", "THRESHOLD_RULES", "__version__", "config", "describe_fields", "hookimpl",
            "hookspec", "option", "threshold_rule_option", *sorted(_LAZY)]
 
 

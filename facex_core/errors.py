@@ -1,9 +1,5 @@
-"""Exceptions for failures a user can cause and fix (kept light so the CLI catches them cheaply).
-
-The command line prints a :class:`UserError` as one line (or a short block) naming the file or key
-and the fix, and exits with status 2; anything else is a bug in FaceX or a plugin and keeps its
-traceback. ``FACEX_DEBUG=1`` shows the traceback of user errors too.
-"""
+"""Exceptions for failures a user can cause and fix: the CLI prints them without a traceback (unless
+``FACEX_DEBUG=1``) and exits with status 2; any other exception is a bug and keeps its traceback."""
 
 
 class UserError(Exception):
@@ -19,8 +15,7 @@ class RegistryError(UserError, LookupError):
 
 
 class DataError(UserError, ValueError):
-    """An input file (train list, pairs file, image, record file, checkpoint, ...) is missing a part,
-    malformed or unsafe to load; the message names the file (and line or record)."""
+    """An input file is missing a part, malformed or unsafe to load; names the file (and line or record)."""
 
 
 class NonFiniteError(UserError, FloatingPointError):

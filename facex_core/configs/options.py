@@ -1,9 +1,5 @@
-"""Config-class helpers: frozen attrs classes whose fields carry a one-line doc and their valid range.
-
-Every float field of a :func:`config` class rejects NaN and infinities (a NaN learning rate or
-margin would otherwise train silently into an all-NaN checkpoint); ``option(..., ge=0, le=1)``
-and ``option(..., choices=(...))`` declare ranges and choices with messages that name the field.
-"""
+"""Config-class helpers: frozen attrs classes whose fields carry a one-line doc and their valid range;
+float fields reject NaN and infinities (a NaN learning rate would train into an all-NaN checkpoint)."""
 from __future__ import annotations
 
 import math
@@ -20,7 +16,6 @@ _BOUNDS = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"),
 
 
 def _numbers(value: Any) -> list[Any]:
-    """The numbers a field value holds (itself, or the items of a tuple/list); bools are not numbers."""
     items = value if isinstance(value, (tuple, list)) else [value]
     return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
@@ -41,8 +36,7 @@ def _range_validator(bounds: dict[str, float], choices: Sequence[Any] | None) ->
 def option(default: Any = attrs.NOTHING, *, doc: str, validator: Callable | None = None,
            factory: Callable[[], Any] | None = None, ge: float | None = None, gt: float | None = None,
            le: float | None = None, lt: float | None = None, choices: Sequence[Any] | None = None) -> Any:
-    """Declare a config field with its default, the one-line doc ``describe`` shows, and its valid
-    range (``ge``/``gt``/``le``/``lt`` bounds, applied to each number of a tuple too) or ``choices``."""
+    """Declare a config field: default, one-line doc and valid range (bounds apply to each number of a tuple)."""
     bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
     validators = [v for v in (validator,) if v is not None]
     if bounds or choices is not None:
@@ -66,8 +60,6 @@ def _check_finite(_instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _finite_floats(_cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
-    """attrs field transformer: every float-typed field (also ``float | None``, tuples of floats)
-    checks that its numbers are finite before its own validators run."""
     out = []
     for f in fields:
         if _is_float_field(f.type):
@@ -78,14 +70,12 @@ def _finite_floats(_cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attr
 
 
 def config(cls: type) -> type:
-    """Make ``cls`` a frozen, keyword-only attrs config class (the form every component config takes);
-    float fields reject NaN and infinities."""
+    """Make ``cls`` a frozen, keyword-only attrs config class whose float fields reject NaN and infinities."""
     return attrs.frozen(kw_only=True, field_transformer=_finite_floats)(cls)
 
 
 def describe_fields(cls: type) -> list[dict[str, Any]]:
-    """Name, type, default, doc and declared range of every field of a config class, for
-    ``describe`` and ``config show``."""
+    """Name, type, default, doc and declared range of every field of a config class."""
     rows = []
     for f in attrs.fields(cls):
         if f.default is attrs.NOTHING:

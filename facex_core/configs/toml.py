@@ -67,7 +67,6 @@ converter = _make_converter()
 
 
 def _flatten_errors(exc: BaseException, path: str) -> list[str]:
-    """Turn cattrs' nested exception groups into ``key.path: message`` lines."""
     out: list[str] = []
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
@@ -118,8 +117,7 @@ def unstructure(obj: Any) -> Any:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; every way it can fail (missing, a folder, binary, bad syntax) is one
-    :class:`ConfigError` naming the file."""
+    """Read a TOML file; every way it can fail is a :class:`ConfigError` naming the file."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -137,8 +135,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse ``a.b.c=value``; the value is read as TOML (``3``, ``0.1``, ``true``, ``"x"``, ``[1,2]``)
-    and falls back to a bare string, so ``--set backbone.name=mobilefacenet`` works unquoted."""
+    """Parse ``a.b.c=value``; the value is read as TOML, else as a bare string (``--set backbone.name=x``)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE")

@@ -1,9 +1,5 @@
-"""Training-time augmentation of aligned face crops, reproducible from a per-sample seed.
-
-Every random choice comes from ``numpy.random.default_rng(seed)``, where the seed is derived from
-(experiment seed, epoch, position), so an augmented epoch is identical whatever the number of
-loader workers and after a resume.
-"""
+"""Training-time augmentation of aligned face crops, reproducible from a per-sample seed (derived from
+experiment seed, epoch and position: an epoch is identical whatever the worker count and after a resume)."""
 from __future__ import annotations
 
 import cv2

@@ -6,26 +6,23 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import attrs
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from .augment import AugmentConfig, augment
-from .image import ImageLoadError, as_bgr, load_image  # noqa: F401 - re-exported for the engines
+from .image import ImageLoadError, load_image  # noqa: F401 - re-exported for the engines
 from ..configs.options import config, option
 from ..errors import ConfigError, DataError
-from .recordio import RecordIOError
+from .recordio import RecordIOError, RecordReader, image_keys, read_property, record_label, unpack_record
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:
-    """BGR uint8 image → 3×H×W float tensor scaled ``(x - 127.5) / 128`` (FaceX-Zoo's normalisation).
-
-    ``crop_eye`` keeps the top 60 rows of a 112×112 crop (the upper-half-face setting).
-    """
+    """BGR uint8 image → 3×H×W float tensor scaled ``(x - 127.5) / 128`` (FaceX-Zoo's normalisation);
+    ``crop_eye`` keeps the top 60 rows of a 112×112 crop (the upper-half-face setting)."""
     if crop_eye:
         if img.shape[0] != 112:
             img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)
@@ -37,8 +34,7 @@ def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bo
 
 
 def check_relative(rel: str, where: str) -> str:
-    """``rel`` if it is a relative path that stays inside its root; else a :class:`DataError` naming
-    ``where`` (a list file's line): lists and pairs files must not reach outside their image folder."""
+    """``rel`` if it is a relative path that stays inside its root, else a :class:`DataError` naming ``where``."""
     parts = rel.replace("\\", "/").split("/")
     if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":") or ".." in parts:
         raise DataError(f"{where}: path {rel!r} leaves the image folder (absolute or '..'); "
@@ -76,8 +72,8 @@ def read_train_list(path: str | os.PathLike) -> list[tuple[str, int]]:
 
 
 def count_classes(samples: Sequence[tuple[str, int]], source: str) -> int:
-    """The number of classes (largest label + 1), refusing label sets with large gaps: a stray label
-    of 100000000 would size the classifier for it (gigabytes of class centres that never train)."""
+    """The number of classes (largest label + 1), refusing large label gaps (a stray huge label would
+    size the classifier for it: gigabytes of class centres that never train)."""
     labels = {label for _, label in samples}
     num_classes = max(labels) + 1
     missing = num_classes - len(labels)
@@ -93,11 +89,8 @@ def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
     ids = sorted(p.name for p in root.iterdir() if p.is_dir())
-    samples = []
-    for label, ident in enumerate(ids):
-        for f in sorted((root / ident).iterdir()):
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                samples.append((f"{ident}/{f.name}", label))
+    samples = [(f"{ident}/{f.name}", label) for label, ident in enumerate(ids)
+               for f in sorted((root / ident).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     if not samples:
         raise DataError(f"{root}: no images found in identity sub-folders")
     return samples
@@ -137,8 +130,7 @@ def _sample_seed(seed: int, epoch: int, position: int) -> int:
 
 
 class FaceImageDataset(Dataset):
-    """Aligned face crops with labels; indexed by ``(index, seed)`` so augmentation is reproducible
-    whatever the number of workers (the seed comes from :class:`EpochSampler`)."""
+    """Aligned face crops with labels, indexed by ``(index, seed)`` so augmentation is reproducible."""
 
     def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
                  input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
@@ -184,25 +176,8 @@ class FaceImageDataset(Dataset):
         return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
 
 
-class TrainListDataset(FaceImageDataset):
-    """A FaceX-Zoo training list under an image root."""
-
-    def __init__(self, root: str | os.PathLike, train_list: str | os.PathLike, **kwargs) -> None:
-        super().__init__(root, read_train_list(train_list), **kwargs)
-
-
-class ImageFolderDataset(FaceImageDataset):
-    """One sub-folder of aligned crops per identity."""
-
-    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
-        super().__init__(root, scan_image_folder(root), **kwargs)
-
-
 class EpochSampler(Sampler):
-    """Deterministic per-epoch permutation that can start part-way (for bit-exact resume).
-
-    Yields ``(index, seed)``: the seed drives per-sample augmentation.
-    """
+    """Deterministic per-epoch permutation that can start part-way (bit-exact resume); yields ``(index, seed)``."""
 
     def __init__(self, size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True,
                  rank: int = 0, world: int = 1) -> None:
@@ -218,8 +193,7 @@ class EpochSampler(Sampler):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         # rank r takes positions r, r + world, ...: with one process this is the plain order
         order = self.order()
-        per_rank = self.size // self.world
-        for i in range(self.start, per_rank):
+        for i in range(self.start, self.size // self.world):
             pos = i * self.world + self.rank
             yield order[pos], _sample_seed(self.seed, self.epoch, pos)
 
@@ -231,19 +205,14 @@ class RecordDataset(FaceImageDataset):
     """Images and labels from an InsightFace ``train.rec``/``train.idx`` (+ ``property``) folder."""
 
     def __init__(self, root: str | os.PathLike, **kwargs) -> None:
-        from .recordio import RecordReader, image_keys, read_property, record_label
-
         root = Path(root)
         self.reader = RecordReader(root / "train.rec", root / "train.idx")
-        keys = image_keys(self.reader)
-        labels = [record_label(self.reader.read_header(k)) for k in keys]
-        super().__init__(root, [(str(k), lab) for k, lab in zip(keys, labels)], **kwargs)
+        samples = [(str(k), record_label(self.reader.read_header(k))) for k in image_keys(self.reader)]
+        super().__init__(root, samples, **kwargs)
         if (root / "property").exists():
             self.num_classes = max(self.num_classes, read_property(root / "property")[0])
 
     def read(self, index: int) -> np.ndarray:
-        from .recordio import unpack_record
-
         rec_key = self.samples[index][0]
         _, data = unpack_record(self.reader.read(int(rec_key)))
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None

@@ -1,9 +1,4 @@
-"""Image input and output shared by training, evaluation, the SDK and the data tools (no torch import).
-
-Images are BGR ``uint8`` arrays as OpenCV reads them. Reading goes through bytes so non-ASCII paths
-work; writing encodes in memory and replaces the target in one step, so a killed process never leaves
-a half-written image under the final name.
-"""
+"""Image input and output (no torch import): BGR ``uint8`` arrays as OpenCV reads them."""
 from __future__ import annotations
 
 import os

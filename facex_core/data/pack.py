@@ -42,11 +42,7 @@ def _read_checked(path: str) -> tuple[bytes | None, tuple[int, int] | None, str]
 
 
 def write_train_list(src: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Image folder → FaceX-Zoo training list (labels by sorted folder name). Returns the count.
-
-    A file name holding a line break (or one ending in a space) cannot be written to a list that
-    reads back the same, so it is refused by name.
-    """
+    """Image folder → FaceX-Zoo training list; returns the count (names that would not read back are refused)."""
     samples = scan_image_folder(src)
     bad = [rel for rel, _ in samples if "\n" in rel or "\r" in rel or rel != rel.strip()]
     if bad:
@@ -58,13 +54,9 @@ def write_train_list(src: str | os.PathLike, out: str | os.PathLike) -> int:
 
 def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | None = None,
          shuffle: bool = False, seed: int = 0, workers: int = 0) -> dict[str, Any]:
-    """Write ``out/train.rec``, ``train.idx`` and ``property`` from an image folder or train list.
-
-    Order is deterministic (list order, or a seeded shuffle); unreadable images are skipped and
-    reported. Without shuffling, InsightFace's identity records are written too. The folder is
-    locked while packing, and the three files are written beside and renamed in only when all are
-    complete, so an interrupted pack leaves an earlier pack in ``out`` untouched.
-    """
+    """Write ``out/train.rec``, ``train.idx`` and ``property`` from an image folder or train list
+    (unreadable images skipped and reported; InsightFace's identity records unless shuffled); an
+    interrupted pack leaves an earlier one in ``out`` untouched."""
     root, samples = source_samples(src, train_list)
     order = list(range(len(samples)))
     if shuffle:
@@ -77,8 +69,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | No
         size = None
         bar = Progress(len(paths), desc="pack", unit="img")
         ranges: dict[int, list[int]] = collections.defaultdict(list)
-        finals = {name: out / name for name in ("train.rec", "train.idx", "property")}
-        temps = {name: temporary_path(path) for name, path in finals.items()}
+        temps = {name: temporary_path(out / name) for name in ("train.rec", "train.idx", "property")}
         key = 0
         try:
             with RecordWriter(temps["train.rec"], temps["train.idx"]) as writer:
@@ -108,7 +99,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | No
             h, w = size or (112, 112)
             temps["property"].write_text(f"{num_classes},{h},{w}")
             for name in ("train.idx", "property", "train.rec"):
-                os.replace(temps[name], finals[name])
+                os.replace(temps[name], out / name)
         finally:  # interrupted or failed: the earlier pack stays, no half-written file is left
             for tmp in temps.values():
                 tmp.unlink(missing_ok=True)
@@ -116,10 +107,9 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | No
             "skipped": len(bad), "errors": bad[:20], "out": str(out)}
 
 
-def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = False,
-            root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Counts, images-per-identity histogram, image sizes and unreadable images of a data set
-    (``root``: the folder a train list's paths are relative to; default the list's folder)."""
+def inspect(path: str | os.PathLike, check: bool = False, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Counts, images-per-identity histogram, image sizes (of the first 200 images, or all with ``check``)
+    and unreadable images of a data set (``root``: the folder a train list's paths are relative to)."""
     path = Path(path)
     sizes: collections.Counter = collections.Counter()
     bad: list[str] = []
@@ -128,7 +118,7 @@ def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = Fals
         reader = RecordReader(rec_dir / "train.rec", rec_dir / "train.idx")
         keys = image_keys(reader)
         labels = [record_label(reader.read_header(k)) for k in keys]
-        to_decode = keys if check else keys[:sample_sizes]
+        to_decode = keys if check else keys[:200]
         for k in to_decode:
             _, data = unpack_record(reader.read(k))
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
@@ -141,7 +131,7 @@ def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = Fals
     else:
         root, samples = source_samples(root or path, path if root else None)
         labels = [l for _, l in samples]
-        to_decode = samples if check else samples[:sample_sizes]
+        to_decode = samples if check else samples[:200]
         for rel, _ in to_decode:
             try:
                 img = load_image(root / rel)
@@ -151,7 +141,7 @@ def inspect(path: str | os.PathLike, sample_sizes: int = 200, check: bool = Fals
         kind = "train_list" if path.is_file() else "image_folder"
         extra = {}
     per_id = collections.Counter(labels)
-    counts = np.array(sorted(per_id.values())) if per_id else np.zeros(0, int)
+    counts = np.array(list(per_id.values()), dtype=int)
     edges = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 10**9]
     hist = {}
     for lo, hi in zip(edges[:-1], edges[1:]):

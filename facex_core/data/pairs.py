@@ -1,10 +1,9 @@
 """LFW-format pairs files (``pairs.txt``): the one reader and writer every FaceX tool uses.
 
 Layout: an optional header line ``folds pairs_per_class`` (LFW: ``10 300``; ``pairsDevTrain.txt``:
-``1100``, one fold), then one pair per
-line, ``name i j`` (same person, images i and j) or ``name1 i name2 j`` (different people), fields
-separated by white space. Image ``i`` of ``name`` is ``name/name_000i.jpg`` under the image root
-(LFW, RFW and FaceX's synthetic sets name their images this way). Blank lines are ignored.
+``1100``, one fold), then one pair per line, ``name i j`` (same person, images i and j) or
+``name1 i name2 j`` (different people), separated by white space; blank lines are ignored. Image
+``i`` of ``name`` is ``name/name_000i.jpg`` under the image root (as in LFW, RFW, FaceX's synthetic sets).
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from ..errors import DataError
+from ..runtime.files import write_atomic
 
 
 class PairsFormatError(DataError):
@@ -56,11 +56,8 @@ def _number(text: str) -> int:
 
 
 def read_lfw_pairs(path: str | os.PathLike) -> tuple[tuple[int, int] | None, list[LfwPair]]:
-    """``(header, pairs)`` of an LFW-format pairs file, in file order (LFW's folds are blocks).
-
-    ``header`` is ``(folds, pairs_per_class)`` when the first line is two integers, else ``None``
-    (RFW's files have none). A header that does not match the number of pairs is an error.
-    """
+    """``(header, pairs)`` of an LFW-format pairs file, in file order (LFW's folds are blocks); ``header``
+    is ``(folds, pairs_per_class)``, or ``None`` (RFW's files), and must match the number of pairs."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -77,19 +74,17 @@ def read_lfw_pairs(path: str | os.PathLike) -> tuple[tuple[int, int] | None, lis
         if any("/" in f or "\\" in f or f in (".", "..") for f in fields):
             raise PairsFormatError(f"{path}:{lineno}: a person's name may not hold a path ('/' or '..'): images "
                                    f"must stay inside the image folder: {text.strip()!r}")
+        is_header = not pairs and header is None and len(fields) in (1, 2)  # pairsDevTrain.txt: "1100"
+        if not is_header and len(fields) not in (3, 4):
+            raise PairsFormatError(f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j', got {text.strip()!r}")
         try:
-            if not pairs and header is None and len(fields) in (1, 2):  # pairsDevTrain.txt: "1100"
+            if is_header:
                 header = (_number(fields[0]), _number(fields[1])) if len(fields) == 2 else (1, _number(fields[0]))
             elif len(fields) == 3:
                 pairs.append(LfwPair(fields[0], _number(fields[1]), fields[0], _number(fields[2]), True))
-            elif len(fields) == 4:
-                pairs.append(LfwPair(fields[0], _number(fields[1]), fields[2], _number(fields[3]), False))
             else:
-                raise PairsFormatError(f"{path}:{lineno}: expected 'name i j' or 'name1 i name2 j', "
-                                       f"got {text.strip()!r}")
-        except ValueError as exc:
-            if isinstance(exc, PairsFormatError):
-                raise
+                pairs.append(LfwPair(fields[0], _number(fields[1]), fields[2], _number(fields[3]), False))
+        except ValueError:
             raise PairsFormatError(f"{path}:{lineno}: image numbers (and the header) must be non-negative "
                                    f"integers: {text.strip()!r}") from None
     if not pairs:
@@ -103,7 +98,5 @@ def read_lfw_pairs(path: str | os.PathLike) -> tuple[tuple[int, int] | None, lis
 
 def write_lfw_pairs(path: str | os.PathLike, pairs: Sequence[LfwPair], header: tuple[int, int] | None) -> None:
     """Write a pairs file (atomically) that :func:`read_lfw_pairs` reads back as ``(header, pairs)``."""
-    from ..runtime.files import write_atomic
-
     lines = ([f"{header[0]}\t{header[1]}"] if header is not None else []) + [p.line() for p in pairs]
     write_atomic(path, "\n".join(lines) + "\n")

@@ -1,6 +1,5 @@
-"""InsightFace/MXNet RecordIO (``train.rec`` + ``train.idx`` + ``property``) without mxnet.
-
-Layout (dmlc-core ``recordio.h``; MXNet ``recordio.py``):
+"""InsightFace/MXNet RecordIO (``train.rec`` + ``train.idx`` + ``property``) without mxnet; layout
+(dmlc-core ``recordio.h``, MXNet ``recordio.py``):
 
 * ``.idx``: text, one ``key<TAB>offset`` line per record.
 * ``.rec``: chunks of ``uint32 magic 0xCED7230A``, ``uint32 lrec`` (bits 29–31 continuation flag,
@@ -86,11 +85,8 @@ def read_index(path: str | os.PathLike) -> dict[int, int]:
 
 
 class RecordReader:
-    """Random access to a ``.rec`` file through its ``.idx``; safe to use from many workers.
-
-    The file handle is opened lazily per process (a handle inherited through ``fork`` would share
-    its file position between workers).
-    """
+    """Random access to a ``.rec`` file through its ``.idx``; safe to use from many workers: the file
+    is opened lazily per process (a handle inherited through ``fork`` would share its position)."""
 
     def __init__(self, rec_path: str | os.PathLike, idx_path: str | os.PathLike | None = None) -> None:
         self.rec_path = Path(rec_path)
@@ -104,9 +100,7 @@ class RecordReader:
         self._pid = -1
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_fh"], state["_pid"] = None, -1
-        return state
+        return {**self.__dict__, "_fh": None, "_pid": -1}
 
     @property
     def keys(self) -> list[int]:
@@ -118,43 +112,41 @@ class RecordReader:
             self._pid = os.getpid()
         return self._fh
 
+    def _chunk_head(self, fh: BinaryIO) -> tuple[int, int]:
+        """``(continuation flag, length)`` of the chunk at the current position of ``fh``."""
+        offset = fh.tell()
+        head = fh.read(8)
+        if len(head) < 8:
+            raise RecordIOError(f"{self.rec_path}: truncated record at offset {offset}: past the end of the file "
+                                "(an interrupted copy?)")
+        magic, lrec = struct.unpack("<II", head)
+        if magic != MAGIC:
+            raise RecordIOError(f"{self.rec_path}: bad magic 0x{magic:08X} at offset {offset}")
+        return lrec >> 29, lrec & _LENGTH_MASK
+
     def read_at(self, offset: int) -> bytes:
         """The payload of the record starting at byte ``offset`` (multi-part records reassembled)."""
         fh = self._file()
         fh.seek(offset)
         parts: list[bytes] = []
         while True:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise RecordIOError(f"{self.rec_path}: truncated record at offset {fh.tell() - len(head)}")
-            magic, lrec = struct.unpack("<II", head)
-            if magic != MAGIC:
-                raise RecordIOError(f"{self.rec_path}: bad magic 0x{magic:08X} at offset {fh.tell() - 8}")
-            cflag, length = lrec >> 29, lrec & _LENGTH_MASK
+            cflag, length = self._chunk_head(fh)
             data = fh.read(length)
             if len(data) < length:
                 raise RecordIOError(f"{self.rec_path}: truncated payload at offset {fh.tell() - len(data)}")
             fh.read((4 - length % 4) % 4)
             parts.append(data)
             if cflag in (0, 3):
-                break
+                return _MAGIC_BYTES.join(parts)
             if cflag not in (1, 2):
                 raise RecordIOError(f"{self.rec_path}: invalid continuation flag {cflag} at offset {offset}")
-        return _MAGIC_BYTES.join(parts)
 
     def read_header(self, key: int) -> IRHeader:
         """Only the header of record ``key`` (cheap: one small read instead of the whole image)."""
         fh = self._file()
         fh.seek(self.index[key])
-        head = fh.read(8)
-        if len(head) < 8:
-            raise RecordIOError(f"{self.rec_path}: truncated: record {key} at offset {self.index[key]} is past "
-                                "the end of the file (an interrupted copy?)")
-        magic, lrec = struct.unpack("<II", head)
-        if magic != MAGIC:
-            raise RecordIOError(f"{self.rec_path}: bad magic 0x{magic:08X} at offset {self.index[key]}")
-        length = lrec & _LENGTH_MASK
-        if lrec >> 29 != 0 or length < _HEADER.size + 64:
+        cflag, length = self._chunk_head(fh)
+        if cflag != 0 or length < _HEADER.size + 64:
             return unpack_record(self.read(key))[0]  # split or tiny record: take the general path
         try:
             return unpack_record(fh.read(_HEADER.size + 64))[0]
@@ -187,15 +179,11 @@ class RecordWriter:
         self._idx.write(f"{key}\t{self._rec.tell()}\n")
         pieces = payload.split(_MAGIC_BYTES)
         for i, piece in enumerate(pieces):
-            if len(pieces) == 1:
-                cflag = 0
-            else:
-                cflag = 1 if i == 0 else 3 if i == len(pieces) - 1 else 2
+            cflag = 0 if len(pieces) == 1 else 1 if i == 0 else 3 if i == len(pieces) - 1 else 2
             if len(piece) > _LENGTH_MASK:
                 raise RecordIOError(f"record {key} is larger than RecordIO's 512 MiB limit")
-            self._rec.write(struct.pack("<II", MAGIC, (cflag << 29) | len(piece)))
-            self._rec.write(piece)
-            self._rec.write(b"\0" * ((4 - len(piece) % 4) % 4))
+            padding = b"\0" * ((4 - len(piece) % 4) % 4)
+            self._rec.write(struct.pack("<II", MAGIC, (cflag << 29) | len(piece)) + piece + padding)
 
     def close(self) -> None:
         self._rec.close()
@@ -229,8 +217,7 @@ def image_keys(reader: RecordReader) -> list[int]:
 
 def record_label(header: IRHeader) -> int:
     """Class id of an image record (the first value when the label is an array)."""
-    label = header.label[0] if isinstance(header.label, tuple) else header.label
-    return int(label)
+    return int(header.label[0] if isinstance(header.label, tuple) else header.label)
 
 
 def iter_records(reader: RecordReader) -> Iterator[tuple[int, IRHeader, bytes]]:

@@ -1,11 +1,6 @@
-"""Restricted unpickling: the one base for every FaceX reader of foreign pickles (.bin sets, torch files).
-
-``pickle.load`` calls whatever the file names; :class:`SafeUnpickler` resolves only the globals on its
-allow-map and refuses persistent ids, so a file can describe data but run nothing. It also bounds what
-a small file may make: the memo lets ``GET`` push one large ``bytes`` again for two bytes of file, and
-readers copy or decode every item (a 17 KB .bin unpacked to 29.5 MB). Every bytes/str pushed, built or
-re-used, counts against 4x the file size + 1 MiB, and no length field may announce more than is left.
-"""
+"""Restricted unpickling, the base of every FaceX reader of foreign pickles: only allow-listed globals
+resolve, and as the memo lets ``GET`` push one large ``bytes`` again for two bytes of file (a 17 KB .bin
+unpacked to 29.5 MB), every bytes/str pushed counts against 4x the file size + 1 MiB."""
 from __future__ import annotations
 
 import io
@@ -19,8 +14,7 @@ MIB = 1 << 20
 
 
 class UnsafePickleError(DataError):
-    """A pickle that names a global off the allow-map, uses persistent ids, or makes more than its
-    budget; the message names the file (readers raise their own subclass)."""
+    """A pickle that names a global off the allow-map, uses persistent ids, or makes more than its budget."""
 
 
 def _counted(load: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -49,10 +43,8 @@ _TABLE = pickle._Unpickler.dispatch  # type: ignore[attr-defined]
 
 
 class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
-    """Unpickles data only. Subclasses set :attr:`allowed` (``(module, name)`` → what it resolves to)
-    and :attr:`error` (their subclass of :class:`UnsafePickleError`); one that accepts persistent ids
-    overrides :meth:`persistent_load`. Built on pickle's pure-Python unpickler, whose opcode table can
-    be wrapped to count what the file makes (the C one cannot). ``file`` must be seekable."""
+    """Unpickles data only; subclasses set :attr:`allowed` (``(module, name)`` → object) and :attr:`error`
+    (pure-Python unpickler: its opcode table can be wrapped, the C one's cannot)."""
 
     allowed: ClassVar[Mapping[tuple[str, str], Any]] = {}
     error: ClassVar[type[UnsafePickleError]] = UnsafePickleError

@@ -51,6 +51,8 @@ class ModelSpec:
 
 @attrs.define
 class ResolvedComponent:
+    """A config section resolved to its registry entry and validated config."""
+
     entry: Entry
     config: Any
 
@@ -61,15 +63,14 @@ class ResolvedComponent:
     def plain(self) -> dict[str, Any]:
         return {"name": self.entry.name, **unstructure(self.config)}
 
+    def build(self) -> Any:
+        return load_factory(self.entry.component)(self.config)
+
 
 def _providers(section: str, name: str) -> set[str]:
     """Distributions that provide the component a config section names (``training`` is a mode)."""
     kind = {"training": "training_mode"}.get(section, section)
     return {e.distribution for e in registry().list(kind) if e.kind == kind and e.name == name}
-
-
-def _default_from(cfg: Any, field: str) -> Any:
-    return getattr(cfg, field, None) if attrs.has(type(cfg)) else None
 
 
 class Experiment:
@@ -99,8 +100,7 @@ class Experiment:
         evaluation = dict(data.get("evaluation", {}))
         protocols = self._array(evaluation, "protocols", "[[evaluation.protocols]]", "evaluation.")
         models = self._array(evaluation, "models", "[[evaluation.models]]", "evaluation.")
-        evaluation.pop("protocols", None)
-        evaluation.pop("models", None)
+        evaluation = {k: v for k, v in evaluation.items() if k not in ("protocols", "models")}
         self.evaluation_models = [structure(ModelSpec, m, path=f"evaluation.models[{i}]", source=source)
                                   for i, m in enumerate(models)]
         self.evaluation: EvaluationConfig = structure(EvaluationConfig, evaluation, path="evaluation", source=source)
@@ -118,7 +118,11 @@ class Experiment:
         if self._raw_head is not None:
             # validated now; the class count may come from data that a [[prepare]] step still has to
             # write, so the head is resolved for real on first use
-            self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()})
+            self._declared_head()
+
+    def _declared_head(self) -> ResolvedComponent:
+        """The head with a stand-in class count (for validation before the data exist)."""
+        return self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()})
 
     def _array(self, data: Mapping[str, Any], key: str, form: str, prefix: str = "") -> list[Any]:
         value = data.get(key, [])
@@ -173,9 +177,8 @@ class Experiment:
         return self._table(kind, data[section], section) if section in data else None
 
     def _head_defaults(self) -> dict[str, Any]:
-        if self.backbone is not None and _default_from(self.backbone.config, "embedding_size") is not None:
-            return {"embedding_size": self.backbone.config.embedding_size}
-        return {}
+        size = getattr(self.backbone.config, "embedding_size", None) if self.backbone is not None else None
+        return {} if size is None else {"embedding_size": size}
 
     def _resolve_head(self) -> ResolvedComponent:
         defaults = self._head_defaults()
@@ -209,7 +212,7 @@ class Experiment:
 
     @property
     def device(self):
-        from ..runtime.device import resolve_device
+        from ..runtime.distributed import resolve_device
 
         try:
             return resolve_device(self.meta.device)
@@ -237,17 +240,15 @@ class Experiment:
             out["prepare"] = [p.plain() for p in self.prepare]
         if self.data is not None:
             out["data"] = unstructure(self.data)
-        out_head = None
+        if self.backbone is not None:
+            out["backbone"] = self.backbone.plain()
         if self._raw_head is not None:
             if self._head is not None or "num_classes" in self._raw_head or self.data_exists():
-                out_head = self.head.plain()  # type: ignore[union-attr]
+                out["head"] = self.head.plain()  # type: ignore[union-attr]
             else:  # a [[prepare]] step has not written the data yet: the class count is pending
-                out_head = self._table("head", self._raw_head, "head", {"num_classes": 2, **self._head_defaults()}).plain()
-                del out_head["num_classes"]
-        for key, plain in (("backbone", self.backbone.plain() if self.backbone else None), ("head", out_head),
-                           ("training", self.training.plain() if self.training else None)):
-            if plain is not None:
-                out[key] = plain
+                out["head"] = {k: v for k, v in self._declared_head().plain().items() if k != "num_classes"}
+        if self.training is not None:
+            out["training"] = self.training.plain()
         ev = unstructure(self.evaluation)
         if self.protocols:
             ev["protocols"] = [{**p.plain(), **({"label": label} if label else {})}
@@ -281,27 +282,23 @@ class Experiment:
         if self.meta.threads:
             torch.set_num_threads(self.meta.threads)
 
-    def _require(self, comp: ResolvedComponent | None, section: str) -> ResolvedComponent:
+    def _build(self, comp: ResolvedComponent | None, section: str) -> Any:
         if comp is None:
             raise ConfigError(f"{self.source}: {section}: section missing")
-        return comp
+        return comp.build()
 
-    def build_backbone(self):
-        comp = self._require(self.backbone, "backbone")
-        return load_factory(comp.entry.component)(comp.config)
+    def build_backbone(self) -> Any:
+        return self._build(self.backbone, "backbone")
 
-    def build_head(self):
-        comp = self._require(self.head, "head")
-        return load_factory(comp.entry.component)(comp.config)
+    def build_head(self) -> Any:
+        return self._build(self.head, "head")
 
-    def build_training_mode(self):
-        comp = self._require(self.training, "training")
-        return load_factory(comp.entry.component)(comp.config)
+    def build_training_mode(self) -> Any:
+        return self._build(self.training, "training")
 
     def build_protocols(self) -> list[tuple[str, Any]]:
         """(column name, protocol) per ``[[evaluation.protocols]]`` entry; the name is its ``label`` if set."""
-        return [(label or p.entry.name, load_factory(p.entry.component)(p.config))
-                for p, label in zip(self.protocols, self.protocol_labels)]
+        return [(label or p.entry.name, p.build()) for p, label in zip(self.protocols, self.protocol_labels)]
 
     @property
     def bad_images_log(self) -> Path:
@@ -320,15 +317,11 @@ class Experiment:
             return RecordDataset(self.data.root, **opts)
         return FaceImageDataset(self.data.root, self.samples, **opts)
 
-    def build_preparers(self) -> list[Any]:
-        """The ``[[prepare]]`` steps as :class:`facex_core.DatasetMaker` objects, in order."""
-        return [load_factory(p.entry.component)(p.config) for p in self.prepare]
-
     def prepare_data(self, workers: int = 0, log: Any = None) -> list[dict[str, Any]]:
-        """Run the ``[[prepare]]`` steps (each returns at once when its data is complete);
-        ``log(maker)`` is called before each one."""
+        """Run the ``[[prepare]]`` steps (:class:`facex_core.DatasetMaker`; each returns at once when
+        its data is complete); ``log(maker)`` is called before each one."""
         summaries = []
-        for maker in self.build_preparers():
+        for maker in (p.build() for p in self.prepare):
             if log is not None:
                 log(maker)
             summaries.append(maker.prepare(workers=workers))

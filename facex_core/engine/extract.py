@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -137,3 +137,16 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
         for c in range(n_chunks):
             (cache / f"chunk_{c:05d}.npy").unlink(missing_ok=True)
     return dict(zip(paths, feats))
+
+
+def validate_online(exp: Any, backbone: torch.nn.Module) -> tuple[str, float]:
+    """Primary metric of the first configured protocol for the backbone being trained (no cache)."""
+    if not exp.protocols:
+        raise ValueError("training.loop.validate_every needs at least one [[evaluation.protocols]] entry")
+    name, protocol = exp.build_protocols()[0]
+    ev = exp.evaluation
+    feats = extract_features(backbone, protocol.image_root, protocol.images(), input_size=backbone.input_size,
+                             batch_size=ev.batch_size, flip=ev.flip, device=exp.device, num_workers=0,
+                             crop_eye=bool(getattr(exp.data, "crop_eye", False)), desc=f"validate {name}")
+    result = protocol.evaluate(feats)
+    return f"{name}/{result.primary}", float(result.metrics[result.primary])

@@ -1,10 +1,5 @@
-"""The training engine shared by training modes: loop, optimiser, LR schedule with warm-up,
-gradient accumulation and clipping, mixed precision with guard rails, DDP, atomic checkpoints,
-bit-exact resume, online validation, tensorboardX scalars and a progress bar with ETA.
-
-What a training method changes (which items an epoch samples, how a batch becomes a loss, what
-happens after an optimiser step, extra checkpoint state) comes from the hooks of its
-:class:`TrainingMode`; their defaults are conventional training."""
+"""The training engine every training mode runs on (what a method changes comes from its
+:class:`TrainingMode` hooks, whose defaults are conventional training)."""
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import EpochSampler
-from ..nn.face_model import FaceModel
+from ..interfaces.head import FaceModel
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from ..runtime.distributed import is_main, sum_gradients_hook, world_rank
 from ..interfaces.head import HeadOutput
@@ -29,7 +24,7 @@ from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
 from ..errors import ConfigError, DataError, NonFiniteError
 from ..runtime.jobs import FolderLock
-from .validation import validate_online
+from .extract import validate_online
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -44,9 +39,9 @@ RESUMABLE_CHANGES = ("experiment.name", "experiment.threads", "experiment.device
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        return {k: v for key, value in tree.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: tree}
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {k: v for key, value in tree.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
 
 
 def resume_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -76,8 +71,7 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optim
 
 
 class _SubsetSampler(EpochSampler):
-    """:class:`EpochSampler` over the positions of ``indices`` (``None``: the whole data set); the
-    engine changes ``size`` and ``indices`` per epoch (the persistent loader keeps the sampler)."""
+    """:class:`EpochSampler` over ``indices`` (``None``: all items), set per epoch."""
 
     indices: Sequence[int] | None = None
 
@@ -94,11 +88,8 @@ class _DefaultHooks(TrainingMode):
 
 
 class Trainer:
-    """Runs epochs of ``model`` over ``dataset``; resumable bit for bit from ``last.pt``.
-
-    ``mode`` supplies the method-specific parts through the :class:`TrainingMode` hooks; without
-    one, the hooks' defaults (conventional training of a :class:`FaceModel`) are used.
-    """
+    """Runs epochs of ``model`` over ``dataset`` with ``mode``'s hooks (default: conventional training);
+    resumable bit for bit from ``last.pt``."""
 
     def __init__(self, experiment: "Experiment", model: nn.Module, dataset: Dataset,
                  optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig,
@@ -176,13 +167,13 @@ class Trainer:
             self.forward_model = DDP(self.model, device_ids=ids, broadcast_buffers=False)
 
     # -- checkpoints -------------------------------------------------------------------------
-    def _ckpt_name(self, base: str) -> str:
-        sharded = getattr(getattr(getattr(self.model, "head", None), "classifier", None), "sharded", False)
-        return f"{base}.pt" if self.rank == 0 or not sharded else f"{base}.rank{self.rank}.pt"
+    @property
+    def _sharded(self) -> bool:
+        """Class centres split across ranks: every rank then saves its own shard."""
+        return bool(getattr(getattr(getattr(self.model, "head", None), "classifier", None), "sharded", False))
 
-    def _should_save(self) -> bool:
-        sharded = getattr(getattr(getattr(self.model, "head", None), "classifier", None), "sharded", False)
-        return self.rank == 0 or sharded
+    def _ckpt_name(self, base: str) -> str:
+        return f"{base}.pt" if self.rank == 0 or not self._sharded else f"{base}.rank{self.rank}.pt"
 
     def state(self) -> dict[str, Any]:
         return {
@@ -201,7 +192,7 @@ class Trainer:
 
     def save(self, epoch_end: bool = False) -> Path:
         last = self.ckpt_dir / self._ckpt_name("last")
-        if self._should_save():
+        if self.rank == 0 or self._sharded:
             payload = self.state()
             save_checkpoint(last, payload)
             if epoch_end:
@@ -237,8 +228,8 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def _loader(self, epoch: int, start_step: int) -> DataLoader:
-        """One loader for the whole run (workers persist across epochs); its sampler is moved to
-        ``epoch``, to the items the mode chose for it and to the position after ``start_step``."""
+        """One loader for the whole run (workers persist); its sampler moves to ``epoch``, the items
+        the mode chose and the position after ``start_step``."""
         if self._data_loader is None:
             self._sampler = _SubsetSampler(len(self.dataset), self.experiment.seed, epoch, rank=self.rank,
                                            world=self.world)
@@ -306,8 +297,8 @@ class Trainer:
         self.model.train()
 
     def _all_finite(self, loss: torch.Tensor) -> bool:
-        """Whether the loss is finite on every rank (all ranks must drop a step together, or the
-        ranks that back-propagate would wait for the others' gradients forever)."""
+        """Whether the loss is finite on every rank: ranks drop a step together, or the ones that
+        back-propagate would wait for the others forever."""
         finite = torch.isfinite(loss.detach()).all().to(torch.float32)
         if self.world > 1:
             import torch.distributed as dist
@@ -328,9 +319,8 @@ class Trainer:
                 "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
 
     def train_step(self, micro_batches: list[Any]) -> tuple[HeadOutput, Any] | None:
-        """One optimiser step over ``grad_accumulation`` collated micro-batches (as the loader
-        gives them); returns the last micro-batch's output and prepared batch, or ``None`` when
-        a loss was not finite and the step was dropped."""
+        """One optimiser step over ``grad_accumulation`` micro-batches: the last one's output and
+        prepared batch, or ``None`` when a loss was not finite and the step was dropped."""
         accum = len(micro_batches)
         batches = [self.mode.prepare_batch(self, b) for b in micro_batches]
         self.mode.begin_step(self, batches)
@@ -359,11 +349,8 @@ class Trainer:
         return lr
 
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train to the end (or ``loop.max_steps``); ``resume`` continues from ``last.pt`` bit for bit.
-
-        The run folder is locked for the whole fit (one writer per folder), and a folder that holds
-        an earlier run's checkpoints is refused unless ``resume`` is set.
-        """
+        """Train to the end (or ``loop.max_steps``) in the locked run folder; one that holds an
+        earlier run's checkpoints is refused unless ``resume`` (or ``experiment.overwrite``)."""
         last = self.ckpt_dir / self._ckpt_name("last")
         with FolderLock(self.out, "training run") if self.rank == 0 else contextlib.nullcontext():
             if resume:

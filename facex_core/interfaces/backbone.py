@@ -9,13 +9,8 @@ from torch import nn
 
 
 class Backbone(nn.Module, abc.ABC):
-    """Maps ``N×3×H×W`` images to ``N×D`` embeddings that are *not* L2-normalised.
-
-    Input convention (FaceX-Zoo's): BGR channel order, pixels scaled as ``(x - 127.5) / 128``.
-    Subclasses take their config object and implement :meth:`forward`; :attr:`input_size` and
-    :attr:`embedding_size` come from the config's fields of those names (112×112 and 512 when it has
-    none).
-    """
+    """Maps ``N×3×H×W`` images to ``N×D`` embeddings that are *not* L2-normalised; input convention
+    (FaceX-Zoo's): BGR channel order, pixels scaled as ``(x - 127.5) / 128``."""
 
     #: Bumped by the core when the contract changes; plugins may assert on it.
     api_version: ClassVar[int] = 1
@@ -31,10 +26,7 @@ class Backbone(nn.Module, abc.ABC):
         """``N×3×H×W`` images → ``N×D`` raw (not normalised) embeddings."""
 
     def check_input(self, images: torch.Tensor) -> None:
-        """Raise a clear error for images that are not ``N×3×H×W`` at :attr:`input_size`.
-
-        Skipped while tracing or exporting, where shapes are symbolic.
-        """
+        """Raise a clear error for images that are not ``N×3×H×W`` at :attr:`input_size`."""
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
             return
         if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != tuple(self.input_size):

@@ -1,10 +1,4 @@
-"""The DatasetMaker interface: a ``dataset`` component that writes data a run needs before it starts.
-
-An experiment lists them as ``[[prepare]]`` tables (``name`` plus the component's config keys);
-``train``, ``evaluate`` and ``demo`` run them in order before reading any data. A maker is
-idempotent: when its output is already complete it returns at once, so configs can always keep
-their ``[[prepare]]`` steps (e.g. synthetic demo data, a masked copy of a training set).
-"""
+"""The DatasetMaker interface: an experiment's idempotent ``[[prepare]]`` step, writing data a run needs."""
 from __future__ import annotations
 
 import abc
@@ -25,7 +19,4 @@ class DatasetMaker(abc.ABC):
 
     @abc.abstractmethod
     def prepare(self, workers: int = 0) -> dict[str, Any]:
-        """Write the data unless it is complete already; returns a JSON-serialisable summary.
-
-        ``workers`` is the number of processes the maker may use (0 = this process).
-        """
+        """Write the data unless it is complete (``workers`` processes, 0 = this one); returns a summary."""

@@ -1,4 +1,4 @@
-"""The Head interface and the margin-softmax scaffolding that most heads share."""
+"""The Head interface, the margin-softmax scaffolding that most heads share, and backbone + head."""
 from __future__ import annotations
 
 import abc
@@ -10,21 +10,17 @@ import torch
 from torch import nn
 
 from ..nn.classifier import Classifier, CosineBatch
-from .head_config import HeadConfig
+from .configs import HeadConfig
 
 
 @attrs.define
 class HeadOutput:
     """What a head returns for one batch."""
 
-    loss: torch.Tensor
-    """The head's main loss (a scalar)."""
-    logits: torch.Tensor
-    """N×C' logits after margin and scale (C' < C with Partial FC)."""
-    extra_losses: dict[str, torch.Tensor] = attrs.field(factory=dict)
-    """Additional weighted loss terms (e.g. a regulariser); training adds them to :attr:`loss`."""
-    targets: torch.Tensor | None = None
-    """Column of each sample's class in :attr:`logits` (−1: on another rank); ``None`` = the labels."""
+    loss: torch.Tensor  #: The head's main loss (a scalar).
+    logits: torch.Tensor  #: N×C' logits after margin and scale (C' < C with Partial FC).
+    extra_losses: dict[str, torch.Tensor] = attrs.field(factory=dict)  #: Weighted extra terms, added in training.
+    targets: torch.Tensor | None = None  #: Each sample's column in :attr:`logits` (−1: other rank; None: the labels).
 
     @property
     def total_loss(self) -> torch.Tensor:
@@ -57,11 +53,8 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
 
 
 class Head(nn.Module, abc.ABC):
-    """Turns raw embeddings and labels into a loss and logits.
-
-    Its class centres are the parameter :attr:`weight`, of shape ``num_classes × embedding_size``
-    (``× K`` with sub-centres; the local shard under model parallelism).
-    """
+    """Turns raw embeddings and labels into a loss and logits; its class centres are the parameter
+    :attr:`weight` (``C × D``, ``C × K × D`` with sub-centres; the local shard under model parallelism)."""
 
     api_version: ClassVar[int] = 1
 
@@ -77,12 +70,8 @@ class Head(nn.Module, abc.ABC):
 
 
 class MarginSoftmaxHead(Head):
-    """Cosine-softmax scaffolding: class centres (:class:`Classifier`) → margin policy → CE.
-
-    Subclasses implement :meth:`margin_logits` (and optionally :meth:`extra_losses`). Cosines are
-    clamped to [-1, 1] in float32 even under autocast, so angular margins never feed
-    ``acos``/``sqrt`` an invalid value.
-    """
+    """Cosine-softmax scaffolding: class centres (:class:`Classifier`) → margin policy → CE; cosines are
+    clamped to [-1, 1] in float32 even under autocast, so ``acos``/``sqrt`` never get an invalid value."""
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__(config)
@@ -97,12 +86,8 @@ class MarginSoftmaxHead(Head):
         """Return the scaled logits (margins applied to each sample's target column)."""
 
     def extra_losses(self, batch: CosineBatch) -> dict[str, torch.Tensor]:
-        """Weighted extra loss terms (regularisers); none by default.
-
-        A term computed identically on every rank from the gathered batch (e.g. a regulariser of
-        ``batch.norms``) must go through ``self.classifier.replicated_loss`` so that its gradient
-        is counted once under model parallelism.
-        """
+        """Weighted extra loss terms (regularisers); one computed identically on every rank from the
+        gathered batch must go through ``self.classifier.replicated_loss`` to count once when sharded."""
         return {}
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
@@ -113,11 +98,21 @@ class MarginSoftmaxHead(Head):
         return HeadOutput(loss=loss, logits=logits, extra_losses=self.extra_losses(batch), targets=batch.target)
 
 
+class FaceModel(nn.Module):
+    """Backbone + head; state-dict keys are ``backbone.*`` and ``head.*`` as in FaceX-Zoo."""
+
+    def __init__(self, backbone: nn.Module, head: Head) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
+        return self.head(self.backbone(images), labels)
+
+
 def replace_target(logits: torch.Tensor, target: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """Copy of ``logits`` whose column ``target[i]`` in row ``i`` is ``value[i]`` (rows with −1 untouched)."""
-    cols = torch.arange(logits.shape[1], device=logits.device)
-    mask = cols[None, :] == target[:, None]
-    return torch.where(mask, value.unsqueeze(1).to(logits.dtype), logits)
+    return torch.where(target_mask(logits, target), value.unsqueeze(1).to(logits.dtype), logits)
 
 
 def target_mask(cos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

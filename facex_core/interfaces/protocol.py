@@ -13,36 +13,26 @@ import numpy as np
 class Curve:
     """One curve of a result (ROC, CMC, ...), drawn to a PNG by the evaluation engine."""
 
-    name: str
-    """File-safe name, e.g. ``roc``."""
+    name: str  #: File-safe name, e.g. ``roc``.
     x: np.ndarray
     y: np.ndarray
     x_label: str
     y_label: str
-    log_x: bool = False
-    """Draw the x axis on a log scale (ROC curves over FAR)."""
+    log_x: bool = False  #: Draw the x axis on a log scale (ROC curves over FAR).
 
 
 @attrs.define
 class ProtocolResult:
     """Metrics of one model on one protocol."""
 
-    metrics: dict[str, float]
-    """Named numbers, e.g. ``accuracy``, ``accuracy_std``, ``tar@far=1e-3``."""
-    primary: str
-    """The metric shown in summary tables."""
+    metrics: dict[str, float]  #: Named numbers, e.g. ``accuracy``, ``accuracy_std``, ``tar@far=1e-3``.
+    primary: str  #: The metric shown in summary tables.
     curves: list[Curve] = attrs.field(factory=list)
-    details: dict[str, Any] = attrs.field(factory=dict)
-    """Anything else worth keeping in the JSON output (per-fold values, thresholds, ...)."""
+    details: dict[str, Any] = attrs.field(factory=dict)  #: Anything else for the JSON output (per-fold values, ...).
 
 
 class Protocol(abc.ABC):
-    """A benchmark: lists the images it needs (relative to :attr:`image_root`) and scores features.
-
-    Subclasses take their config object in ``__init__`` and implement :meth:`images` and
-    :meth:`evaluate`. Features passed to :meth:`evaluate` are keyed by the strings :meth:`images`
-    returned, already L2-normalised by the engine.
-    """
+    """A benchmark: lists the images it needs (relative to :attr:`image_root`) and scores features."""
 
     api_version: ClassVar[int] = 1
 

@@ -20,10 +20,9 @@ def _positive_x(curve: Curve) -> Curve:
     return Curve(curve.name, x[keep], y[keep], curve.x_label, curve.y_label, curve.log_x)
 
 
-def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, title: str = "",
-                size: tuple[int, int] = (720, 560)) -> None:
-    """Draw labelled curves sharing axes into a PNG (log-scaled x when the first curve asks)."""
-    w, h = size
+def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, title: str = "") -> None:
+    """Draw labelled curves sharing axes into a 720×560 PNG (log-scaled x when the first curve asks)."""
+    w, h = 720, 560
     left, right, top, bottom = 80, 20, 40, 60
     img = np.full((h, w, 3), 255, np.uint8)
     pw, ph = w - left - right, h - top - bottom

@@ -1,12 +1,5 @@
-"""1:1 verification metrics: k-fold threshold accuracy (LFW-style), ROC, AUC, TAR@FAR and EER.
-
-All functions take similarity scores (higher = more likely the same identity) and binary labels
-(1/True = same identity) and are pure, vectorised numpy. The decision everywhere in this module is
-"same" iff ``score > threshold``, so a threshold equal to a score classifies that pair as "different".
-The one exception is the ``insightface`` k-fold rule, which works where InsightFace does: on the
-squared L2 distance ``2 - 2 * score`` of unit features, "same" iff ``distance < threshold``.
-Scores are computed on in float64 whatever dtype they arrive in, so results do not depend on it.
-"""
+"""1:1 verification metrics (LFW-style k-fold accuracy, ROC, AUC, TAR@FAR, EER) on similarity scores, in
+float64: "same" iff ``score > threshold``, except the ``insightface`` rule's ``2 - 2 * score < threshold``."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -14,7 +7,7 @@ from typing import Iterable
 import attrs
 import numpy as np
 
-RULES = ("exact", "facexzoo", "insightface")
+from ..interfaces.configs import THRESHOLD_RULES
 
 #: FaceX-Zoo's number of evenly spaced candidate thresholds (``lfw_evaluator.py``).
 FACEXZOO_STEPS = 1000
@@ -29,23 +22,14 @@ INSIGHTFACE_THRESHOLDS.setflags(write=False)
 class KFoldResult:
     """Per-fold and summary accuracies of a k-fold verification run."""
 
-    accuracies: np.ndarray
-    """Test accuracy of each fold, in fold-id order."""
-    thresholds: np.ndarray
-    """Threshold chosen on the training folds of each fold: a score for the ``exact`` and
-    ``facexzoo`` rules, a squared L2 distance (``2 - 2 * score``) for ``insightface``."""
+    accuracies: np.ndarray  #: Test accuracy of each fold, in fold-id order.
+    thresholds: np.ndarray  #: Chosen on the other folds: a score, or a squared L2 distance for ``insightface``.
     mean: float
-    """Mean of :attr:`accuracies`."""
-    std: float
-    """Sample standard deviation (ddof=1) of :attr:`accuracies`."""
-    stderr: float
-    """``std / sqrt(k)``: what FaceX-Zoo reports as "standard error"."""
+    std: float  #: Sample standard deviation (ddof=1).
+    stderr: float  #: ``std / sqrt(k)``: what FaceX-Zoo reports as "standard error".
 
-
-# -- input checking ------------------------------------------------------------------------------
 
 def _check_pairs(scores: Iterable[float], labels: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (float64 scores, bool labels) after rejecting shapes and values that make no sense."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels)
     if s.ndim != 1 or y.ndim != 1:
@@ -74,31 +58,19 @@ def _require_both_classes(y: np.ndarray, where: str) -> None:
         raise ValueError(f"{where} has no {missing} pairs; both classes are needed")
 
 
-# -- threshold rules -----------------------------------------------------------------------------
-
 def _exact_threshold(s_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
-    """The cut point that maximises accuracy on scores sorted ascending (with their labels);
-    ties go to the smallest threshold.
-
-    Candidates are one threshold below all scores, the midpoints between consecutive distinct
-    scores, and one above all scores. The outer two sit half the mean gap between distinct scores
-    beyond the extremes (half of 1.0 when all scores are equal), which keeps them scale-aware.
-    """
+    """The accuracy-maximising cut on ascending scores (smallest on ties): a midpoint between distinct
+    scores, or half the mean gap beyond an extreme."""
     # Group equal scores: a threshold can only fall between distinct values.
-    is_new = np.empty(s_sorted.size, dtype=bool)
-    is_new[0] = True
-    np.not_equal(s_sorted[1:], s_sorted[:-1], out=is_new[1:])
-    starts = np.flatnonzero(is_new)
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
     values = s_sorted[starts]
     pos_per_value = np.add.reduceat(y_sorted.astype(np.int64), starts)
-    count_per_value = np.diff(np.append(starts, s_sorted.size))
-    neg_per_value = count_per_value - pos_per_value
+    neg_per_value = np.diff(np.append(starts, s_sorted.size)) - pos_per_value
 
     # Cut c (0..m) puts the c smallest distinct values on the "different" side:
     # correct = negatives below the cut + positives above it.
-    zero = np.zeros(1, dtype=np.int64)
-    neg_below = np.concatenate([zero, np.cumsum(neg_per_value)])
-    pos_below = np.concatenate([zero, np.cumsum(pos_per_value)])
+    neg_below = np.r_[0, np.cumsum(neg_per_value)]
+    pos_below = np.r_[0, np.cumsum(pos_per_value)]
     correct = neg_below + (pos_below[-1] - pos_below)
     best = int(np.argmax(correct))  # first maximum = smallest threshold
 
@@ -116,12 +88,8 @@ def _exact_threshold(s_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
 
 
 def _facexzoo_threshold(s_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
-    """FaceX-Zoo's rule on scores sorted ascending: 1000 evenly spaced candidates above the
-    minimum, argmax of TPR - FPR (first on ties).
-
-    Identical to looping over the candidates and counting ``pos > t`` / ``neg > t``: the counts
-    come from a binary search over the sorted scores, which performs the same comparisons.
-    """
+    """FaceX-Zoo's rule on ascending scores: 1000 evenly spaced candidates above the minimum,
+    argmax of TPR - FPR (first on ties); the binary search makes the same ``> t`` comparisons."""
     lo, hi = s_sorted[0], s_sorted[-1]
     step = (hi - lo) / FACEXZOO_STEPS
     candidates = lo + step * np.arange(1, FACEXZOO_STEPS + 1)
@@ -133,14 +101,8 @@ def _facexzoo_threshold(s_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
 
 
 def _insightface_threshold(d_sorted: np.ndarray, y_sorted: np.ndarray) -> float:
-    """InsightFace's rule on squared L2 distances sorted ascending: of the 400 thresholds
-    ``arange(0, 4, 0.01)``, the first with the highest training accuracy of ``distance < t``.
-
-    Identical to ``calculate_roc``'s loop over thresholds: ``searchsorted(side="left")`` counts the
-    distances strictly below each threshold, the same comparison as ``np.less(dist, threshold)``.
-    The integer count of right answers ranks thresholds exactly as InsightFace's float accuracy
-    ``(tp + tn) / n`` does (one common divisor), so ``argmax`` picks the same first maximum.
-    """
+    """InsightFace's rule on ascending squared L2 distances: the first of ``arange(0, 4, 0.01)`` with the
+    highest training accuracy of ``distance < t`` (``calculate_roc``'s loop: same ``np.less``, same pick)."""
     t = INSIGHTFACE_THRESHOLDS
     pos, neg = d_sorted[y_sorted], d_sorted[~y_sorted]
     true_accepts = np.searchsorted(pos, t, side="left")
@@ -162,23 +124,11 @@ def _fold_accuracy(s: np.ndarray, y: np.ndarray, threshold: float, rule: str) ->
 
 def kfold_verification(scores: Iterable[float], labels: Iterable[int], folds: Iterable[int],
                        rule: str = "exact") -> KFoldResult:
-    """k-fold verification accuracy: per fold, pick a threshold on the other folds, test on it.
-
-    ``folds`` gives the fold id of each pair (LFW: ``pair_index // 600``); fold ids may be any
-    integers and are processed in sorted order. ``rule`` is ``"exact"`` (the accuracy-maximising
-    cut over all candidate cut points, smallest threshold on ties), ``"facexzoo"`` (FaceX-Zoo's
-    1000-step grid and argmax of TPR - FPR, reproducing its published numbers) or
-    ``"insightface"`` (InsightFace's ``calculate_roc``: the grid ``arange(0, 4, 0.01)`` on the
-    squared L2 distance ``2 - 2 * score`` of unit features, "same" iff ``distance < threshold``,
-    first best training accuracy; its thresholds are reported as distances).
-
-    For ``insightface`` the scores must be cosines of unit vectors, as the protocols produce. The
-    distance is derived from the cosine, not recomputed from the features as InsightFace does; the
-    two differ by float rounding only, so a decision can differ only for a pair whose distance
-    lies within ~1e-15 of one of the 400 grid values.
-    """
-    if rule not in RULES:
-        raise ValueError(f"unknown threshold rule {rule!r}; expected one of {', '.join(RULES)}")
+    """k-fold verification accuracy: per fold id in ``folds`` (LFW: ``pair_index // 600``), pick a
+    threshold on the other folds, test on it. ``insightface`` derives distances from the scores, which must be cosines
+    of unit vectors (a decision can change only for a distance within ~1e-15 of a grid value)."""
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"unknown threshold rule {rule!r}; expected one of {', '.join(THRESHOLD_RULES)}")
     s, y = _check_pairs(scores, labels)
     f = np.asarray(folds)
     if f.shape != s.shape:
@@ -211,15 +161,9 @@ def kfold_verification(scores: Iterable[float], labels: Iterable[int], folds: It
                        std=std, stderr=float(std / np.sqrt(fold_ids.size)))
 
 
-# -- threshold-free metrics ------------------------------------------------------------------------
-
 def roc_curve(scores: Iterable[float], labels: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC over every distinct threshold: ``(fpr, tpr, thresholds)``, thresholds descending.
-
-    Point i is the operating point of ``score > thresholds[i]``. The first threshold is the highest
-    score (nothing accepted: the point (0, 0)); the thresholds then run through the distinct scores
-    downwards and end just below the lowest score (everything accepted: the point (1, 1)).
-    """
+    """ROC over every distinct threshold: ``(fpr, tpr, thresholds)``, thresholds descending; point i is
+    ``score > thresholds[i]``, from (0, 0) to (1, 1) (just below the lowest score)."""
     s, y = _check_pairs(scores, labels)
     _require_both_classes(y, "the scored pairs")
     order = np.argsort(-s, kind="stable")
@@ -228,29 +172,21 @@ def roc_curve(scores: Iterable[float], labels: Iterable[int]) -> tuple[np.ndarra
     run_end = np.flatnonzero(np.append(s_desc[1:] != s_desc[:-1], True))
     tp = np.cumsum(y_desc)[run_end]
     fp = (run_end + 1) - tp
-    zero = np.zeros(1, dtype=np.int64)
-    tpr = np.concatenate([zero, tp]) / tp[-1]
-    fpr = np.concatenate([zero, fp]) / fp[-1]
     values = s_desc[run_end]
     thresholds = np.append(values, np.nextafter(values[-1], -np.inf))
-    return fpr, tpr, thresholds
+    return np.r_[0, fp] / fp[-1], np.r_[0, tp] / tp[-1], thresholds
 
 
 def roc_auc(scores: Iterable[float], labels: Iterable[int]) -> float:
-    """Area under the ROC curve: the probability that a random positive outscores a random
-    negative, ties counting one half (the Mann-Whitney U statistic, normalised)."""
+    """Area under the ROC curve: the normalised Mann-Whitney U statistic (ties count one half)."""
     fpr, tpr, _ = roc_curve(scores, labels)
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)
 
 
 def tar_at_far(scores: Iterable[float], labels: Iterable[int],
                fars: Iterable[float]) -> dict[float, float]:
-    """TAR at each target FAR, at the most permissive operating point that respects the target.
-
-    For each target, this is the TAR of the lowest ROC threshold whose FAR is <= the target
-    (equivalently the highest TAR reachable with FAR <= target); no interpolation between points.
-    A target below the smallest non-zero FAR gives the TAR at FAR 0.
-    """
+    """TAR at each target FAR: that of the lowest ROC threshold whose FAR is <= the target (the
+    highest TAR reachable), without interpolation; a target below every non-zero FAR gives TAR at FAR 0."""
     fpr, tpr, _ = roc_curve(scores, labels)
     targets = np.asarray(list(fars), dtype=np.float64)
     if np.any(~np.isfinite(targets)) or np.any(targets < 0):
@@ -261,8 +197,7 @@ def tar_at_far(scores: Iterable[float], labels: Iterable[int],
 
 
 def eer(scores: Iterable[float], labels: Iterable[int]) -> float:
-    """Equal error rate: where FAR equals FRR (1 - TAR) on the ROC, linearly interpolated between
-    the two operating points at which FAR - FRR changes sign."""
+    """Equal error rate: where FAR equals FRR on the ROC, linearly interpolated where FAR - FRR changes sign."""
     fpr, tpr, _ = roc_curve(scores, labels)
     diff = fpr - (1.0 - tpr)  # -1 at (0, 0), +1 at (1, 1), non-decreasing
     i = int(np.argmax(diff >= 0))
@@ -280,8 +215,7 @@ TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}
 
 
 def pair_scores(features: "Mapping[str, np.ndarray]", first: "Sequence[str]", second: "Sequence[str]") -> np.ndarray:
-    """``features[first[i]] · features[second[i]]`` in float64, block by block (no full-size copy of
-    the features, one C-level conversion per block rather than one numpy call per image)."""
+    """``features[first[i]] · features[second[i]]`` in float64, block by block (no full-size copy)."""
     out = np.empty(len(first))
     for s in range(0, len(first), SCORE_BLOCK):
         a = np.array([features[name] for name in first[s:s + SCORE_BLOCK]], dtype=np.float64)
@@ -292,8 +226,7 @@ def pair_scores(features: "Mapping[str, np.ndarray]", first: "Sequence[str]", se
 
 def verification_result(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, rule: str = "exact",
                         details: "dict | None" = None) -> "ProtocolResult":
-    """The standard pair-verification result: k-fold accuracy (mean, std, standard error) with the
-    given threshold rule, AUC, EER, TAR at FAR 1e-3/1e-2/1e-1, and the ROC curve."""
+    """The standard pair-verification result: k-fold accuracy, AUC, EER, TAR at FAR 1e-3/1e-2/1e-1, ROC."""
     from ..interfaces.protocol import Curve, ProtocolResult
 
     labels = np.asarray(labels, dtype=bool)

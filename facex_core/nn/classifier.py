@@ -1,11 +1,5 @@
-"""Class centres for margin heads: full FC, Partial FC (sampled, sharded across ranks), sub-centres.
-
-The classifier turns embeddings into cosines against (a sample of) the class centres and knows
-how to compute the exact softmax cross-entropy over its columns, even when they are spread over
-several processes: each rank holds ``C / world`` centres, embeddings and labels are all-gathered,
-and the softmax normaliser is all-reduced (max, then sum of exponentials) instead of gathering
-logits (Partial FC, An et al. 2021).
-"""
+"""Class centres for margin heads: full FC, Partial FC (sampled, sharded across ranks; An et al. 2021)
+and sub-centres; sharded, embeddings and labels are all-gathered and the softmax normaliser all-reduced."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +10,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..interfaces.classifier_config import ClassifierConfig
+from ..interfaces.configs import ClassifierConfig
 from ..runtime.distributed import world_rank
 
 
@@ -24,18 +18,12 @@ from ..runtime.distributed import world_rank
 class CosineBatch:
     """What a margin policy needs for one (possibly all-gathered) batch."""
 
-    cos: torch.Tensor
-    """N×C' cosines against the selected local centres, clamped to [-1, 1], float32."""
-    target: torch.Tensor
-    """N column index of each sample's class in :attr:`cos`, −1 where it is on another rank."""
-    target_cos: torch.Tensor
-    """N cosine of each sample to its own class (exact across shards; detached when sharded)."""
-    norms: torch.Tensor
-    """N L2 norms of the raw embeddings (MagFace, AdaFace)."""
-    labels: torch.Tensor
-    """N global labels."""
-    embeddings: torch.Tensor
-    """N×D raw embeddings (all-gathered when sharded)."""
+    cos: torch.Tensor  #: N×C' cosines against the selected local centres, clamped to [-1, 1], float32.
+    target: torch.Tensor  #: N column index of each sample's class in :attr:`cos`, −1 where on another rank.
+    target_cos: torch.Tensor  #: N cosine of each sample to its own class (exact across shards; then detached).
+    norms: torch.Tensor  #: N L2 norms of the raw embeddings (MagFace, AdaFace).
+    labels: torch.Tensor  #: N global labels.
+    embeddings: torch.Tensor  #: N×D raw embeddings (all-gathered when sharded).
 
 
 class _AllGather(torch.autograd.Function):
@@ -57,11 +45,8 @@ class _AllGather(torch.autograd.Function):
 
 
 class _ShardedCrossEntropy(torch.autograd.Function):
-    """Mean softmax cross-entropy over columns split across ranks (exact; no logits gathered).
-
-    ``loss_i = log Σ_j exp(z_ij − M_i) + M_i − z_iy`` with the row max ``M_i``, the sum and the
-    target logit ``z_iy`` all-reduced, so no probability is ever clamped.
-    """
+    """Mean softmax cross-entropy over columns split across ranks: ``loss_i = log Σ_j exp(z_ij − M_i) +
+    M_i − z_iy`` with the row max ``M_i``, the sum and ``z_iy`` all-reduced (no probability clamped)."""
 
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -172,9 +157,8 @@ class Classifier(nn.Module):
             lookup = torch.full((self.num_local,), -1, dtype=torch.long, device=cos.device)
             lookup[index] = torch.arange(index.numel(), device=cos.device)
             target = torch.where(local >= 0, lookup[local.clamp_min(0)], local)
-        here = target >= 0
         picked = cos.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
-        target_cos = torch.where(here, picked, torch.zeros_like(picked))
+        target_cos = torch.where(target >= 0, picked, torch.zeros_like(picked))
         if self.sharded:
             target_cos = target_cos.detach().clone()
             dist.all_reduce(target_cos, op=dist.ReduceOp.SUM)
@@ -182,10 +166,7 @@ class Classifier(nn.Module):
                            norms=embeddings.float().norm(dim=1), labels=labels, embeddings=embeddings)
 
     def all_reduce(self, value: torch.Tensor, op: str = "sum") -> torch.Tensor:
-        """Combine a per-shard statistic over the ranks holding centres (identity when unsharded).
-
-        No gradient flows through the reduction; use it for buffers and detached statistics.
-        """
+        """A per-shard statistic combined over the ranks (identity unsharded); no gradient flows through it."""
         if not self.sharded:
             return value
         value = value.detach().clone()
@@ -194,8 +175,7 @@ class Classifier(nn.Module):
         return value
 
     def replicated_loss(self, loss: torch.Tensor) -> torch.Tensor:
-        """Make a loss term that every rank computes identically from the gathered batch (a
-        regulariser on all norms, say) back-propagate once, not once per rank."""
+        """Make a loss term that every rank computes identically back-propagate once, not once per rank."""
         return _ScaleGrad.apply(loss, 1.0 / self.world) if self.sharded else loss
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

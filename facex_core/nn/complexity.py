@@ -5,10 +5,7 @@ import torch
 
 
 def count_params_and_macs(model: torch.nn.Module, input_size: tuple[int, int] | None = None) -> dict[str, float]:
-    """Trainable+frozen parameter count and multiply-accumulates for one image (FLOPs / 2).
-
-    Counted in eval mode on CPU at batch 1; ``input_size`` defaults to the model's ``input_size``.
-    """
+    """Parameter count and multiply-accumulates (FLOPs / 2) of one image, in eval mode on CPU."""
     from torch.utils.flop_counter import FlopCounterMode
 
     size = input_size or getattr(model, "input_size", (112, 112))

@@ -18,13 +18,8 @@ _INLINE_LIMIT = 2**31 - 2**26
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
                 input_size: tuple[int, int] | None = None, exporter: str = "dynamo", opset: int = 18) -> None:
-    """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D.
-
-    ``exporter='dynamo'`` uses torch.export (the current exporter); ``'legacy'`` the TorchScript one
-    (faster to run, kept for models torch.export cannot capture). Models under 2 GiB give one
-    self-contained file, written beside the target and renamed in (a failed export leaves nothing);
-    weights with NaN or infinite values are refused before anything is written.
-    """
+    """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D; weights
+    with NaN or infinite values are refused before anything is written."""
     state = model.state_dict()
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
@@ -46,19 +41,16 @@ def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | Non
     size = input_size or getattr(model, "input_size", (112, 112))
     was_training = model.training
     model.eval()
-    example = (torch.randn(2, 3, *size),)
+    if exporter == "dynamo":
+        batch_axis = dict(dynamo=True, external_data=not inline, verbose=False,
+                          dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
+    else:
+        batch_axis = dict(dynamo=False, dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if exporter == "dynamo":
-                torch.onnx.export(model, example, path, dynamo=True, opset_version=opset,
-                                  input_names=["images"], output_names=["embeddings"], external_data=not inline,
-                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-                                  verbose=False)
-            else:
-                torch.onnx.export(model, example, path, dynamo=False, opset_version=opset,
-                                  input_names=["images"], output_names=["embeddings"],
-                                  dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
+            torch.onnx.export(model, (torch.randn(2, 3, *size),), path, opset_version=opset,
+                              input_names=["images"], output_names=["embeddings"], **batch_axis)
     finally:
         model.train(was_training)
 

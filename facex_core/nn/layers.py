@@ -17,18 +17,13 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 class ConvBNAct(nn.Sequential):
-    """Convolution (no bias) → BatchNorm → activation, the block every CNN family repeats.
-
-    Children are named ``conv``, ``bn``, ``act``; pass ``act=None`` for a linear (no activation)
-    block and a callable taking the channel count for PReLU-style activations.
-    """
+    """Convolution (no bias) → BatchNorm → activation; ``act`` takes the channel count (PReLU)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 3,
                  stride: int = 1, padding: int | tuple[int, int] | None = None, groups: int = 1,
                  act: Callable[[int], nn.Module] | None = nn.PReLU, bias: bool = False) -> None:
         if padding is None:
-            k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
-            padding = k // 2
+            padding = (kernel_size if isinstance(kernel_size, int) else kernel_size[0]) // 2
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
         self.bn = nn.BatchNorm2d(out_channels)
@@ -37,11 +32,7 @@ class ConvBNAct(nn.Sequential):
 
 
 class FlattenEmbedding(nn.Module):
-    """FaceX-Zoo's "output layer": [BN2d] → [Dropout] → Flatten → Linear(C·h·w, D) → BN1d(D).
-
-    No global pooling: the linear layer sees the whole ``out_h × out_w`` map, which keeps spatial
-    layout information (and is why these layers dominate the parameter counts).
-    """
+    """FaceX-Zoo's "output layer": [BN2d] → [Dropout] → Flatten → Linear(C·h·w, D) → BN1d(D)."""
 
     def __init__(self, channels: int, out_h: int, out_w: int, embedding_size: int,
                  dropout: float = 0.0, batchnorm_first: bool = True, linear_bias: bool = True,
@@ -88,40 +79,25 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Spatial size after a convolution or pooling layer."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 def rename_output_layer(state_dict: dict, old_prefix: str = "output_layer", new_prefix: str = "output_layer") -> dict:
     """Map FaceX-Zoo's ``nn.Sequential`` output layer keys (``output_layer.0.weight`` …) onto
-    :class:`FlattenEmbedding`'s named children (``bn``, ``linear``, ``bn_out``).
+    :class:`FlattenEmbedding`'s named children; other keys pass through."""
+    prefix = old_prefix + "."
 
-    FaceX-Zoo numbers the layers by position (BN2d, [Dropout], Flatten, Linear, BN1d), so the
-    parameter-holding modules are recognised in order: a BatchNorm before the linear layer is
-    ``bn``, the 2-D weight is ``linear``, the BatchNorm after it is ``bn_out``. Other keys pass through.
-    """
-    groups: dict[int, list[str]] = {}
-    for key in state_dict:
-        if key.startswith(old_prefix + "."):
-            index = key[len(old_prefix) + 1:].split(".", 1)[0]
-            if index.isdigit():
-                groups.setdefault(int(index), []).append(key)
+    def split(key: str) -> tuple[int | None, str]:
+        index, _, tail = key[len(prefix):].partition(".") if key.startswith(prefix) else ("", "", "")
+        return (int(index) if index.isdigit() else None), tail
+
     names: dict[int, str] = {}
     seen_linear = False
-    for index in sorted(groups):
-        weight = state_dict.get(f"{old_prefix}.{index}.weight")
+    for index in sorted({split(key)[0] for key in state_dict} - {None}):
+        weight = state_dict.get(f"{prefix}{index}.weight")
         if weight is not None and getattr(weight, "ndim", 0) == 2:
             names[index], seen_linear = "linear", True
         else:
             names[index] = "bn_out" if seen_linear else "bn"
     out = {}
     for key, value in state_dict.items():
-        head, _, rest = key.partition(old_prefix + ".")
-        if not head and key.startswith(old_prefix + "."):
-            index, _, tail = rest.partition(".")
-            if index.isdigit() and int(index) in names:
-                out[f"{new_prefix}.{names[int(index)]}.{tail}"] = value
-                continue
-        out[key] = value
+        index, tail = split(key)
+        out[key if index is None else f"{new_prefix}.{names[index]}.{tail}"] = value
     return out

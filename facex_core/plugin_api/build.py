@@ -17,11 +17,8 @@ def component_config(kind: str, name: str, values: Mapping[str, Any] | None = No
 
 
 def build(kind: str, name: str, /, **values: Any) -> Any:
-    """Build component ``name`` of ``kind`` from keyword config values.
-
-    Example: ``facex_core.build("head", "arcface", num_classes=1000, embedding_size=512)``.
-    Keyword values are validated exactly like the same keys in a TOML config.
-    """
+    """Build component ``name`` of ``kind`` from keyword config values, validated exactly like TOML
+    (``facex_core.build("head", "arcface", num_classes=1000, embedding_size=512)``)."""
     entry, cfg = component_config(kind, name, values)
     return load_factory(entry.component)(cfg)
 

@@ -19,18 +19,18 @@ def _module_attribute(_instance: Any, attribute: Any, value: str) -> None:
 class Component:
     """One named component a plugin declares; nothing heavy is imported until it is built."""
 
+    #: Component kind, e.g. ``backbone`` or ``head``.
     kind: str = attrs.field()
-    """Component kind, e.g. ``backbone`` or ``head``."""
+    #: Name users write in configs, e.g. ``arcface``.
     name: str = attrs.field()
-    """Name users write in configs, e.g. ``arcface``."""
+    #: One line shown by ``facex-core list``.
     summary: str = attrs.field()
-    """One line shown by ``facex-core list``."""
+    #: Frozen attrs class holding the component's hyper-parameters and their defaults.
     config: type = attrs.field()
-    """Frozen attrs class holding the component's hyper-parameters and their defaults."""
+    #: ``module:attribute`` of the callable that builds the component from its config (imported lazily).
     factory: str = attrs.field(validator=_module_attribute)
-    """``module:attribute`` of the callable that builds the component from its config (imported lazily)."""
+    #: Reference for the method, shown by ``describe``.
     paper: str = attrs.field(default="")
-    """Reference for the method, shown by ``describe``."""
 
     @name.validator
     def _check_name(self, _attr: Any, value: str) -> None:
@@ -45,23 +45,18 @@ class Component:
 
 @attrs.frozen(kw_only=True)
 class Command:
-    """A command a plugin adds to ``facex-core``: top level (``group=""``) or inside a group
-    (``group="data"`` gives ``facex-core data NAME``).
+    """A command a plugin adds to ``facex-core``, at top level or in a group (``group="data"``: ``facex-core
+    data NAME``); without ``setup`` it is a group others join. ``setup(parser)`` adds the arguments and
+    ``parser.set_defaults(func=run)``; its module is imported only when the command is chosen."""
 
-    ``setup`` names a function ``setup(parser)`` that adds the command's arguments and sets
-    ``func`` with ``parser.set_defaults(func=run)``, where ``run(args) -> int``. The module holding
-    it is imported only when the command is chosen, and must stay light (no torch at import). A
-    command without ``setup`` is a group that other commands (of any plugin) join.
-    """
-
+    #: The word users type, e.g. ``align``.
     name: str = attrs.field()
-    """The word users type, e.g. ``align``."""
+    #: One line shown by ``facex-core --help`` and ``facex-core list``.
     help: str = attrs.field()
-    """One line shown by ``facex-core --help`` and ``facex-core list``."""
+    #: The group this command belongs to (``data``, ``sdk``, ...); empty for a top-level command.
     group: str = attrs.field(default="")
-    """The group this command belongs to (``data``, ``sdk``, ...); empty for a top-level command."""
+    #: ``module:function`` adding the arguments; empty for a group.
     setup: str = attrs.field(default="", validator=_module_attribute)
-    """``module:function`` adding the arguments; empty for a group."""
 
     @name.validator
     def _check_name(self, _attr: Any, value: str) -> None:

@@ -1,8 +1,21 @@
-"""torch.distributed set-up from torchrun's environment, and small helpers around it."""
+"""Devices and processes: the ``device = "auto"`` rule and torch.distributed set-up from torchrun's environment."""
 import os
 
 import torch
 import torch.distributed as dist
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; others as given (``ValueError`` if unknown or unavailable)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise ValueError(f"device {spec!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
+    return device
 
 
 def world_rank() -> "tuple[int, int]":
@@ -30,11 +43,8 @@ def is_main() -> bool:
 
 
 def sum_gradients_hook(state: object, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
-    """DDP communication hook that sums instead of averaging gradients.
-
-    Used when the class centres are sharded: every rank then already back-propagates the loss of
-    the *global* batch, so the backbone gradients of the ranks add up to the true gradient.
-    """
+    """DDP communication hook that sums instead of averaging gradients: with sharded class centres
+    every rank back-propagates the loss of the *global* batch, so the ranks' gradients add up."""
     fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
     return fut.then(lambda f: f.value()[0])
 

@@ -1,9 +1,4 @@
-"""Writing files so that a killed process never leaves a half-written one under the final name.
-
-Every output goes to a hidden temporary beside its target (``.NAME.tmp-PID``, the one temp-name
-scheme of FaceX) and is renamed over the target only once complete; a failed write removes its
-temporary. :func:`remove_temporaries` clears what a killed run left behind.
-"""
+"""Writes a killed process cannot leave half-done: each file goes to ``.NAME.tmp-PID``, renamed in when complete."""
 from __future__ import annotations
 
 import contextlib
@@ -24,11 +19,8 @@ def temporary_path(path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = False,
                   encoding: str | None = None) -> Iterator[IO[Any]]:
-    """Open a temporary beside ``path`` for writing; on success it replaces ``path`` in one step.
-
-    ``fsync`` flushes the data to disk before the rename (checkpoints: a crash of the machine then
-    leaves the old or the new file, never an empty one).
-    """
+    """Open a temporary beside ``path`` for writing; on success it replaces ``path`` in one step
+    (``fsync``: a crash of the machine then leaves the old or the new file, never an empty one)."""
     path = Path(path)
     tmp = temporary_path(path)
     try:

@@ -1,16 +1,4 @@
-"""Long jobs that write into a folder: one lock, one settings check, one worker pool for all of them.
-
-Training runs, ``data pack``/``align``/``mask``/``synth`` and data makers share three promises:
-
-* **one writer per folder**: :class:`FolderLock` holds an exclusive lock on ``FOLDER/.facex.lock``
-  for the job's lifetime; a second job on the same folder fails at once with a message naming the
-  holder (command, process id, host, start time). The operating system releases the lock when the
-  process dies, so a killed job never leaves a stale lock behind.
-* **resume only with the same settings**: :func:`check_settings` records a job's settings in the
-  folder and refuses a rerun whose settings differ, listing what changed.
-* **workers that stop cleanly**: :func:`parallel_map` runs a function over items in spawned processes
-  that ignore Ctrl-C, so an interrupt reaches only this process, which terminates them and returns.
-"""
+"""Long jobs that write into a folder: one lock, one settings check, one worker pool for all of them."""
 from __future__ import annotations
 
 import datetime
@@ -32,7 +20,8 @@ LOCK_NAME = ".facex.lock"
 
 
 class FolderLock:
-    """Exclusive lock of a job's output folder (a context manager); ``what`` names the job."""
+    """Exclusive lock of a job's output folder (a context manager); ``what`` names the job. The
+    operating system releases it when the process dies, so a killed job leaves no stale lock."""
 
     def __init__(self, folder: str | os.PathLike, what: str) -> None:
         self.folder = Path(folder)
@@ -76,11 +65,8 @@ def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 
 def check_settings(record: str | os.PathLike, settings: Mapping[str, Any], what: str) -> bool:
-    """Compare a job's ``settings`` with those recorded at ``record`` (written when absent).
-
-    Returns whether a record existed (the job is a continuation). A record with other settings is a
-    :class:`ConfigError` naming the folder, what differs and the fix; so is an unreadable one.
-    """
+    """Compare a job's ``settings`` with those recorded at ``record`` (written when absent); returns
+    whether a record existed. Other settings or an unreadable record are a :class:`ConfigError`."""
     record = Path(record)
     want = json.loads(json.dumps(settings, sort_keys=True, default=str))  # the form it has once read back
     if not record.is_file():
@@ -114,10 +100,8 @@ def _start_worker(initializer: Callable[..., None] | None, initargs: tuple) -> N
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int, *,
                  initializer: Callable[..., None] | None = None, initargs: tuple = (),
                  ordered: bool = True, chunksize: int = 1) -> Iterator[R]:
-    """``fn`` over ``items``: in this process when ``workers`` is 0, else in that many spawned
-    processes (never forked: torch, OpenCV and MediaPipe are not fork-safe once loaded). Results come
-    in input order unless ``ordered`` is false. Stopping early, an exception or Ctrl-C terminates the
-    workers; nothing waits for them forever."""
+    """``fn`` over ``items`` in this process (``workers`` 0) or in spawned processes (torch and OpenCV are
+    not fork-safe) that ignore Ctrl-C: stopping early, an exception or Ctrl-C terminates them."""
     items = list(items)
     if workers <= 0 or not items:
         if initializer is not None:

@@ -4,33 +4,21 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Iterable, Iterator, TextIO, TypeVar
-
-T = TypeVar("T")
+from typing import TextIO
 
 
 def _fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    h, rem = divmod(max(0, int(seconds)), 3600)
+    return f"{h:d}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
 class Progress:
-    """Prints ``desc  42% |█████     | 420/1000 [00:21<00:29, 19.8 it/s] postfix`` to stderr.
-
-    Redraws at most every ``interval`` seconds; when stderr is not a terminal (CI logs) it prints a
-    plain line at most every ``log_interval`` seconds instead of carriage-return updates.
-    Set ``FACEX_NO_PROGRESS=1`` to silence it.
-    """
+    """Prints ``desc  42% |█████     | 420/1000 [00:21<00:29, 19.8 it/s] postfix`` to stderr (plain lines
+    every ``log_interval`` seconds off a terminal); ``FACEX_NO_PROGRESS=1`` silences it."""
 
     def __init__(self, total: int | None, desc: str = "", unit: str = "it", initial: int = 0,
                  stream: TextIO | None = None, interval: float = 0.2, log_interval: float = 10.0) -> None:
-        self.total = total
-        self.desc = desc
-        self.unit = unit
-        self.n = initial
-        self._initial = initial
+        self.total, self.desc, self.unit, self.n, self._initial = total, desc, unit, initial, initial
         self.stream = stream or sys.stderr
         self.postfix = ""
         self.disabled = os.environ.get("FACEX_NO_PROGRESS", "") not in ("", "0")
@@ -44,26 +32,20 @@ class Progress:
         return (self.n - self._initial) / elapsed if elapsed > 0 else 0.0
 
     def eta(self) -> float | None:
-        r = self.rate()
-        if self.total is None or r <= 0:
-            return None
-        return (self.total - self.n) / r
+        """Seconds left at the current rate (``None`` without a total or a rate)."""
+        rate = self.rate()
+        return (self.total - self.n) / rate if self.total is not None and rate > 0 else None
 
     def render(self) -> str:
-        elapsed = time.perf_counter() - self._start
-        rate = self.rate()
-        eta = self.eta()
         if self.total:
             frac = min(1.0, self.n / self.total)
-            width = 20
-            filled = int(frac * width)
-            bar = "█" * filled + " " * (width - filled)
-            head = f"{self.desc} {frac * 100:3.0f}% |{bar}| {self.n}/{self.total}"
+            filled = int(frac * 20)
+            head = f"{self.desc} {frac * 100:3.0f}% |{'█' * filled}{' ' * (20 - filled)}| {self.n}/{self.total}"
         else:
             head = f"{self.desc} {self.n}"
-        eta_s = _fmt_time(eta) if eta is not None else "?"
-        text = f"{head} [{_fmt_time(elapsed)}<{eta_s}, {rate:.1f} {self.unit}/s]"
-        return f"{text} {self.postfix}".rstrip()
+        eta = self.eta()
+        return (f"{head} [{_fmt_time(time.perf_counter() - self._start)}<{_fmt_time(eta) if eta is not None else '?'}"
+                f", {self.rate():.1f} {self.unit}/s] {self.postfix}").rstrip()
 
     def update(self, n: int = 1, postfix: str | None = None) -> None:
         self.n += n
@@ -77,10 +59,7 @@ class Progress:
     def _draw(self, final: bool = False) -> None:
         if self.disabled:
             return
-        if self._tty:
-            self.stream.write("\r" + self.render() + ("\n" if final else ""))
-        else:
-            self.stream.write(self.render() + "\n")
+        self.stream.write(("\r" + self.render() + ("\n" if final else "")) if self._tty else self.render() + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -91,13 +70,3 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def track(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:
-    """Iterate with a progress bar."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with Progress(total, desc=desc, unit=unit) as bar:
-        for item in items:
-            yield item
-            bar.update()

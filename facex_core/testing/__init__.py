@@ -1,19 +1,4 @@
-"""Test helpers for FaceX components, for the core's tests, each plugin's tests and third parties.
-
-Usage in a plugin's tests::
-
-    import facex_core
-    from facex_core.testing import check_backbone, installed
-    import pytest
-
-    @pytest.mark.parametrize("name", installed("backbone", distribution="my-dist"))
-    def test_contract(name):
-        check_backbone(facex_core.build("backbone", name))
-
-* :mod:`.contracts`: the interface contracts (backbones, heads, protocols, ONNX export);
-* :mod:`.heads`: margin heads against independent references, under autocast, Partial FC, sharding;
-* :mod:`.plugins`: installed components, light registration modules, fake distributions, the CLI.
-"""
+"""Test helpers for FaceX components: interface contracts, margin-head references, plugin distributions."""
 from .contracts import (calibrate_batchnorm, check_backbone, check_backbone_export, check_head, check_map_size_config,
                         check_protocol, count_parameters)
 from .heads import (check_head_at_alignment, check_head_autocast, check_head_matches_reference, check_head_partial_fc,

@@ -1,17 +1,20 @@
 """The interface contracts every backbone, head and protocol must meet."""
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
+import torch
+
+from ..interfaces.backbone import Backbone
+from ..interfaces.head import Head, HeadOutput
+from ..interfaces.protocol import Protocol, ProtocolResult
+from ..nn.export import export_onnx, onnx_outputs
 
 
 def check_backbone(backbone: Any, batch: int = 2) -> None:
     """A backbone maps ``batch×3×H×W`` to ``batch×D`` finite embeddings, trains and evaluates."""
-    import torch
-
-    from ..interfaces.backbone import Backbone
-
     assert isinstance(backbone, Backbone), f"{type(backbone).__name__} does not subclass facex_core.Backbone"
     h, w = backbone.input_size
     x = torch.randn(batch, 3, h, w, requires_grad=True)
@@ -35,10 +38,6 @@ def check_backbone(backbone: Any, batch: int = 2) -> None:
 
 def check_head(head: Any, batch: int = 4) -> None:
     """A head gives a finite loss whose gradients reach the embeddings and the class centres."""
-    import torch
-
-    from ..interfaces.head import Head, HeadOutput
-
     assert isinstance(head, Head), f"{type(head).__name__} does not subclass facex_core.Head"
     assert head.weight.shape[0] == head.num_classes and head.weight.shape[-1] == head.embedding_size
     head.train()
@@ -64,8 +63,6 @@ def check_head(head: Any, batch: int = 4) -> None:
 
 def check_protocol(protocol: Any, seed: int = 0) -> None:
     """A protocol lists images and turns unit features for them into finite metrics."""
-    from ..interfaces.protocol import Protocol, ProtocolResult
-
     assert isinstance(protocol, Protocol), f"{type(protocol).__name__} does not subclass facex_core.Protocol"
     paths = protocol.images()
     assert paths and all(isinstance(p, str) for p in paths), "images() must return relative path strings"
@@ -80,16 +77,8 @@ def check_protocol(protocol: Any, seed: int = 0) -> None:
 
 def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "legacy",
                           atol: float = 1e-4) -> None:
-    """Eval-mode backbone survives ``torch.export``, gives the same result in channels_last and,
-    when ``onnx``/``onnxruntime`` are installed and ``onnx`` is true, as an ONNX model (dynamic batch).
-
-    BatchNorm statistics are first calibrated (:func:`calibrate_batchnorm`) and the output is
-    required to be of order one, so that the tolerances compare something.
-    """
-    import io
-
-    import torch
-
+    """Eval-mode backbone (BatchNorm calibrated) survives ``torch.export``, gives the same result in
+    channels_last and, with ``onnx`` and onnxruntime installed, as an ONNX model (dynamic batch)."""
     calibrate_batchnorm(backbone)
     with torch.no_grad():
         scale = float(backbone(backbone.example_input()).abs().mean())
@@ -109,8 +98,6 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
         import onnxruntime  # noqa: F401
     except ImportError:  # optional dependency: the ONNX part is checked where it is installed
         return
-    from ..nn.export import export_onnx, onnx_outputs
-
     buf = io.BytesIO()
     export_onnx(backbone, buf, exporter=exporter)
     x3 = torch.randn(3, 3, h, w)  # another batch size than the export example: the axis is dynamic
@@ -120,14 +107,8 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
 
 
 def calibrate_batchnorm(model: Any, batches: int = 2, batch_size: int = 4, seed: int = 0) -> Any:
-    """Give every BatchNorm running statistics from random input, then switch to eval mode.
-
-    Freshly initialised networks have running mean 0 / var 1, which makes eval outputs tiny or
-    huge depending on the init; tolerance-based comparisons (export, channels_last) only mean
-    something on outputs of order one.
-    """
-    import torch
-
+    """Give every BatchNorm running statistics from random input, then switch to eval mode (fresh
+    networks' mean 0 / var 1 make eval outputs tiny or huge)."""
     gen = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):

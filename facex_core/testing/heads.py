@@ -1,35 +1,39 @@
 """Checks of margin heads against independent computations: references, autocast, Partial FC, sharding."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+import queue as queue_mod
+import tempfile
+import time
+from typing import Any, Callable
 
 import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def _assert_finite_step(head: Any, emb: Any, out: Any, when: str) -> None:
+    assert torch.isfinite(out.total_loss), f"non-finite loss {when}"
+    assert torch.isfinite(emb.grad).all(), f"non-finite embedding gradient {when}"
+    for name, p in head.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient of {name} {when}"
 
 
 def check_head_autocast(head: Any, dtype: str = "bfloat16", batch: int = 6) -> None:
     """Under CPU autocast (bf16 by default) the loss and every gradient stay finite."""
-    import torch
-
     emb = torch.randn(batch, head.embedding_size, requires_grad=True)
     labels = torch.arange(batch, dtype=torch.int64) % head.num_classes
     head.train()
     with torch.autocast("cpu", dtype=getattr(torch, dtype)):
         out = head(emb, labels)
     out.total_loss.backward()
-    assert torch.isfinite(out.total_loss), f"non-finite loss under {dtype} autocast"
-    assert torch.isfinite(emb.grad).all(), f"non-finite embedding gradient under {dtype} autocast"
-    for name, p in head.named_parameters():
-        if p.grad is not None:
-            assert torch.isfinite(p.grad).all(), f"non-finite gradient of {name} under {dtype} autocast"
+    _assert_finite_step(head, emb, out, f"under {dtype} autocast")
 
 
 def check_head_partial_fc(head: Any, batch: int = 6) -> None:
-    """With Partial FC the head sees only the sampled columns and still gives a finite loss.
-
-    ``head`` must have been built with ``classifier={"sample_rate": r}``, r < 1.
-    """
-    import torch
-
+    """With Partial FC (``classifier={"sample_rate": r < 1}``) the head sees only the sampled columns."""
     rate = head.classifier.config.sample_rate
     assert rate < 1.0, "build the head with classifier={'sample_rate': r < 1}"
     emb = torch.randn(batch, head.embedding_size, requires_grad=True)
@@ -44,17 +48,11 @@ def check_head_partial_fc(head: Any, batch: int = 6) -> None:
 
 
 def _shard_like(full: Any, local_shape: tuple, start: int, num_local: int) -> Any:
-    """The rank-local part of a full-size tensor: the class rows when the first dim is sharded."""
-    if tuple(full.shape) == tuple(local_shape):
-        return full
-    return full[start:start + num_local]
+    return full if tuple(full.shape) == tuple(local_shape) else full[start:start + num_local]
 
 
 def _sharded_rank(rank: int, world: int, init_file: str, build: Any, emb: Any, labels: Any,
                   state: dict, queue: Any) -> None:
-    import torch
-    import torch.distributed as dist
-
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         head = build()
@@ -78,9 +76,6 @@ def _sharded_rank(rank: int, world: int, init_file: str, build: Any, emb: Any, l
 
 def collect_results(queue: Any, procs: list, timeout: float = 300.0) -> list:
     """One result per process; fails at once (not after the timeout) when a process dies."""
-    import queue as queue_mod
-    import time
-
     results, deadline = [], time.monotonic() + timeout
     while len(results) < len(procs):
         try:
@@ -97,18 +92,8 @@ def collect_results(queue: Any, procs: list, timeout: float = 300.0) -> list:
 
 def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0,
                        atol: float = 1e-6, rtol: float = 1e-4) -> None:
-    """Model-parallel head over ``world`` gloo processes equals one process on the same global batch.
-
-    ``build`` is a picklable zero-argument callable returning the head, e.g.
-    ``functools.partial(facex_core.build, "head", "arcface", num_classes=11, embedding_size=6)``.
-    Compares the loss, every extra loss, the gradients of the embeddings, of the (sharded) centres
-    and of every other parameter, and the buffers after the step.
-    """
-    import tempfile
-
-    import torch
-    import torch.multiprocessing as mp
-
+    """Model-parallel head over ``world`` gloo processes equals one process on the same global batch
+    (losses, gradients, buffers); ``build`` is a picklable zero-argument callable returning the head."""
     torch.manual_seed(seed)
     single = build()
     single.train()
@@ -128,30 +113,21 @@ def check_head_sharded(build: Any, world: int = 2, batch: int = 8, seed: int = 0
             p.start()
         results = sorted(collect_results(queue, procs), key=lambda r: r[0])
     n = batch // world
+    close = functools.partial(np.testing.assert_allclose, rtol=rtol, atol=atol)
+    params, single_buffers = dict(single.named_parameters()), dict(single.named_buffers())
     for rank, loss, extras, g_emb, grads, buffers, start, num in results:
-        np.testing.assert_allclose(loss, float(out.loss.detach()), rtol=rtol, atol=atol, err_msg="loss")
+        close(loss, float(out.loss.detach()), err_msg="loss")
         for k, v in extras.items():
-            np.testing.assert_allclose(v, float(out.extra_losses[k].detach()), rtol=rtol, atol=atol, err_msg=k)
-        np.testing.assert_allclose(g_emb, e.grad[rank * n:(rank + 1) * n].numpy(), rtol=rtol, atol=atol,
-                                   err_msg="embedding gradient")
+            close(v, float(out.extra_losses[k].detach()), err_msg=k)
+        close(g_emb, e.grad[rank * n:(rank + 1) * n].numpy(), err_msg="embedding gradient")
         for k, g in grads.items():
-            full = dict(single.named_parameters())[k].grad
-            np.testing.assert_allclose(g, _shard_like(full, g.shape, start, num).numpy(), rtol=rtol, atol=atol,
-                                       err_msg=f"gradient of {k}")
+            close(g, _shard_like(params[k].grad, g.shape, start, num).numpy(), err_msg=f"gradient of {k}")
         for k, b in buffers.items():
-            full = dict(single.named_buffers())[k]
-            np.testing.assert_allclose(b, _shard_like(full, b.shape, start, num).numpy(), rtol=rtol, atol=atol,
-                                       err_msg=f"buffer {k}")
+            close(b, _shard_like(single_buffers[k], b.shape, start, num).numpy(), err_msg=f"buffer {k}")
 
 
 def reference_cosines(embeddings: Any, weight: Any) -> Any:
-    """N×C cosines by an explicit loop over samples and classes (float64), for head tests.
-
-    Written independently of the core's vectorised classifier so that a head's test compares two
-    computations; gradients flow through it, so autograd gives the reference gradients too.
-    """
-    import torch
-
+    """N×C cosines by an explicit loop over samples and classes (float64), independent of the core's."""
     rows = []
     for i in range(embeddings.shape[0]):
         x = embeddings[i].double() / embeddings[i].double().norm()
@@ -162,8 +138,6 @@ def reference_cosines(embeddings: Any, weight: Any) -> Any:
 
 def reference_cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean of ``log Σ_j exp(z_ij) − z_iy`` written out per sample (float64)."""
-    import torch
-
     return torch.stack([torch.logsumexp(logits[i].double(), 0) - logits[i, int(labels[i])].double()
                         for i in range(logits.shape[0])]).mean()
 
@@ -174,19 +148,8 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
                                  loss_tol: tuple[float, float] = (1e-5, 1e-5),
                                  grad_tol: tuple[float, float] = (1e-4, 1e-5),
                                  extra_tol: tuple[float, float] | None = None) -> Any:
-    """One training step of ``head`` equals ``reference``: logits, loss, every extra loss, and the
-    gradients of the total loss w.r.t. the embeddings and every parameter of the head.
-
-    ``reference(embeddings, params)`` gets detached leaf copies of the embeddings and of the head's
-    parameters by name (``params["classifier.weight"]`` are the centres) and returns a dict with
-    ``"loss"``, optionally ``"logits"``, and one entry per extra loss of the head. Autograd through it
-    gives the reference gradients, so write it as an independent per-sample loop (with
-    :func:`reference_cosines` and :func:`reference_cross_entropy`). Tolerances are ``(rtol, atol)``;
-    the extra losses use ``extra_tol`` (default: ``loss_tol``).
-    Returns the head's output, for head-specific checks (buffers after the step, say).
-    """
-    import torch
-
+    """One training step of ``head`` equals ``reference(embeddings, params)`` (leaf copies; returns ``"loss"``,
+    optionally ``"logits"``, and each extra loss) in logits, losses and every gradient; returns the output."""
     def close(actual: Any, expected: Any, tol: tuple[float, float], what: str) -> None:
         torch.testing.assert_close(actual.detach().double(), expected.detach().double(), rtol=tol[0], atol=tol[1],
                                    msg=lambda m: f"{what}: {m}")
@@ -200,10 +163,7 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
     ref = reference(ref_emb, params)
     extras = sorted(k for k in ref if k not in ("loss", "logits"))
     assert extras == sorted(out.extra_losses), f"extra losses {sorted(out.extra_losses)}, reference {extras}"
-    total = ref["loss"]
-    for k in extras:
-        total = total + ref[k]
-    total.backward()
+    sum((ref[k] for k in extras), ref["loss"]).backward()
     if "logits" in ref:
         close(out.logits, ref["logits"], logits_tol, "logits")
     close(out.loss, ref["loss"], loss_tol, "loss")
@@ -219,11 +179,7 @@ def check_head_matches_reference(head: Any, embeddings: Any, labels: Any,
 
 def check_head_at_alignment(head: Any, norm: float | None = None) -> None:
     """Embeddings exactly on their class centres (cos θ_y = 1, where acos and sqrt(1 − cos²) have an
-    infinite slope) give a finite loss and finite gradients. ``norm``: rescale them (MagFace-like heads
-    whose margin depends on the feature norm); default the centres' own norm.
-    """
-    import torch
-
+    infinite slope) give a finite loss and gradients; ``norm`` rescales them (norm-dependent margins)."""
     w = head.weight.detach()
     centres = (w if w.dim() == 2 else w[:, 0])[:2].clone()
     if norm is not None:
@@ -232,8 +188,4 @@ def check_head_at_alignment(head: Any, norm: float | None = None) -> None:
     head.train()
     out = head(emb, torch.arange(2, dtype=torch.int64))
     out.total_loss.backward()
-    assert torch.isfinite(out.total_loss), "non-finite loss at exact alignment"
-    assert torch.isfinite(emb.grad).all(), "non-finite embedding gradient at exact alignment"
-    for k, p in head.named_parameters():
-        if p.grad is not None:
-            assert torch.isfinite(p.grad).all(), f"non-finite gradient of {k} at exact alignment"
+    _assert_finite_step(head, emb, out, "at exact alignment")

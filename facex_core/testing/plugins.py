@@ -1,15 +1,19 @@
 """Helpers for testing plugins as installed distributions: fake distributions, the registry, the CLI."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ..plugin_api.registry import registry, reset_registry  # noqa: F401 - reset_registry is public here
 
 
 def installed(kind: str, distribution: str | None = None) -> list[str]:
     """Names of the working components of ``kind`` (optionally of one distribution)."""
-    from ..plugin_api.registry import registry
-
     return sorted({e.name for e in registry().list(kind)
                    if e.kind == kind and e.status == "ok"
                    and (distribution is None or e.distribution.lower() == distribution.lower())})
@@ -17,9 +21,6 @@ def installed(kind: str, distribution: str | None = None) -> list[str]:
 
 def assert_light_module(module: str) -> None:
     """Importing ``module`` (a plugin's registration module) must not import torch or numpy-heavy code."""
-    import subprocess
-    import sys
-
     code = (f"import sys, importlib; importlib.import_module({module!r}); "
             "heavy = [m for m in ('torch', 'cv2', 'torchvision') if m in sys.modules]; "
             "print(','.join(heavy))")
@@ -28,11 +29,7 @@ def assert_light_module(module: str) -> None:
 
 
 class torch_threads:
-    """Context manager (and decorator-free helper) that runs a block with ``n`` torch threads.
-
-    Small-batch tests gain nothing from intra-op threads, and on a busy machine oversubscribed
-    threads slow them down several times.
-    """
+    """Context manager that runs a block with ``n`` torch threads (small-batch tests gain nothing from more)."""
 
     def __init__(self, n: int = 1) -> None:
         self.n = n
@@ -51,20 +48,15 @@ class torch_threads:
 
 
 class FakeSite:
-    """A folder of ``*.dist-info`` metadata and modules, like a tiny site-packages: installs fake
-    plugin distributions for a test (put ``root`` on ``sys.path``, then :func:`reset_registry`)."""
+    """A tiny site-packages of fake plugin distributions (put ``root`` on ``sys.path``, then :func:`reset_registry`)."""
 
     def __init__(self, root: Any) -> None:
-        from pathlib import Path
-
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def add_dist(self, name: str, version: str = "1.0", entry_points: dict[str, str] | None = None,
                  modules: dict[str, str] | None = None, requires: list[str] | None = None) -> None:
         """Write distribution ``name`` with ``facex.plugins`` ``entry_points`` and module sources."""
-        import textwrap
-
         info = self.root / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir(parents=True)
         meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {name} test plugin"]
@@ -80,26 +72,13 @@ class FakeSite:
 
     def entry_points(self) -> list:
         """The ``facex.plugins`` entry points of the fake distributions (for ``Registry(...)``)."""
-        from importlib import metadata
-
         return [ep for d in metadata.distributions(path=[str(self.root)])
                 for ep in d.entry_points if ep.group == "facex.plugins"]
-
-
-def reset_registry(new: Any = None) -> None:
-    """Forget the process's cached registry (after installing or removing a distribution in a test)."""
-    from ..plugin_api.registry import reset_registry as reset
-
-    reset(new)
 
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, pythonpath: list[str] | None = None,
             cwd: Any = None, timeout: float = 600) -> Any:
     """Run ``facex-core ARGS`` in a fresh interpreter, the way users do; returns the CompletedProcess."""
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, FACEX_NO_PROGRESS="1")
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(pythonpath + [env.get("PYTHONPATH", "")])
