@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     # -- for plugin authors: the interfaces a component implements ---------------------------------
     from .interfaces.backbone import Backbone
     from .interfaces.dataset import DatasetMaker
+    from .interfaces.distill import DistillLoss
     from .interfaces.head import Head, HeadOutput, MarginSoftmaxHead
     from .interfaces.sdk import MaskAdder, MaskedImage
     from .interfaces.protocol import Curve, Protocol, ProtocolResult
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
     from .runtime.distributed import init_distributed, world_rank
     # -- for applications: data ---------------------------------------------------------------
     from .data.augment import AugmentConfig, augment
-    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, RecordDataset, read_train_list, to_tensor
+    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, Preprocess, RecordDataset, preprocess_of
+    from .data.datasets import read_train_list, to_tensor
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
     from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
     from .data.pack import pack, source_samples, write_train_list

@@ -113,3 +113,17 @@ def test_two_ranks_split_the_images_and_return_the_same_features(images, tmp_pat
         p.start()
     for rank, feats in collect_results(queue, procs):
         np.testing.assert_allclose(feats, np.stack([single[n] for n in names]), atol=1e-6)
+
+
+def test_preprocess_applies_the_models_input_convention():
+    from facex_core import Preprocess
+
+    img = np.zeros((4, 4, 3), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 10, 20, 250  # B, G, R
+    facexzoo = Preprocess()(img, None)
+    insightface = Preprocess(channels="RGB", mean=127.5, std=127.5)(img, None)
+    np.testing.assert_allclose(facexzoo[:, 0, 0].numpy(), [(10 - 127.5) / 128, (20 - 127.5) / 128, (250 - 127.5) / 128])
+    np.testing.assert_allclose(insightface[:, 0, 0].numpy(), [(250 - 127.5) / 127.5, (20 - 127.5) / 127.5,
+                                                              (10 - 127.5) / 127.5], rtol=1e-6)
+    upper = Preprocess(crop_eye=True)(np.zeros((112, 112, 3), np.uint8), (32, 32))
+    assert tuple(upper.shape) == (3, 60, 112)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import facex_core
@@ -51,3 +52,20 @@ def test_check_input_reports_expected_size():
         assert "32 x 32" in str(exc)
     else:
         raise AssertionError("wrong size accepted")
+
+
+def test_forward_taps_return_the_named_stage_outputs_of_one_pass():
+    import facex_core
+
+    backbone = facex_core.build("backbone", "tiny").eval()
+    images = torch.randn(2, 3, 32, 32)
+    emb, maps = backbone.forward_taps(images, ["stage2", "stage1"])
+    with torch.no_grad():
+        first = backbone.features[:3](images)
+        second = backbone.features[3:6](first)
+    torch.testing.assert_close(maps["stage1"], first)
+    torch.testing.assert_close(maps["stage2"], second)
+    torch.testing.assert_close(emb, backbone(images))
+    assert not backbone.features[2]._forward_hooks  # the taps are removed afterwards
+    with pytest.raises(ValueError, match="no stage 'stage9'"):
+        backbone.forward_taps(images, ["stage9"])

@@ -260,3 +260,36 @@ def test_mode_hooks_choose_the_items_and_their_state_survives_a_resume(tmp_path,
     assert load_checkpoint(tmp_path / "hooks2" / "checkpoints" / "last.pt")["mode_state"] == {"steps": 4}
     a, b = weights(full), weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class FrozenBackbone(TrainingMode):
+    """Backbone parameters at lr_scale 0 for the first optimiser step, then at 0.5 (a fine-tuning recipe)."""
+
+    def run(self, experiment, resume=False):  # driven by a Trainer built in the test
+        raise NotImplementedError
+
+    def parameter_groups(self, trainer):
+        self.groups = [{"params": list(trainer.model.backbone.parameters()), "lr_scale": 0.0},
+                       {"params": list(trainer.model.head.parameters())}]
+        return self.groups
+
+    def after_optimizer_step(self, trainer):
+        for group in trainer.optimizer.param_groups[:1]:
+            group["lr_scale"] = 0.5
+
+
+def test_parameter_groups_scale_the_schedules_rate_per_group(tmp_path, data_dir):
+    mode = FrozenBackbone(None)
+    t = make_trainer(tmp_path, data_dir, "groups", LoopConfig(epochs=1, batch_size=8, log_every=1, max_steps=1),
+                     mode=mode)
+    before = weights(t)
+    t.fit()
+    after = weights(t)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("backbone.") and "weight" in k
+               and "bn" not in k)
+    assert not torch.equal(before["head.classifier.weight"], after["head.classifier.weight"])
+    assert [g["lr"] for g in t.optimizer.param_groups] == [0.0, 0.05]
+    t2 = make_trainer(tmp_path, data_dir, "groups2", LoopConfig(epochs=1, batch_size=8, log_every=1, max_steps=2),
+                      mode=FrozenBackbone(None))
+    t2.fit()
+    assert [g["lr"] for g in t2.optimizer.param_groups] == [0.025, 0.05]  # the new scale, read at the next step

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import attrs
 import cv2
 import numpy as np
 import torch
@@ -20,17 +21,30 @@ from .recordio import RecordIOError, RecordReader, image_keys, read_property, re
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+@attrs.frozen
+class Preprocess:
+    """How an aligned BGR crop becomes a network's input: the input convention a model was trained
+    with (FaceX-Zoo: BGR, ``(x - 127.5) / 128``; InsightFace: RGB, ``(x - 127.5) / 127.5``) and
+    ``crop_eye``, the top 60 rows of a 112×112 crop (the upper-half-face setting)."""
+
+    crop_eye: bool = False
+    channels: str = "BGR"
+    mean: float = 127.5
+    std: float = 128.0
+
+    def __call__(self, img: np.ndarray, size: tuple[int, int] | None) -> torch.Tensor:
+        """``img`` (H×W×3 BGR uint8) as a 3×h×w float tensor (resized bilinearly to ``size`` unless ``crop_eye``)."""
+        if self.crop_eye:
+            img = (img if img.shape[0] == 112 else cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR))[:60]
+        elif size is not None and img.shape[:2] != tuple(size):
+            img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        arr = (img[:, :, ::-1] if self.channels == "RGB" else img).astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(((arr - self.mean) / self.std).transpose(2, 0, 1)))
+
+
 def to_tensor(img: np.ndarray, size: tuple[int, int] | None = None, crop_eye: bool = False) -> torch.Tensor:
-    """BGR uint8 image → 3×H×W float tensor scaled ``(x - 127.5) / 128`` (FaceX-Zoo's normalisation);
-    ``crop_eye`` keeps the top 60 rows of a 112×112 crop (the upper-half-face setting)."""
-    if crop_eye:
-        if img.shape[0] != 112:
-            img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)
-        img = img[:60]
-    if size is not None and img.shape[:2] != tuple(size):
-        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    arr = (img.astype(np.float32) - 127.5) / 128.0
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    """BGR uint8 image → 3×H×W tensor in FaceX-Zoo's convention (:class:`Preprocess` for any other)."""
+    return Preprocess(crop_eye=crop_eye)(img, size)
 
 
 def check_relative(rel: str, where: str) -> str:
@@ -108,9 +122,22 @@ class DataConfig:
     num_workers: int = option(2, doc="DataLoader worker processes.", ge=0)
     flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
     crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
+    channels: str = option("BGR", doc="Channel order the network takes: 'BGR' (FaceX-Zoo) or 'RGB' (InsightFace).",
+                           choices=("BGR", "RGB"))
+    mean: float = option(127.5, doc="Subtracted from every pixel value (FaceX-Zoo and InsightFace: 127.5).",
+                         ge=0, le=255)
+    std: float = option(128.0, doc="Divides every pixel value after the mean (FaceX-Zoo: 128; InsightFace: 127.5).",
+                        gt=0)
     augment: AugmentConfig = option(factory=AugmentConfig, doc="Further augmentation ([data.augment]); off by default.")
     max_bad_images: int = option(0, doc="Unreadable training images to skip (replaced, logged to bad_images.txt) "
                                         "before the run stops; 0 = stop at the first.", ge=0)
+
+
+def preprocess_of(cfg: DataConfig | None) -> Preprocess:
+    """The :class:`Preprocess` a ``[data]`` table describes (FaceX-Zoo's convention without one)."""
+    if cfg is None:
+        return Preprocess()
+    return Preprocess(crop_eye=cfg.crop_eye, channels=cfg.channels, mean=cfg.mean, std=cfg.std)
 
 
 def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
@@ -134,12 +161,13 @@ class FaceImageDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
                  input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
-                 augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None) -> None:
+                 augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None,
+                 preprocess: Preprocess | None = None) -> None:
         self.root = Path(root)
         self.samples = list(samples)
         self.input_size = tuple(input_size)
         self.flip = flip
-        self.crop_eye = crop_eye
+        self.preprocess = preprocess or Preprocess(crop_eye=crop_eye)
         self.augment = augment if augment is not None and augment.active else None
         self.bad_log = Path(bad_log) if bad_log else None
         self.num_classes = count_classes(self.samples, str(root))
@@ -173,7 +201,7 @@ class FaceImageDataset(Dataset):
             img = img[:, ::-1]
         if self.augment is not None:
             img = augment(img, self.augment, seed)
-        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), label
+        return self.preprocess(img, self.input_size), label
 
 
 class EpochSampler(Sampler):

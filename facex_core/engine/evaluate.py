@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 import torch
 
+from ..data.datasets import Preprocess, preprocess_of
 from .checkpoint import load_backbone_weights
 from .extract import cache_key, extract_features
 from ..metrics.plot import plot_curves
@@ -67,7 +68,7 @@ class _Member:
     backbone: torch.nn.Module
     model_id: str
     describe: str
-    crop_eye: bool
+    preprocess: Preprocess
 
 
 def _member(exp: "Experiment", spec: str) -> tuple[_Member, Path | None]:
@@ -85,8 +86,8 @@ def _member(exp: "Experiment", spec: str) -> tuple[_Member, Path | None]:
     if ckpt is not None:
         load_backbone_weights(backbone, ckpt)
     model_id = _file_digest(ckpt) if ckpt is not None else f"untrained:seed={exp.seed}"
-    describe = f"{owner.backbone.name}:{owner.backbone.plain()!r}"
-    return _Member(backbone, model_id, describe, bool(getattr(owner.data, "crop_eye", False))), ckpt
+    describe = f"{owner.backbone.name}:{owner.backbone.plain()!r}:{preprocess_of(owner.data)!r}"
+    return _Member(backbone, model_id, describe, preprocess_of(owner.data)), ckpt
 
 
 def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | None = None,
@@ -115,7 +116,7 @@ def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | Non
                 cache = exp.output_dir / "features" / f"{name}-{key}"
             feats = extract_features(m.backbone, protocol.image_root, paths, input_size=m.backbone.input_size,
                                      batch_size=ev.batch_size, flip=ev.flip, device=exp.device,
-                                     num_workers=ev.num_workers, cache_dir=cache, crop_eye=m.crop_eye,
+                                     num_workers=ev.num_workers, cache_dir=cache, preprocess=m.preprocess,
                                      desc=f"{name} [{label}{f' {j + 1}/{len(members)}' if len(members) > 1 else ''}]")
             parts.append(feats)
         if len(parts) == 1:

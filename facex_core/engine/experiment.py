@@ -10,7 +10,7 @@ import attrs
 
 from ..plugin_api.build import table_config
 from ..configs.toml import ConfigError, apply_overrides, load_toml, structure, unstructure
-from ..data.datasets import DataConfig, FaceImageDataset, count_classes, read_samples
+from ..data.datasets import DataConfig, FaceImageDataset, count_classes, preprocess_of, read_samples
 from ..configs.options import config, option
 from ..plugin_api.registry import Entry, load_factory, registry
 
@@ -306,7 +306,7 @@ class Experiment:
 
     def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
         assert self.data is not None
-        opts = dict(input_size=input_size, flip=self.data.flip, crop_eye=self.data.crop_eye,
+        opts = dict(input_size=input_size, flip=self.data.flip, preprocess=preprocess_of(self.data),
                     augment=self.data.augment,
                     bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
         if self.data.max_bad_images > 0:

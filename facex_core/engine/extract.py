@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.datasets import load_image, to_tensor
+from ..data.datasets import Preprocess, load_image, preprocess_of
 from ..errors import NonFiniteError
 from ..runtime.distributed import world_rank
 from ..runtime.files import atomic_output
@@ -25,18 +25,18 @@ class ImageListDataset(Dataset):
     """Aligned crops listed by relative path; yields (tensor, position)."""
 
     def __init__(self, root: str | os.PathLike, paths: Sequence[str], input_size: tuple[int, int],
-                 crop_eye: bool = False) -> None:
+                 preprocess: Preprocess | None = None) -> None:
         self.root = Path(root)
         self.paths = list(paths)
         self.input_size = tuple(input_size)
-        self.crop_eye = crop_eye
+        self.preprocess = preprocess or Preprocess()
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         img = load_image(self.root / self.paths[i])
-        return to_tensor(img, None if self.crop_eye else self.input_size, self.crop_eye), i
+        return self.preprocess(img, self.input_size), i
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -66,7 +66,7 @@ def cache_key(*parts: str) -> str:
 def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, paths: Sequence[str], *,
                      input_size: tuple[int, int] = (112, 112), batch_size: int = 128, flip: str = "sum",
                      device: torch.device | str = "cpu", num_workers: int = 0,
-                     cache_dir: str | os.PathLike | None = None, crop_eye: bool = False,
+                     cache_dir: str | os.PathLike | None = None, preprocess: Preprocess | None = None,
                      desc: str = "extract") -> dict[str, np.ndarray]:
     """L2-normalised features of ``paths`` (relative to ``image_root``), keyed by path.
 
@@ -98,7 +98,7 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
         world, rank = world_rank()
         # under torchrun every rank embeds every world-th image of the chunk; rank order is restored below
         mine = list(range(rank, len(chunk_paths), world))
-        ds = ImageListDataset(image_root, [chunk_paths[i] for i in mine], input_size, crop_eye)
+        ds = ImageListDataset(image_root, [chunk_paths[i] for i in mine], input_size, preprocess)
         loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                             pin_memory=device.type == "cuda")
         rows: list[np.ndarray] = []
@@ -147,6 +147,6 @@ def validate_online(exp: Any, backbone: torch.nn.Module) -> tuple[str, float]:
     ev = exp.evaluation
     feats = extract_features(backbone, protocol.image_root, protocol.images(), input_size=backbone.input_size,
                              batch_size=ev.batch_size, flip=ev.flip, device=exp.device, num_workers=0,
-                             crop_eye=bool(getattr(exp.data, "crop_eye", False)), desc=f"validate {name}")
+                             preprocess=preprocess_of(exp.data), desc=f"validate {name}")
     result = protocol.evaluate(feats)
     return f"{name}/{result.primary}", float(result.metrics[result.primary])

@@ -57,14 +57,23 @@ def resume_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str],
     return refused, allowed
 
 
-def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones."""
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if cfg.no_decay_1d:
-        groups = [{"params": [p for _, p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-                  {"params": [p for _, p in params if p.ndim <= 1], "weight_decay": 0.0}]
-    else:
-        groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
+def build_optimizer(cfg: OptimizerConfig, model: nn.Module,
+                    parts: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones.
+
+    ``parts`` splits them into groups (``{"params": [...], "lr_scale": 0.1}``: the schedule's rate
+    times ``lr_scale``); by default all of ``model``'s parameters form one group.
+    """
+    parts = parts or [{"params": list(model.parameters())}]
+    groups = []
+    for part in parts:
+        params = [p for p in part["params"] if p.requires_grad]
+        extra = {k: v for k, v in part.items() if k != "params"}
+        if cfg.no_decay_1d:
+            groups += [{**extra, "params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+                       {**extra, "params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+        else:
+            groups.append({**extra, "params": params, "weight_decay": cfg.weight_decay})
     if cfg.name == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
@@ -115,7 +124,7 @@ class Trainer:
         self.model.to(self.device)
         if loop.channels_last:  # only 4-D weights change: convolutions of every sub-network
             self.model.to(memory_format=torch.channels_last)
-        self.optimizer = build_optimizer(optimizer, model)
+        self.optimizer = build_optimizer(optimizer, model, self.mode.parameter_groups(self))
         self.scaler = torch.amp.GradScaler("cuda", growth_interval=100) if loop.amp == "fp16" else None
         self.forward_model: nn.Module = model
         self._wrap_parallel()
@@ -345,7 +354,7 @@ class Trainer:
         position = self.epoch + self.step_in_epoch / self.steps_per_epoch
         lr = self.schedule.lr(self.optimizer_cfg.lr, position, self.loop.epochs)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def fit(self, resume: bool = False) -> TrainResult:

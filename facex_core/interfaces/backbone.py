@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
@@ -24,6 +24,26 @@ class Backbone(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``N×3×H×W`` images → ``N×D`` raw (not normalised) embeddings."""
+
+    def stages(self) -> dict[str, nn.Module]:
+        """The network's stages by name, in forward order (e.g. ``stem``, ``stage1`` ... ``stage4``):
+        the modules whose outputs feature-map losses tap. Each family names its own."""
+        raise NotImplementedError(f"{type(self).__name__} does not name its stages (Backbone.stages)")
+
+    def forward_taps(self, images: torch.Tensor, taps: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Embeddings of ``images`` and the outputs of the stages named in ``taps`` (one forward pass)."""
+        stages = self.stages()
+        unknown = [name for name in taps if name not in stages]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no stage {unknown[0]!r} (stages: {', '.join(stages)})")
+        maps: dict[str, torch.Tensor] = {}
+        handles = [stages[name].register_forward_hook(lambda _m, _i, out, name=name: maps.__setitem__(name, out))
+                   for name in taps]
+        try:
+            return self(images), maps
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def check_input(self, images: torch.Tensor) -> None:
         """Raise a clear error for images that are not ``N×3×H×W`` at :attr:`input_size`."""

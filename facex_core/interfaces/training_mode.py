@@ -106,6 +106,12 @@ class TrainingMode(abc.ABC):
     def after_optimizer_step(self, trainer: "TrainerView") -> None:
         """Called after every optimiser step that was taken (not after a dropped one)."""
 
+    def parameter_groups(self, trainer: "TrainerView") -> list[dict[str, Any]] | None:
+        """Optimiser groups of ``trainer.model``'s parameters, each ``{"params": [...], "lr_scale": s}``
+        (the schedule's rate times ``s``, read at every step: a hook may change it, e.g. 0 to freeze
+        a backbone for a while); ``None``: one group of all parameters."""
+        return None
+
     def compile_model(self, trainer: "TrainerView") -> "nn.Module":
         """What the forward pass calls with ``loop.compile``, sharing ``trainer.model``'s parameters (plain keys)."""
         import torch

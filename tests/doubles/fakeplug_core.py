@@ -74,6 +74,9 @@ def _tiny(cfg):
             self.check_input(images)
             return self.embed(self.features(images))
 
+        def stages(self):
+            return {"stage1": self.features[2], "stage2": self.features[5]}
+
     return Tiny(cfg)
 
 
