@@ -18,8 +18,10 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check "$@"; }
 pip install -q torch==2.14.1 torchvision==0.29.1
 pip install -q "setuptools>=64" wheel
 editable=(-e ".[test]")
+# optional extras installed with a plugin (cheap wheels only): facex-sdk's FAISS gallery indexes (faiss-cpu, ~18 MB)
+declare -A extras=([plugins/apps/sdk/]="[faiss]")
 for dir in plugins/*/*/; do
-  editable+=(-e "$dir")
+  editable+=(-e "${dir%/}${extras[$dir]:-}")
 done
 pip install -q --no-build-isolation "${editable[@]}"
 # mediapipe 0.10.21 is the last release whose wheel ships the face detection and face mesh models. Its

@@ -33,6 +33,9 @@ class Detector(_Stage):
     """Images → faces (boxes, scores, optionally coarse landmarks); a config class names its probability
     threshold field in ``score_threshold_field`` (``--scene masked`` lowers it)."""
 
+    #: Landmark layouts it sets (``()``: none; ``None``: undeclared): a pipeline checks its aligner takes one.
+    landmark_layouts: ClassVar[tuple[str, ...] | None] = None
+
     @abc.abstractmethod
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         """Per image, the faces found (box, score, the detector's own landmarks if any)."""
@@ -41,13 +44,24 @@ class Detector(_Stage):
 class Landmarker(_Stage):
     """Images and their faces → the same faces with :attr:`Face.landmarks` filled in."""
 
+    landmark_layouts: ClassVar[tuple[str, ...] | None] = None  #: As :attr:`Detector.landmark_layouts`.
+
     @abc.abstractmethod
     def locate(self, images: Sequence[np.ndarray], faces: Sequence[list[Face]]) -> list[list[Face]]:
         """The faces of each image with their landmarks (and ``layout``) set."""
 
 
 class Aligner(_Stage):
-    """Faces with landmarks → faces with an aligned :attr:`Face.crop`."""
+    """Faces with landmarks → faces with an aligned :attr:`Face.crop`.
+
+    Its declarations (``None``: undeclared, not checked) let a pipeline refuse stages that do not fit:
+    the landmark layouts it takes, the crop geometry it makes (e.g. ``"arcface"``), the config field
+    holding the crop side, and the crops' channel order (``"bgr"``)."""
+
+    accepts_layouts: ClassVar[tuple[str, ...] | None] = None
+    crop_template: ClassVar[str | None] = None
+    crop_size_field: ClassVar[str | None] = None
+    crop_channels: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def align(self, images: Sequence[np.ndarray], faces: Sequence[list[Face]]) -> list[list[Face]]:
@@ -55,7 +69,12 @@ class Aligner(_Stage):
 
 
 class Recognizer(_Stage):
-    """Aligned crops → an N×D array of L2-normalised embeddings."""
+    """Aligned crops → an N×D array of L2-normalised embeddings; declares the crop geometry, side and
+    channel order it was trained on (``None``: undeclared) so a pipeline can refuse a misfit aligner."""
+
+    crop_template: ClassVar[str | None] = None
+    crop_size: ClassVar[int | None] = None
+    crop_channels: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:

@@ -1,10 +1,19 @@
-"""FaceX SDK application: ``facex-core sdk ...`` and ``facex-core data align`` (see README.md).
+"""FaceX SDK: the face SDK as a Python library, and ``facex-core sdk ...`` / ``facex-core data align``.
 
-The Python names other applications reuse: :class:`SdkSetup` (an SDK config resolved into stages, a
-:class:`facex_core.Pipeline` and a decision threshold), :func:`collect_files` and :func:`process`
-(files run through the stages in batches, one result per file). Light to import (no torch, no cv2).
+:class:`FaceAnalyzer` is the library (detect, align, embed, compare, galleries, video; README.md
+"Python"); :class:`Gallery` holds identities to search, saved as one file. Faces are
+:class:`facex_core.Face`. :class:`SdkSetup`, :func:`collect_files` and :func:`process` are the
+machinery the commands share (an SDK config resolved into stages; files run through them in batches,
+one :class:`Item` per file). Light to import (numpy; no torch, no cv2).
 """
-from .inputs import Item, collect_files, process
-from .pipeline import SdkSetup
+from facex_core import Face
 
-__all__ = ["Item", "SdkSetup", "collect_files", "process"]
+from .analyzer import Channels, Comparison, FaceAnalyzer, ImageInput
+from .config import GalleryConfig
+from .gallery import Gallery, Match
+from .inputs import Item, collect_files, process
+from .pipeline import SdkSetup, Threshold
+from .video import VideoFrame, VideoStream
+
+__all__ = ["Channels", "Comparison", "Face", "FaceAnalyzer", "Gallery", "GalleryConfig", "ImageInput", "Item",
+           "Match", "SdkSetup", "Threshold", "VideoFrame", "VideoStream", "collect_files", "process"]

@@ -122,7 +122,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from facex_core import __version__, pair_scores, pick_face
+    from facex_core import __version__, pair_scores, pick_face, write_atomic
 
     if not 0 <= args.far <= 1:
         raise ConfigError(f"--far: expected a false accept rate in [0, 1], got {args.far}")
@@ -155,14 +155,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     record = {"format": CALIBRATION_FORMAT, "version": 1, **result, "far_target": args.far,
               "pairs": {"file": str(Path(args.pairs).resolve()), "positive": n_pos, "negative": n_neg,
                         "dropped": len(pairs) - len(kept), "images_without_face": len(problems)},
-              "recognizer": setup.recognizer_identity(),
+              "recognizer": setup.recognizer_identity(), "stages": setup.identity(),
               "pipeline": {**{k: setup.tables.get(k, {"name": setup.names.get(k)}) for k in STAGES},
                            "face": setup.settings.face, "scene": setup.settings.scene},
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "facex_core": __version__}
     target = _calibration_target(setup, args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(target, json.dumps(record, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps({**result, "far_target": args.far, "positive": n_pos, "negative": n_neg,
                           "dropped": len(pairs) - len(kept), "record": str(target)}))

@@ -16,6 +16,8 @@ An SDK config is one optional TOML file plus ``--set`` overrides; without either
     [sdk]
     threshold = 0.5       # else: calibration file, the recognizer's documented default, 0.35
     scene = "masked"      # lower detection threshold for masked faces
+    [gallery]
+    index = "pq"          # how `sdk gallery build` indexes identities: exact (default), pq, ivf or hnsw (FAISS)
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any
 from facex_core import config, option
 
 STAGES = ("detector", "landmarker", "aligner", "recognizer")
-TABLES = (*STAGES, "sdk")
+TABLES = (*STAGES, "sdk", "gallery")
 #: The zero-download default pipeline: every model ships inside a wheel (mediapipe, face-recognition-models).
 DEFAULT_NAMES = {"detector": "mediapipe", "landmarker": "mediapipe_mesh", "aligner": "dlib_chip",
                  "recognizer": "dlib_resnet"}
@@ -64,6 +66,33 @@ class SdkConfig:
                        doc="which face of an image compare/search/calibrate use: 'largest' (box area) "
                            "or 'best' (detector score)")
     batch_size: int = option(8, ge=1, doc="images read and run through the stages together")
+
+
+#: Gallery indexes: exact search, or an approximate FAISS index (``pip install 'facex-sdk[faiss]'``).
+INDEXES = ("exact", "pq", "ivf", "hnsw")
+#: Gallery settings read at search time (the others are fixed when the index is built).
+SEARCH_KEYS = ("nprobe", "ef_search", "rerank", "block_mb")
+
+
+@config
+class GalleryConfig:
+    """The ``[gallery]`` table: how a gallery indexes its identities; stored in the gallery file."""
+
+    index: str = option("exact", choices=INDEXES,
+                        doc="'exact': every identity scored (blocked matrix product); approximate FAISS indexes "
+                            "(pip install 'facex-sdk[faiss]') for large galleries: 'pq' (4-bit product-"
+                            "quantisation codes of every identity scanned, any data), 'ivf' (inverted lists) "
+                            "or 'hnsw' (a graph), both for embeddings that form clusters")
+    pq_m: int = option(0, ge=0, doc="pq: sub-quantizers (half a byte each per identity); 0 = dim/8, at most 64, "
+                                    "a divisor of dim")
+    nlist: int = option(0, ge=0, doc="ivf: inverted lists; 0 = about sqrt(N) at build time")
+    nprobe: int = option(64, ge=1, doc="ivf: lists scanned per probe (more: better recall, slower)")
+    hnsw_m: int = option(32, ge=4, le=256, doc="hnsw: links per node (more: better recall, larger, slower build)")
+    ef_construction: int = option(40, ge=8, doc="hnsw: candidate list while building")
+    ef_search: int = option(512, ge=1, doc="hnsw: candidate list per probe (more: better recall, slower)")
+    rerank: int = option(64, ge=1, doc="approximate indexes: candidates per probe re-scored exactly with the "
+                                        "stored embeddings (the scores reported are exact)")
+    block_mb: int = option(64, ge=1, doc="exact search: memory for one block of scores (probes x rows)")
 
 
 def install_hint(name: str) -> str:

@@ -1,83 +1,108 @@
-"""Faces as embeddings: the one face an image stands for, and a gallery of identities to search."""
+"""Labelled face embeddings for galleries: from identity folders (``identity/*.jpg``, one face per
+image) or from the ``.npz`` that ``sdk embed`` writes (the identity of a row is its image's folder)."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from facex_core import ConfigError
+import numpy as np
 
-from .inputs import collect_files, process
-from .pipeline import SdkSetup
+from facex_core import ConfigError, DataError
+
+from .inputs import collect_files
+from .identity import pipeline_mismatch
+
+if TYPE_CHECKING:
+    from .analyzer import FaceAnalyzer
 
 
-def unit(vector: Any) -> Any:
+def unit(vector: Any) -> np.ndarray:
     """``vector`` scaled to length 1 (float64), so dot products are cosine similarities."""
-    import numpy as np
-
     v = np.asarray(vector, dtype=np.float64)
     return v / max(1e-12, float(np.linalg.norm(v)))
 
 
-def one_embedding(setup: SdkSetup, path: Path, command: str) -> tuple[Any, str | None]:
-    """``(embedding, None)`` of the face image ``path`` stands for (``[sdk] face``), else ``(None, error)``."""
+def folder_embeddings(analyzer: "FaceAnalyzer", root: Path, command: str) -> tuple[list[str], list[np.ndarray]]:
+    """One embedding per usable image of ``root/<identity>/...`` (the face ``[sdk] face`` picks), with
+    its identity; unusable images and empty identities are reported on stderr and left out."""
     from facex_core import pick_face
 
-    (it,) = list(process(setup, [path], embed=True, command=command))
-    if it.error:
-        return None, it.error
-    face = pick_face(it.faces, setup.settings.face)
-    if face is None:
-        return None, f"{path}: no face found" if not it.faces else f"{path}: no face could be aligned"
-    return face.embedding, None
+    identities = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not identities:
+        raise ConfigError(f"{root}: no identity sub-folders (one sub-folder of images per identity)")
+    files: list[Path] = []
+    owner: list[str] = []
+    for ident in identities:
+        found, _ = collect_files([str(ident)])
+        files.extend(found)
+        owner.extend([ident.name] * len(found))
+    names: list[str] = []
+    vectors: list[np.ndarray] = []
+    for it, name in zip(analyzer.process(files, embed=True, command=f"{command} gallery", progress=len(files) > 1),
+                        owner):
+        face = None if it.error else pick_face(it.faces, analyzer.setup.settings.face)
+        if face is None:
+            print(json.dumps({"file": str(it.path), "error": it.error or f"{it.path}: no face found"}),
+                  file=sys.stderr)
+            continue
+        names.append(name)
+        vectors.append(np.asarray(face.embedding, dtype=np.float32))
+    for ident in identities:
+        if ident.name not in names:
+            print(f"facex-core sdk {command}: warning: {ident.name}: no usable face, left out of the gallery",
+                  file=sys.stderr)
+    return names, vectors
 
 
-class Gallery:
-    """Identities of a folder (one sub-folder of images each), each the normalised mean embedding."""
+def embed_file_embeddings(path: Path, face: str) -> tuple[list[str], np.ndarray, dict[str, Any] | None]:
+    """``(identities, embeddings, pipeline)`` of an ``sdk embed`` file: per image the face ``face``
+    picks (``largest``/``best``), named by the image's folder; ``pipeline`` as recorded (or None)."""
+    from facex_core import Face, pick_face
 
-    def __init__(self, setup: SdkSetup, folder: str, command: str) -> None:
-        import numpy as np
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            rows = {k: data[k] for k in ("embeddings", "names", "boxes", "scores")}
+            recorded = json.loads(str(data["pipeline"])) if "pipeline" in data.files else None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not an `sdk embed` file (embeddings, names, boxes, scores): {exc}") from None
+    by_image: dict[str, list[Any]] = {}
+    for i, image in enumerate(rows["names"]):
+        by_image.setdefault(str(image), []).append(Face(box=rows["boxes"][i], score=float(rows["scores"][i]),
+                                                        embedding=rows["embeddings"][i]))
+    chosen = {image: pick_face(faces, face) for image, faces in by_image.items()}
+    names = [Path(image).parent.name for image in chosen]
+    return names, np.array([f.embedding for f in chosen.values()], dtype=np.float32), recorded
 
-        from facex_core import pick_face
 
-        root = Path(folder)
-        if not root.is_dir():
-            raise ConfigError(f"{root}: gallery folder not found (one sub-folder of images per identity)")
-        identities = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not identities:
-            raise ConfigError(f"{root}: no identity sub-folders (one sub-folder of images per identity)")
-        files: list[Path] = []
-        owner: list[int] = []
-        for k, ident in enumerate(identities):
-            found, _ = collect_files([str(ident)])
-            files.extend(found)
-            owner.extend([k] * len(found))
-        sums: dict[int, Any] = {}
-        counts: dict[int, int] = {}
-        self.skipped = 0
-        for it, k in zip(process(setup, files, embed=True, command=f"{command} gallery",
-                                 progress=len(files) > 1), owner):
-            face = None if it.error else pick_face(it.faces, setup.settings.face)
-            if face is None:
-                self.skipped += 1
-                print(json.dumps({"file": str(it.path), "error": it.error or f"{it.path}: no face found"}),
-                      file=sys.stderr)
-                continue
-            sums[k] = sums.get(k, 0) + unit(face.embedding)
-            counts[k] = counts.get(k, 0) + 1
-        for k, ident in enumerate(identities):
-            if k not in sums:
-                print(f"facex-core sdk {command}: warning: {ident.name}: no usable face, left out of the gallery",
-                      file=sys.stderr)
-        if not sums:
-            raise ConfigError(f"{root}: no usable gallery face")
-        keys = sorted(sums)
-        self.root = root
-        self.names = [identities[k].name for k in keys]
-        self.counts = [counts[k] for k in keys]
-        self.matrix = np.stack([unit(sums[k]) for k in keys])
-
-    def scores(self, embedding: Any) -> Any:
-        """Cosine similarity of ``embedding`` to every identity."""
-        return self.matrix @ unit(embedding)
+def labelled_embeddings(analyzer: "FaceAnalyzer", sources: Sequence[Path], command: str) -> tuple[list[str], np.ndarray]:
+    """Identities and embeddings of folders and ``sdk embed`` files, checked to come from ``analyzer``'s
+    pipeline (a file without a record is taken as made by it, with a warning)."""
+    names: list[str] = []
+    vectors: list[np.ndarray] = []
+    for source in sources:
+        if not source.exists():
+            raise ConfigError(f"{source}: not found (a folder of identity sub-folders, or an `sdk embed` .npz)")
+        if source.is_dir():
+            found, rows = folder_embeddings(analyzer, source, command)
+        elif source.suffix == ".npz":
+            found, array, recorded = embed_file_embeddings(source, analyzer.setup.settings.face)
+            if recorded is None:
+                print(f"facex-core sdk {command}: warning: {source} does not record its pipeline (written by an "
+                      f"older `sdk embed`): taken as made by the configured one", file=sys.stderr)
+            else:
+                problem = pipeline_mismatch(recorded, analyzer.identity())
+                if problem:
+                    raise ConfigError(f"{source}: {problem}: use the pipeline it was embedded with "
+                                      f"(--config/--set), or embed the images again")
+            rows = list(array)
+        else:
+            raise ConfigError(f"{source}: expected a folder of identity sub-folders or an `sdk embed` .npz file")
+        names.extend(found)
+        vectors.extend(rows)
+    if not vectors:
+        raise ConfigError(f"{', '.join(map(str, sources))}: no usable gallery face")
+    return names, np.stack(vectors)

@@ -56,14 +56,19 @@ class Item:
         self.faces: list[Any] = []
 
 
+def finite_embeddings(faces: Sequence[Any]) -> bool:
+    """Whether every embedding of ``faces`` is finite (NaN weights must not pass as "different people")."""
+    import numpy as np
+
+    return all(f.embedding is None or np.isfinite(f.embedding).all() for f in faces)
+
+
 def process(setup: SdkSetup, files: Sequence[Path], *, align: bool = False, embed: bool = False,
             command: str, progress: bool = False) -> Iterator[Item]:
     """Read and run ``files`` in batches; yield one :class:`Item` per file in order, errors included.
 
     A batch that fails in a stage is rerun image by image so the error lands on the right file.
     """
-    import numpy as np
-
     from facex_core import Progress
 
     pipeline = setup.pipeline(align=align, embed=embed, command=command)
@@ -84,8 +89,7 @@ def process(setup: SdkSetup, files: Sequence[Path], *, align: bool = False, embe
                         it.error = f"{it.path}: {command} failed ({type(exc).__name__}: {exc})"
                         it.faces = []
         for it in ok:
-            if embed and not it.error and any(f.embedding is not None and not np.isfinite(f.embedding).all()
-                                               for f in it.faces):
+            if embed and not it.error and not finite_embeddings(it.faces):
                 # NaN weights must not pass as "different people" or as NaN rows in an .npz
                 it.error = f"{it.path}: the recognizer produced a non-finite embedding (NaN weights?)"
                 it.faces = []

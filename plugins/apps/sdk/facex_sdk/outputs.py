@@ -18,6 +18,24 @@ def face_json(face: Any) -> dict[str, Any]:
             "landmarks": None if face.landmarks is None else _rounded(face.landmarks)}
 
 
+def identity_rows(faces: Sequence[Any], matches: Sequence[Any] | None) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """The JSON rows of ``faces`` and, with gallery ``matches`` (one per face, ``None`` for a face without
+    embedding), each row's ``identity``/``similarity``/``nearest`` and the labels to draw."""
+    rows = [face_json(f) for f in faces]
+    if matches is None:
+        return rows, None
+    labels = []
+    for row, found in zip(rows, matches):
+        if found is None:
+            row.update(identity=None, similarity=None)
+            labels.append("?")
+            continue
+        row.update(identity=found.identity if found.match else None, similarity=round(found.score, 4),
+                   nearest=found.identity)
+        labels.append(f"{found.identity if found.match else 'unknown'} {found.score:.2f}")
+    return rows, labels
+
+
 def unique_stem(stem: str, used: set[str]) -> str:
     """``stem``, or ``stem-2``, ``stem-3``... if an earlier input of the batch took it (records it as used)."""
     name, k = stem, 2

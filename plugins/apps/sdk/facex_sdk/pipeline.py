@@ -2,35 +2,53 @@
 :class:`facex_core.Pipeline`, and the decision threshold.
 
 Each stage table is validated by its component's config class (unknown or mistyped keys name the key
-and the source); a default stage whose plugin is not installed is one error naming what to install.
+and the source); a default stage whose plugin is not installed is one error naming what to install;
+stages that do not fit together are one error naming both (:mod:`facex_sdk.fit`).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from facex_core import ConfigError, RegistryError
 
-from .calibration_record import calibration_beside, calibration_mismatch, read_calibration, recognizer_identity
-from .config import (DEFAULT_NAMES, DEFAULT_THRESHOLD, MASKED_DETECTION_THRESHOLD, NO_STAGE, TABLES, SdkConfig,
-                     install_hint)
+from .calibration_record import calibration_beside, calibration_mismatch, read_calibration
+from .config import (DEFAULT_NAMES, DEFAULT_THRESHOLD, MASKED_DETECTION_THRESHOLD, NO_STAGE, STAGES, TABLES,
+                     GalleryConfig, SdkConfig, install_hint)
+from .fit import check_fit
+from .identity import recognizer_identity, stage_identity
+
+
+class Threshold(NamedTuple):
+    """The decision threshold on cosine similarity and where it came from."""
+
+    value: float
+    source: str
+    """``config``, ``calibration``, ``recognizer`` or ``placeholder``."""
+    description: str
+    """Human words for the source, e.g. ``calibration runs/x/last.pt.facex-calibration.json``."""
 
 
 class SdkSetup:
     """The resolved SDK config: raw tables, the ``[sdk]`` settings and lazily built stages.
 
-    ``defaults`` replaces :data:`~facex_sdk.config.DEFAULT_NAMES` for some stages (``data align`` uses
-    ``arcface_5pt``).
+    ``path`` is a TOML file, or a mapping of the same tables (the Python API); ``defaults`` replaces
+    :data:`~facex_sdk.config.DEFAULT_NAMES` for some stages (``data align`` uses ``arcface_5pt``).
     """
 
-    def __init__(self, path: str | None, overrides: Sequence[str],
+    def __init__(self, path: str | Path | Mapping[str, Any] | None, overrides: Sequence[str] = (),
                  defaults: dict[str, str] | None = None) -> None:
+        import copy
+
         from facex_core import apply_overrides, load_toml, structure_config
 
-        data = load_toml(path) if path else {}
+        if isinstance(path, Mapping):
+            data, origin = copy.deepcopy(dict(path)), ["<dict>"]
+        else:
+            data, origin = (load_toml(path) if path else {}), ([str(path)] if path else [])
         data = apply_overrides(data, list(overrides))
-        self.source = " + ".join([*([path] if path else []), *(["--set"] if overrides else [])]) or "<defaults>"
+        self.source = " + ".join([*origin, *(["--set"] if overrides else [])]) or "<defaults>"
         unknown = sorted(set(data) - set(TABLES))
         if unknown:
             raise ConfigError(f"{self.source}: unknown table(s) {unknown}; expected any of {list(TABLES)}")
@@ -43,7 +61,8 @@ class SdkSetup:
         self.names: dict[str, str] = {}
         self.tables: dict[str, dict[str, Any]] = {}
         self._built: dict[str, Any] = {}
-        self._threshold: tuple[float, str, str] | None = None
+        self._threshold: Threshold | None = None
+        self._identity: dict[str, Any] | None = None
 
     def _entry(self, kind: str, name: str, defaulted: bool) -> Any:
         from facex_core import registry
@@ -121,14 +140,30 @@ class SdkSetup:
         detector = self.stage("detector", command)
         aligner = self.stage("aligner", command) if align or embed else None
         recognizer = self.stage("recognizer", command) if embed else None
-        return Pipeline(detector, aligner, recognizer, landmarker=self.stage("landmarker"))
+        landmarker = self.stage("landmarker")
+        check_fit(self.names, {"detector": detector, "landmarker": landmarker, "aligner": aligner,
+                               "recognizer": recognizer})
+        return Pipeline(detector, aligner, recognizer, landmarker=landmarker)
+
+    def gallery_config(self) -> GalleryConfig:
+        """The ``[gallery]`` table: how a gallery built with this setup indexes its identities."""
+        from facex_core import structure_config
+
+        return structure_config(GalleryConfig, self.data.get("gallery", {}), path="gallery", source=self.source)
+
+    def identity(self) -> dict[str, Any]:
+        """What this pipeline's embeddings depend on (:mod:`facex_sdk.identity`); builds every stage."""
+        if self._identity is None:
+            self.pipeline(embed=True, command="identity")
+            self._identity = {k: stage_identity(k, self.names[k], self._built[k]) for k in STAGES}
+        return self._identity
 
     # -- the decision threshold -----------------------------------------------------------------
-    def threshold(self) -> tuple[float, str, str]:
+    def threshold(self) -> Threshold:
         """``(value, source, description)``: explicit ``[sdk] threshold`` > calibration record >
         the recognizer's documented default (``default_threshold``) > the 0.35 placeholder."""
         if self._threshold is None:
-            self._threshold = self._resolve_threshold()
+            self._threshold = Threshold(*self._resolve_threshold())
         return self._threshold
 
     def _resolve_threshold(self) -> tuple[float, str, str]:
@@ -166,5 +201,5 @@ class SdkSetup:
         return recognizer_identity(self.names["recognizer"], recognizer)
 
     def calibration_mismatch(self, record: dict[str, Any]) -> str:
-        """Why ``record`` does not fit the recognizer in use ("" if it does)."""
-        return calibration_mismatch(record, self.recognizer_identity())
+        """Why ``record`` does not fit the pipeline in use ("" if it does)."""
+        return calibration_mismatch(record, self.identity())

@@ -1,11 +1,13 @@
 """Registration of the SDK commands (light: no numpy, cv2 or torch import).
 
-``facex-core sdk detect|align|embed|compare|search|annotate|calibrate`` and ``facex-core data align``;
+``facex-core sdk detect|align|embed|compare|search|annotate|calibrate``, ``facex-core sdk gallery
+build|add|remove|info`` and ``facex-core data align``;
 each command's arguments are loaded only when it is chosen.
 """
 from facex_core import Command, hookimpl
 
 _COMMANDS = "facex_sdk.commands"
+_GALLERY = "facex_sdk.gallery_commands"
 
 
 @hookimpl
@@ -20,10 +22,18 @@ def facex_commands():
                 setup=f"{_COMMANDS}:setup_embed"),
         Command(name="compare", group="sdk", help="similarity of the main faces of two images and the decision",
                 setup=f"{_COMMANDS}:setup_compare"),
-        Command(name="search", group="sdk", help="rank the identities of a gallery folder for a probe image",
+        Command(name="search", group="sdk", help="rank the identities of a gallery (file or folder) for probe images",
                 setup=f"{_COMMANDS}:setup_search"),
+        Command(name="gallery", group="sdk", help="gallery files: build, add, remove, info"),
+        Command(name="build", group="sdk gallery", help="embed identity folders or `sdk embed` files into a gallery file",
+                setup=f"{_GALLERY}:setup_build"),
+        Command(name="add", group="sdk gallery", help="add identities (or faces of known ones) to a gallery file",
+                setup=f"{_GALLERY}:setup_add"),
+        Command(name="remove", group="sdk gallery", help="remove identities from a gallery file",
+                setup=f"{_GALLERY}:setup_remove"),
+        Command(name="info", group="sdk gallery", help="what a gallery file holds", setup=f"{_GALLERY}:setup_info"),
         Command(name="annotate", group="sdk",
-                help="images with boxes, scores, landmarks (and gallery identities) drawn",
+                help="images and videos with boxes, scores, landmarks (and gallery identities) drawn",
                 setup=f"{_COMMANDS}:setup_annotate"),
         Command(name="calibrate", group="sdk", help="decision threshold for a target FAR from labelled pairs",
                 setup="facex_sdk.calibrate:setup_calibrate"),

@@ -33,3 +33,19 @@ def doubles(tmp_path, monkeypatch):
 def cli(tmp_path):
     """``cli("sdk", "--help")`` runs ``facex-core`` in a fresh interpreter, as users do."""
     return lambda *args, **kwargs: run_cli(*args, **{"cwd": tmp_path, **kwargs})
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A FaceX checkpoint of an untrained tiny MobileFaceNet (enough to run the ``facex`` recognizer)."""
+    import torch
+
+    import facex_core
+
+    config = {"experiment": {"name": "tiny"}, "backbone": {"name": "mobilefacenet", "embedding_size": 16}}
+    exp = facex_core.Experiment(config)
+    torch.manual_seed(0)
+    backbone = exp.build_backbone().eval()
+    path = tmp_path_factory.mktemp("ckpt") / "last.pt"
+    facex_core.save_backbone_checkpoint(path, exp.resolved(), backbone)
+    return path

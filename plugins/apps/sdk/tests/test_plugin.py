@@ -5,12 +5,12 @@ import pytest
 
 from facex_core.testing import assert_light_module
 
-SDK_COMMANDS = ("detect", "align", "embed", "compare", "search", "annotate", "calibrate")
+SDK_COMMANDS = ("detect", "align", "embed", "compare", "search", "annotate", "calibrate", "gallery")
 
 
-@pytest.mark.parametrize("module", ["facex_sdk.plugin", "facex_sdk.commands", "facex_sdk.calibrate",
-                                    "facex_sdk.align_data"])
-def test_registration_and_command_setup_modules_import_no_torch_or_cv2(module):
+@pytest.mark.parametrize("module", ["facex_sdk", "facex_sdk.plugin", "facex_sdk.commands", "facex_sdk.calibrate",
+                                    "facex_sdk.align_data", "facex_sdk.gallery_commands"])
+def test_registration_command_setup_and_library_modules_import_no_torch_or_cv2(module):
     assert_light_module(module)
 
 
@@ -30,3 +30,17 @@ def test_data_align_joins_the_data_group(cli):
     assert result.returncode == 0, result.stderr
     assert all(opt in result.stdout for opt in ("--workers", "--report", "--config", "--set", "--scene"))
     assert "FaceX-Zoo's step 1" in result.stdout
+
+
+def test_gallery_commands_are_a_group_inside_sdk(cli):
+    group = cli("sdk", "gallery", "--help")
+    assert group.returncode == 0, group.stderr
+    assert all(name in group.stdout for name in ("build", "add", "remove", "info"))
+    build = cli("sdk", "gallery", "build", "--help")
+    assert build.returncode == 0 and all(opt in build.stdout for opt in ("--out", "--config", "--set"))
+
+
+def test_the_package_is_typed():
+    from importlib import resources
+
+    assert resources.files("facex_sdk").joinpath("py.typed").is_file()

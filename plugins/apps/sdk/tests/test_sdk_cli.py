@@ -46,22 +46,6 @@ def _quiet_single_thread(monkeypatch):
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A FaceX checkpoint of an untrained tiny MobileFaceNet (enough to run the recognizer)."""
-    import torch
-
-    import facex_core
-
-    config = {"experiment": {"name": "tiny"}, "backbone": {"name": "mobilefacenet", "embedding_size": 16}}
-    exp = facex_core.Experiment(config)
-    torch.manual_seed(0)
-    backbone = exp.build_backbone().eval()
-    path = tmp_path_factory.mktemp("ckpt") / "last.pt"
-    facex_core.save_backbone_checkpoint(path, exp.resolved(), backbone)
-    return path
-
-
 @pytest.fixture()
 def sdk_toml(tmp_path, checkpoint):
     path = tmp_path / "sdk.toml"

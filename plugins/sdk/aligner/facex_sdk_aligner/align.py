@@ -38,7 +38,7 @@ do have:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -130,6 +130,13 @@ class ArcFace5ptAligner(Aligner):
     Faces without landmarks (or with coinciding points) keep ``crop = None``; the pipeline skips them.
     The faces are updated in place and returned in the same nesting.
     """
+
+    # what facex-sdk checks when it composes a pipeline (facex_sdk.fit)
+    accepts_layouts: ClassVar[tuple[str, ...]] = ("arcface5", "facexzoo25", "ibug68", "jd106", "mesh468",
+                                                  "mesh478", "mediapipe6", "dlib5")
+    crop_template: ClassVar[str] = "arcface"
+    crop_size_field: ClassVar[str] = "size"
+    crop_channels: ClassVar[str] = "bgr"
 
     def align(self, images: Sequence[np.ndarray], faces: Sequence[list[Any]]) -> list[list[Any]]:
         cfg = self.config

@@ -16,7 +16,7 @@ BGR version of dlib's RGB chip.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import dlib
 import numpy as np
@@ -58,6 +58,12 @@ class DlibChipAligner(Aligner):
     Faces without landmarks, or with non-finite ones, keep ``crop = None`` (the pipeline skips them);
     a layout :func:`dlib_points` does not take is a ``ValueError``. Faces are updated in place.
     """
+
+    # what facex-sdk checks when it composes a pipeline (facex_sdk.fit)
+    accepts_layouts: ClassVar[tuple[str, ...]] = ("dlib5", "ibug68", "mesh468", "mesh478")
+    crop_template: ClassVar[str] = "dlib_chip"
+    crop_size_field: ClassVar[str] = "size"
+    crop_channels: ClassVar[str] = "bgr"
 
     def align(self, images: Sequence[np.ndarray], faces: Sequence[list[Any]]) -> list[list[Any]]:
         if len(images) != len(faces):

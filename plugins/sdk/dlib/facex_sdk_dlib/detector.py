@@ -7,7 +7,7 @@ predictors exactly the rectangle dlib found. Faces come sorted by score, best fi
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import dlib
 import numpy as np
@@ -19,6 +19,8 @@ from .common import model_path, rect_to_box
 
 class DlibHogDetector(Detector):
     """``dlib.get_frontal_face_detector()``; the score is the SVM margin (``run``'s detection scores)."""
+
+    landmark_layouts: ClassVar[tuple[str, ...]] = ()  # boxes only (checked by facex_sdk.fit)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -35,6 +37,8 @@ class DlibHogDetector(Detector):
 
 class DlibCnnDetector(Detector):
     """``dlib.cnn_face_detection_model_v1`` (mmod_human_face_detector.dat); score = MMOD confidence."""
+
+    landmark_layouts: ClassVar[tuple[str, ...]] = ()  # boxes only (checked by facex_sdk.fit)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

@@ -17,7 +17,7 @@ dlib predicts whole-pixel points. The models were fit to dlib's HOG boxes; other
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import dlib
 import numpy as np
@@ -56,6 +56,7 @@ class Dlib5ptLandmarker(_DlibShapeLandmarker):
 
     model_key = "5pt"
     layout = "dlib5"
+    landmark_layouts: ClassVar[tuple[str, ...]] = ("dlib5",)  # checked by facex_sdk.fit
 
 
 class Dlib68ptLandmarker(_DlibShapeLandmarker):
@@ -63,3 +64,4 @@ class Dlib68ptLandmarker(_DlibShapeLandmarker):
 
     model_key = "68pt"
     layout = None
+    landmark_layouts: ClassVar[tuple[str, ...]] = ("ibug68",)  # checked by facex_sdk.fit

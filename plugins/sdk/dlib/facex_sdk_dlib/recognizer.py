@@ -8,7 +8,7 @@ cosine threshold is in the README ("Threshold").
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import dlib
 import numpy as np
@@ -27,6 +27,10 @@ class DlibResnetRecognizer(Recognizer):
 
     #: cosine threshold equivalent to dlib's 0.6 Euclidean rule (README, "Threshold").
     default_threshold = DLIB_RESNET_THRESHOLD
+    # what facex-sdk checks when it composes a pipeline (facex_sdk.fit)
+    crop_template: ClassVar[str] = "dlib_chip"
+    crop_size: ClassVar[int | None] = CHIP_SIZE
+    crop_channels: ClassVar[str] = "bgr"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

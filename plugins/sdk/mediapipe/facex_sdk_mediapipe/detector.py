@@ -20,7 +20,7 @@ exceeds ``overlap`` of the smaller box's area). Boxes are clipped to the image; 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -73,6 +73,8 @@ class MediaPipeDetector(SolutionOwner, Detector):
     """Images (BGR uint8; grey and BGRA accepted) → per image a list of :class:`facex_core.Face`,
     best score first, with ``box`` (x1, y1, x2, y2) in pixels, ``score`` and 6 ``landmarks``
     (layout ``"mediapipe6"``, order in the module docstring)."""
+
+    landmark_layouts: ClassVar[tuple[str, ...]] = ("mediapipe6",)  # checked by facex_sdk.fit
 
     def _create_solution(self) -> Any:
         mp = import_mediapipe()

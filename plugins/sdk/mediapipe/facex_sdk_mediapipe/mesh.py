@@ -15,7 +15,7 @@ image; the tests check this on ArcFace-aligned crops of real photos.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -58,6 +58,8 @@ def cut_square(image: np.ndarray, left: int, top: int, side: int, border: int) -
 class MediaPipeMeshLandmarker(SolutionOwner, Landmarker):
     """Fills :attr:`Face.landmarks` (K×2 pixels, K = 468 or 478) and :attr:`Face.depth` (K pixels,
     smaller = nearer) of every face FaceMesh finds in its box's crop; sets ``layout`` to None."""
+
+    landmark_layouts: ClassVar[tuple[str, ...]] = ("mesh468", "mesh478")  # checked by facex_sdk.fit
 
     def _create_solution(self) -> Any:
         mp = import_mediapipe()

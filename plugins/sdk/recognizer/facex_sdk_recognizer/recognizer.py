@@ -8,7 +8,7 @@ evaluation default). The ONNX recognizer needs neither torch nor FaceX plugins a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -54,6 +54,12 @@ def _required(path: str, field: str, what: str) -> Path:
 class FaceXRecognizer(Recognizer):
     """A FaceX training checkpoint as a recognizer: the backbone is rebuilt from the config embedded
     in the checkpoint (its plugin must be installed) and its ``backbone.*`` weights are loaded strictly."""
+
+    # what facex-sdk checks when it composes a pipeline (facex_sdk.fit): FaceX trains on ArcFace-template
+    # BGR crops; other sizes are resized to the network's input
+    crop_template: ClassVar[str] = "arcface"
+    crop_size: ClassVar[int | None] = None
+    crop_channels: ClassVar[str] = "bgr"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -101,6 +107,12 @@ class FaceXRecognizer(Recognizer):
 class OnnxRecognizer(Recognizer):
     """An ONNX backbone (``facex-core export onnx``: input ``images`` N×3×H×W, output N×D) run with
     onnxruntime; H and W are read from the model (``input_size`` is used only if they are symbolic)."""
+
+    # what facex-sdk checks when it composes a pipeline (facex_sdk.fit): FaceX trains on ArcFace-template
+    # BGR crops; other sizes are resized to the network's input
+    crop_template: ClassVar[str] = "arcface"
+    crop_size: ClassVar[int | None] = None
+    crop_channels: ClassVar[str] = "bgr"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -127,6 +127,8 @@ class RetinaFaceDetector(Detector):
     """Images (BGR uint8; grey and BGRA accepted) → per image a list of :class:`facex_core.Face`
     sorted by score, with ``box`` (x1, y1, x2, y2), ``score`` and 5 ``landmarks`` (left eye, right eye,
     nose tip, left and right mouth corner, as seen in the image)."""
+
+    landmark_layouts: ClassVar[tuple[str, ...]] = ("arcface5",)  # checked by facex_sdk.fit
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

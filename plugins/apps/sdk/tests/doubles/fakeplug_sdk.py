@@ -1,7 +1,8 @@
 """SDK test doubles, installed as plugin distribution ``fakeplug-sdk`` by the ``doubles`` fixture (conftest.py).
 
 A face is a non-black rectangle of an image (one per connected region), its embedding the
-rectangle's colour; images over 4 megapixels make the detector fail.
+rectangle's colour; images over 4 megapixels make the detector fail. The detector declares its
+landmark layout (checked against the aligner); the recognizer declares nothing (not checked).
 """
 import cv2
 import numpy as np
@@ -27,6 +28,8 @@ class ColourConfig:
 
 
 class SquareDetector(Detector):
+    landmark_layouts = ("arcface5",)  # what facex_sdk.fit checks
+
     def detect(self, images):
         out = []
         for img in images:
