@@ -81,7 +81,7 @@ class Comparison:
     """``config``, ``calibration``, ``recognizer`` or ``placeholder`` (not calibrated)."""
     threshold_from: str
     """The source in words (``calibration FILE``, ``documented default of recognizer NAME``, ...)."""
-    faces: tuple[Any, Any]
+    faces: tuple[Any, ...]
     """The two :class:`facex_core.Face` compared (the face each image stands for)."""
 
 
@@ -167,8 +167,11 @@ class FaceAnalyzer:
             raise DataError(f"{_name(image)}: {'no face found' if not faces else 'no face could be aligned'}")
         return face
 
-    def embed(self, image: ImageInput, *, channels: Channels | None = None) -> np.ndarray:
-        """The embedding (D, unit length) of the face an image stands for."""
+    def embed(self, image: ImageInput, *, channels: Channels | None = None, aligned: bool = False) -> np.ndarray:
+        """The embedding (D, unit length) of the face an image stands for; ``aligned``: the image is
+        already an aligned crop (FaceX-Zoo's and InsightFace's data are), detection and alignment skipped."""
+        if aligned:
+            return self.embed_crops([to_bgr(image, channels)])[0]
         return np.asarray(self.face(image, channels=channels).embedding)
 
     def embed_crops(self, crops: Sequence[np.ndarray], *, channels: Channels = "bgr") -> np.ndarray:
@@ -180,12 +183,19 @@ class FaceAnalyzer:
             raise NonFiniteError("the recognizer produced a non-finite embedding (NaN weights?)")
         return out
 
-    def compare(self, a: ImageInput, b: ImageInput, *, channels: Channels | None = None) -> Comparison:
-        """Similarity of the faces two images stand for and the decision at :attr:`threshold`."""
+    def compare(self, a: ImageInput, b: ImageInput, *, channels: Channels | None = None,
+                aligned: bool = False) -> Comparison:
+        """Similarity of the faces two images stand for and the decision at :attr:`threshold`
+        (``aligned``: both are aligned crops; ``faces`` is then empty)."""
         from .embeddings import unit
 
-        faces = (self.face(a, channels=channels), self.face(b, channels=channels))
-        similarity = float(np.dot(unit(faces[0].embedding), unit(faces[1].embedding)))
+        if aligned:
+            faces: tuple[Any, ...] = ()
+            vectors = [self.embed(x, channels=channels, aligned=True) for x in (a, b)]
+        else:
+            faces = (self.face(a, channels=channels), self.face(b, channels=channels))
+            vectors = [f.embedding for f in faces]
+        similarity = float(np.dot(unit(vectors[0]), unit(vectors[1])))
         threshold = self.threshold
         return Comparison(similarity=similarity, same=similarity >= threshold.value, threshold=threshold.value,
                           threshold_source=threshold.source, threshold_from=threshold.description, faces=faces)
@@ -207,11 +217,12 @@ class FaceAnalyzer:
         names, vectors = labelled_embeddings(self, [Path(s) for s in sources], command)
         return gallery.add(names, vectors)
 
-    def search(self, gallery: Gallery, probe: ImageInput, *, top: int = 5,
-               channels: Channels | None = None) -> list[Match]:
+    def search(self, gallery: Gallery, probe: ImageInput, *, top: int = 5, channels: Channels | None = None,
+               aligned: bool = False) -> list[Match]:
         """The ``top`` identities of ``gallery`` for the face ``probe`` stands for, with the decision."""
         gallery.check_pipeline(self.identity())
-        return gallery.search(self.embed(probe, channels=channels), top, threshold=self.threshold.value)[0]
+        return gallery.search(self.embed(probe, channels=channels, aligned=aligned), top,
+                              threshold=self.threshold.value)[0]
 
     def identify(self, gallery: Gallery, faces: Sequence["Face"]) -> list[Match | None]:
         """Each face's best identity (``match`` says whether it reaches the threshold); ``None`` for a

@@ -29,6 +29,34 @@ def analyzer_of(args: argparse.Namespace) -> FaceAnalyzer:
     return FaceAnalyzer(args.config, overrides=args.set)
 
 
+def add_aligned_option(p: argparse.ArgumentParser) -> None:
+    """``--aligned``: the images are aligned crops already (detection and alignment skipped)."""
+    p.add_argument("--aligned", action="store_true",
+                   help="the images are aligned crops already (FaceX-Zoo and InsightFace data are): embed them "
+                        "as they are, skipping detection and alignment")
+
+
+def embedded_crops(analyzer: FaceAnalyzer, files: list[Path]) -> Any:
+    """One result per file for ``--aligned`` inputs: the whole image is the face's crop."""
+    import numpy as np
+
+    from facex_core import Face
+
+    from .inputs import Item, read_image
+
+    for path in files:
+        image, error = read_image(path)
+        it = Item(path, image, error)
+        if error is None:
+            try:
+                emb = analyzer.embed(image, channels="bgr", aligned=True)
+                box = np.array([0, 0, image.shape[1], image.shape[0]], np.float32)
+                it.faces = [Face(box=box, score=1.0, crop=image, embedding=emb)]
+            except (DataError, NonFiniteError) as exc:
+                it.error = f"{path}: {exc}"
+        yield it
+
+
 def threshold_note(analyzer: FaceAnalyzer) -> str:
     value, _, description = analyzer.threshold
     return f"threshold {value:g}, {description}"
@@ -136,6 +164,7 @@ def setup_embed(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     add_config_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE.npz")
+    add_aligned_option(p)
     p.set_defaults(func=run_embed)
 
 
@@ -154,7 +183,9 @@ def run_embed(args: argparse.Namespace) -> int:
     scores: list[float] = []
     embeddings: list[Any] = []
     errors: list[str] = []
-    for it in analyzer.process(files, embed=True, command="embed", progress=folder or len(files) > 1):
+    items = (embedded_crops(analyzer, files) if args.aligned else
+             analyzer.process(files, embed=True, command="embed", progress=folder or len(files) > 1))
+    for it in items:
         if it.error:
             errors.append(str(it.path))
             print(json.dumps({"file": str(it.path), "error": it.error}), flush=True)
@@ -191,6 +222,7 @@ def setup_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("b")
     add_config_arguments(p)
     p.add_argument("--json", action="store_true")
+    add_aligned_option(p)
     p.set_defaults(func=run_compare)
 
 
@@ -198,7 +230,7 @@ def run_compare(args: argparse.Namespace) -> int:
     """Similarity of the faces two images stand for, and the decision at the threshold; exit 1 if one has none."""
     analyzer = analyzer_of(args)
     try:
-        result = analyzer.compare(args.a, args.b)
+        result = analyzer.compare(args.a, args.b, aligned=args.aligned)
     except (DataError, NonFiniteError) as exc:  # an image without a usable face: an answer, not a usage error
         if args.json:
             print(json.dumps({"error": str(exc)}))
@@ -227,6 +259,7 @@ def setup_search(p: argparse.ArgumentParser) -> None:
     top.add_argument("--top", type=positive_int, default=5, help="identities to print per probe (default 5)")
     top.add_argument("--all", action="store_true", help="print every identity")
     p.add_argument("--json", action="store_true", help="one JSON object per probe")
+    add_aligned_option(p)
     p.set_defaults(func=run_search)
 
 
@@ -239,7 +272,8 @@ def run_search(args: argparse.Namespace) -> int:
     failed = 0
     for probe in args.probes:
         try:
-            matches = analyzer.search(gallery, probe, top=len(gallery) if args.all else args.top)
+            matches = analyzer.search(gallery, probe, top=len(gallery) if args.all else args.top,
+                                      aligned=args.aligned)
         except (DataError, NonFiniteError) as exc:
             failed += 1
             if args.json:

@@ -2,6 +2,8 @@
 succeeded, no good output replaced by an empty one, NaN embeddings refused, stale settings refused."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,18 @@ def test_data_align_refuses_to_mix_crops_of_another_pipeline(doubles, tmp_path, 
     err = capsys.readouterr().err
     assert "holds a data align run made with other settings" in err and "size" in err
     assert main(["data", "align", str(raw.parent), str(dst), *stages, "--workers", "0"]) == 0  # same: resumes
+
+
+def test_aligned_inputs_skip_detection_and_give_the_pipelines_embeddings(doubles, tmp_path, images, capsys):
+    crops = tmp_path / "crops"
+    assert main(["sdk", "align", str(images), "--out", str(crops), *PIPELINE]) == 0
+    a, b = sorted(crops.glob("*.jpg"))
+    capsys.readouterr()
+    assert main(["sdk", "compare", str(images / "a.png"), str(images / "b.png"), *PIPELINE, "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)["similarity"]
+    assert main(["sdk", "compare", str(a), str(b), *PIPELINE, "--json", "--aligned"]) == 0
+    aligned = json.loads(capsys.readouterr().out)["similarity"]
+    assert aligned == pytest.approx(full, abs=0.02)  # the same crops, re-encoded as JPEG once
+    out = tmp_path / "aligned.npz"
+    assert main(["sdk", "embed", str(crops), "--out", str(out), "--aligned", *PIPELINE]) == 0
+    assert np.load(out)["embeddings"].shape == (2, 3)
