@@ -69,3 +69,18 @@ def test_forward_taps_return_the_named_stage_outputs_of_one_pass():
     assert not backbone.features[2]._forward_hooks  # the taps are removed afterwards
     with pytest.raises(ValueError, match="no stage 'stage9'"):
         backbone.forward_taps(images, ["stage9"])
+
+
+def test_check_backbone_stages_accepts_the_true_shapes_and_refuses_wrong_order_or_shape():
+    import facex_core
+    from facex_core.testing import check_backbone_stages
+
+    backbone = facex_core.build("backbone", "tiny")
+    w = backbone.config.width
+    h, wd = backbone.input_size
+    true = {"stage1": (w, h // 2, wd // 2), "stage2": (2 * w, h // 4, wd // 4)}
+    check_backbone_stages(backbone, true)
+    with pytest.raises(AssertionError):
+        check_backbone_stages(backbone, {"stage2": true["stage2"], "stage1": true["stage1"]})
+    with pytest.raises(AssertionError):
+        check_backbone_stages(backbone, {"stage1": true["stage1"], "stage2": (2 * w, 1, 1)})

@@ -36,6 +36,33 @@ def check_backbone(backbone: Any, batch: int = 2) -> None:
     assert not backbone.training
 
 
+def check_backbone_stages(backbone: Any, expected: dict[str, tuple[int, ...]]) -> None:
+    """``stages()`` names exactly ``expected`` (name → per-sample output shape) in forward order, and one
+    ``forward_taps`` pass returns those shapes and the embeddings of ``forward``."""
+    backbone.eval()
+    stages = backbone.stages()
+    assert list(stages) == list(expected), f"stages {list(stages)}, expected {list(expected)}"
+    fired: list[str] = []
+    hooks = [m.register_forward_hook(lambda *_a, name=name: fired.append(name)) for name, m in stages.items()]
+    x = backbone.example_input(2)
+    try:
+        with torch.no_grad():
+            embeddings, maps = backbone.forward_taps(x, list(expected))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert fired == list(expected), f"stages are not in forward order: {fired}"
+    assert {k: tuple(v.shape) for k, v in maps.items()} == {k: (2, *shape) for k, shape in expected.items()}
+    with torch.no_grad():
+        assert torch.equal(embeddings, backbone(x)), "forward_taps changes the embeddings"
+    try:
+        backbone.forward_taps(x, ["no-such-stage"])
+    except ValueError as err:
+        assert "no stage" in str(err)
+    else:
+        raise AssertionError("forward_taps accepted an unknown stage name")
+
+
 def check_head(head: Any, batch: int = 4) -> None:
     """A head gives a finite loss whose gradients reach the embeddings and the class centres."""
     assert isinstance(head, Head), f"{type(head).__name__} does not subclass facex_core.Head"

@@ -154,3 +154,15 @@ class ResidualAttentionNet(Backbone):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self.check_input(images)
         return self.output_layer(self.attention_body(self.conv1(images)))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (conv1, 1/2 of the input) and
+        ``stage1`` … ``stage4``, the last module at 1/2 … 1/16 (the end of attention stages 1–3, then the
+        last residual block: 56, 28, 14, 7 at 112)."""
+        taps: dict[str, nn.Module] = {"stem": self.conv1}
+        index = -1
+        for level, count in enumerate(self.config.modules, start=1):
+            index += 1 + count  # the stage's residual block, then its attention modules
+            taps[f"stage{level}"] = self.attention_body[index]
+        taps[f"stage{len(self.config.modules) + 1}"] = self.attention_body[-1]
+        return taps

@@ -8,7 +8,7 @@ import facex_core
 from facex_backbone_attention.attention import MASK_LEVELS, AttentionModule, ResidualAttentionNet
 from facex_backbone_attention import plugin
 from facex_backbone_attention.plugin import Attention92Config, AttentionNetConfig
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts (M). They include a 1x1 shortcut conv that FaceX-Zoo builds
@@ -179,3 +179,17 @@ def test_built_by_name(name: str, modules: tuple[int, int, int]) -> None:
 def test_plugin_module_does_not_import_torch() -> None:
     assert_light_module("facex_backbone_attention.plugin")
     assert [c.name for c in plugin.facex_components()] == ["attention56", "attention92"]
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_end_each_resolution() -> None:
+    # width 8 at 32×32: conv1 halves (8 ch); stages of 4w, 8w, 16w channels, then 32w at 1/16
+    torch.manual_seed(0)
+    net = ResidualAttentionNet(AttentionNetConfig(**SMALL, input_size=(32, 32)))
+    check_backbone_stages(net, {"stem": (8, 16, 16), "stage1": (32, 16, 16), "stage2": (64, 8, 8),
+                            "stage3": (128, 4, 4), "stage4": (256, 2, 2)})
+    deep = Attention92Config(**SMALL, input_size=(32, 32))  # modules 1, 2, 3: stage k ends after its k modules
+    net = ResidualAttentionNet(deep)
+    assert net.stages()["stage3"] is net.attention_body[1 + 1 + 1 + 2 + 1 + 3 - 1]

@@ -126,3 +126,14 @@ class EfficientNet(Backbone):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self.check_input(images)
         return self.output_layer(self.head(self.blocks(self.stem(images))))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (full resolution), ``stage1`` …
+        ``stage4`` = the last MBConv block at 1/2 … 1/16 of the input (56, 28, 14, 7 at 112: the ends of
+        the 24-, 40-, 112- and 320-channel stages of B0) and ``final`` (the 1×1 head convolution)."""
+        ends: dict[tuple[int, int], nn.Module] = {}
+        for block in self.blocks:
+            if block.out_size != self.stem.out_size:
+                ends[block.out_size] = block  # insertion order = resolution order; the last block wins
+        return {"stem": self.stem, **{f"stage{k}": b for k, b in enumerate(ends.values(), start=1)},
+                "final": self.head}

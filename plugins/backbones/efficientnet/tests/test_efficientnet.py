@@ -11,8 +11,8 @@ import facex_core
 from facex_backbone_efficientnet.efficientnet import EfficientNet, MBConv, same_padding
 from facex_backbone_efficientnet.plugin import (COEFFICIENTS, CONFIGS, STAGES, EfficientNetB7Config,
                                                 EfficientNetConfig)
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, check_map_size_config, count_parameters, torch_threads)
 
 VARIANTS = list(COEFFICIENTS)
 
@@ -240,3 +240,14 @@ def test_built_by_name_with_overrides() -> None:
     assert isinstance(net, EfficientNet) and net.embedding_size == 32
     assert (net.config.width, net.config.depth) == (1.2, 0.3)
     assert net.head.conv.out_channels == 1536  # make_divisible(1280 * 1.2)
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_end_each_resolution() -> None:
+    # B0 widths at 32×32: stem 32 ch; the last blocks at 16, 8, 4, 2 px have 24, 40, 112, 320 ch; head 1280
+    torch.manual_seed(0)
+    net = EfficientNet(reduced("b0"))
+    check_backbone_stages(net, {"stem": (32, 32, 32), "stage1": (24, 16, 16), "stage2": (40, 8, 8),
+                            "stage3": (112, 4, 4), "stage4": (320, 2, 2), "final": (1280, 2, 2)})

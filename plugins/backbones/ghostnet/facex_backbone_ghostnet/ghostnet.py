@@ -106,3 +106,16 @@ class GhostNet(Backbone):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self.check_input(images)
         return self.output_layer(self.final(self.blocks(self.stem(images))))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (full resolution), ``stage1`` …
+        ``stage4`` = the last ghost bottleneck at 1/2 … 1/16 of the input (56, 28, 14, 7 at 112) and
+        ``final`` (the 1×1 conv to 960·width channels)."""
+        taps: dict[str, nn.Module] = {"stem": self.stem}
+        level = 0
+        for block, (*_, stride) in zip(self.blocks, BLOCKS):
+            level += stride == 2
+            if level:
+                taps[f"stage{level}"] = block
+        taps["final"] = self.final
+        return taps

@@ -7,8 +7,8 @@ import torch
 import facex_core
 from facex_backbone_ghostnet.ghostnet import GhostBottleneck, GhostModule, GhostNet
 from facex_backbone_ghostnet.plugin import BLOCKS, GhostNetConfig
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter count of GhostNet (width 1.0, feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = 26.759
@@ -173,3 +173,14 @@ def test_built_by_name_with_width() -> None:
     net = facex_core.build("backbone", "ghostnet", width=0.5, embedding_size=128)
     assert isinstance(net, GhostNet) and net.embedding_size == 128
     assert count_parameters(net) == expected_params(0.5, embedding=128)
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_end_each_resolution() -> None:
+    # width 0.5 at 32×32: c(x) = make_divisible(x/2, 4); last blocks at 16, 8, 4, 2 px: 12, 20, 56, 80 ch
+    torch.manual_seed(0)
+    net = GhostNet(GhostNetConfig(width=0.5, embedding_size=16, input_size=(32, 32)))
+    check_backbone_stages(net, {"stem": (8, 32, 32), "stage1": (12, 16, 16), "stage2": (20, 8, 8),
+                            "stage3": (56, 4, 4), "stage4": (80, 2, 2), "final": (480, 2, 2)})

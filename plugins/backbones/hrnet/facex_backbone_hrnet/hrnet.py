@@ -204,3 +204,14 @@ class HRNet(Backbone):
         for incre, down, branch in zip(self.incre_modules[1:], self.downsamp_modules, xs[1:]):
             y = incre(branch) + down(y)
         return self.output_layer(self.final_layer(y))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`), each one map: ``stem`` (bn2, before its ReLU,
+        1/2 of the input), ``layer1`` (the stage-1 bottlenecks, 1/2), ``stage1`` … ``stage4`` (the four
+        resolution streams after the last fusion, each through its head bottleneck: 1/2 … 1/16, as in the
+        other CNN families; HRNet's own multi-branch ``stage2``–``stage4`` modules give lists of maps and
+        are not taps) and ``final`` (final_layer, 1/16)."""
+        taps: dict[str, nn.Module] = {"stem": self.bn2, "layer1": self.layer1}
+        taps.update({f"stage{k}": incre for k, incre in enumerate(self.incre_modules, start=1)})
+        taps["final"] = self.final_layer
+        return taps

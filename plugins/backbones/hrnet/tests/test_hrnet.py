@@ -8,7 +8,7 @@ import facex_core
 from facex_backbone_hrnet.hrnet import HRNet
 from facex_backbone_hrnet import plugin
 from facex_backbone_hrnet.plugin import HRNetConfig
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured HRNet (yaml default, W18 widths): total and flatten+linear output layer, in M.
@@ -197,3 +197,13 @@ def test_built_by_name_from_toml_style_values() -> None:
 def test_plugin_module_does_not_import_torch() -> None:
     assert_light_module("facex_backbone_hrnet.plugin")
     assert [c.name for c in plugin.facex_components()] == ["hrnet_w18"]
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_single_maps_by_resolution(small: HRNet) -> None:
+    # 112: stem and layer1 at 56; the four streams (head bottleneck planes 4, 8, 16, 32, ×4) at 56 … 7
+    check_backbone_stages(small, {"stem": (64, 56, 56), "layer1": (32, 56, 56), "stage1": (16, 56, 56),
+                              "stage2": (32, 28, 28), "stage3": (64, 14, 14), "stage4": (128, 7, 7),
+                              "final": (64, 7, 7)})

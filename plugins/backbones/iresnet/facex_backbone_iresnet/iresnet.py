@@ -127,6 +127,12 @@ class IResNet(Backbone):
             x = self._trunk(images)
         return self.features(self.fc(x))
 
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (conv1-bn1-prelu, full resolution)
+        and ``stage1`` … ``stage4`` (layer1 … layer4: 1/2 … 1/16 of the input, 56 … 7 at 112)."""
+        return {"stem": self.prelu, "stage1": self.layer1, "stage2": self.layer2, "stage3": self.layer3,
+                "stage4": self.layer4}
+
 
 def convert_insightface_input(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Fold InsightFace's input convention into ``conv1`` so that a released checkpoint takes FaceX's.

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, count_parameters, torch_threads)
 from facex_backbone_iresnet import plugin
 from facex_backbone_iresnet.iresnet import IResNet, convert_insightface_input
 from facex_backbone_iresnet.plugin import IResNet50Config, IResNetConfig
@@ -301,3 +301,13 @@ def test_components_declared() -> None:
         assert issubclass(comp.config, IResNetConfig)
         assert tuple(comp.config().layers) == VARIANT_LAYERS[name]
         assert comp.config().embedding_size == 512 and comp.config().dropout == 0.0
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_stem_and_the_four_layers() -> None:
+    torch.manual_seed(0)
+    net = IResNet(IResNetConfig(**SMALL, input_size=(32, 32)))
+    check_backbone_stages(net, {"stem": (64, 32, 32), "stage1": (64, 16, 16), "stage2": (128, 8, 8),
+                            "stage3": (256, 4, 4), "stage4": (512, 2, 2)})

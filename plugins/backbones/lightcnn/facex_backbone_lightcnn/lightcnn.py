@@ -118,3 +118,10 @@ class LightCNN(Backbone):
         x = self.pool3(self.group2(self.block2(x)))
         x = self.group4(self.block4(self.group3(self.block3(x))))
         return self.output_layer(self.pool4(x))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (conv1, full resolution) and
+        ``stage1`` … ``stage4``, the last map at 1/2 … 1/16 of the input: group1 (56 at 112), group2 (28),
+        group4 (14) and pool4 (7)."""
+        return {"stem": self.conv1, "stage1": self.group1, "stage2": self.group2, "stage3": self.group4,
+                "stage4": self.pool4}

@@ -9,7 +9,7 @@ import facex_core
 from facex_backbone_lightcnn.lightcnn import Downsample, LightCNN, MFMConv
 from facex_backbone_lightcnn import plugin
 from facex_backbone_lightcnn.plugin import LightCNN9Config, LightCNNConfig
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured LightCNN-29 (v2): total and BN2d-dropout-flatten-linear-BN1d output layer, in M.
@@ -173,3 +173,13 @@ def test_built_by_name(name: str, depth: int, pooling: str) -> None:
 def test_plugin_module_does_not_import_torch() -> None:
     assert_light_module("facex_backbone_lightcnn.plugin")
     assert [c.name for c in plugin.facex_components()] == ["lightcnn29", "lightcnn9"]
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_end_each_resolution() -> None:
+    torch.manual_seed(0)
+    net = LightCNN(LightCNNConfig(**SMALL29, input_size=(32, 32)))
+    check_backbone_stages(net, {"stem": (12, 32, 32), "stage1": (24, 16, 16), "stage2": (48, 8, 8),
+                            "stage3": (32, 4, 4), "stage4": (32, 2, 2)})

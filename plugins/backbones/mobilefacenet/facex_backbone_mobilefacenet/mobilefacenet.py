@@ -148,3 +148,11 @@ class MobileFaceNet(Backbone):
         x = self.conv_6_dw(x)
         x = self.conv_6_flatten(x)
         return self.bn(self.linear(x))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`), named by resolution like every FaceX CNN
+        (``stageK`` = the last map at 1/2^K of the input): ``stem`` (conv1, 1/2), ``stage1`` (conv2_dw,
+        1/2), ``stage2`` (conv_3, 1/4), ``stage3`` (conv_4, 1/8), ``stage4`` (conv_5, 1/16: 7×7 at 112)
+        and ``final`` (conv_6_sep, 512 channels before the GDConv)."""
+        return {"stem": self.conv1, "stage1": self.conv2_dw, "stage2": self.conv_3, "stage3": self.conv_4,
+                "stage4": self.conv_5, "final": self.conv_6_sep}

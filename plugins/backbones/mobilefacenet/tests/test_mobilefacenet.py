@@ -6,8 +6,8 @@ import torch
 
 from facex_backbone_mobilefacenet.mobilefacenet import MobileFaceNet
 from facex_backbone_mobilefacenet.plugin import MBFConfig, MobileFaceNetConfig
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_map_size_config,
-                                count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone_stages,
+                                check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter count of its MobileFaceNet (feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = 1.201
@@ -249,3 +249,17 @@ def test_components_declared() -> None:
     for comp in comps.values():
         assert comp.kind == "backbone"
         assert comp.factory == "facex_backbone_mobilefacenet.mobilefacenet:MobileFaceNet"
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_named_by_resolution() -> None:
+    # 64×64: conv1 halves to 32; conv_23, conv_34, conv_45 halve again; 64·width then 128·width channels
+    torch.manual_seed(0)
+    net = MobileFaceNet(MobileFaceNetConfig(input_size=(64, 64), embedding_size=16, blocks=(2, 1, 1, 1)))
+    check_backbone_stages(net, {"stem": (64, 32, 32), "stage1": (64, 32, 32), "stage2": (64, 16, 16),
+                            "stage3": (128, 8, 8), "stage4": (128, 4, 4), "final": (512, 4, 4)})
+    wide = MobileFaceNet(MBFConfig(input_size=(32, 32), embedding_size=16, blocks=(1, 0, 1, 0)))  # empty stages tap too
+    check_backbone_stages(wide, {"stem": (128, 16, 16), "stage1": (128, 16, 16), "stage2": (128, 8, 8),
+                             "stage3": (256, 4, 4), "stage4": (256, 2, 2), "final": (512, 2, 2)})

@@ -126,6 +126,12 @@ class RepVGG(Backbone):
             x = stage(x)
         return self.output_layer(x)
 
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (stage0, full resolution) and
+        ``stage1`` … ``stage4`` (1/2 … 1/16 of the input), in the training and in the deploy form."""
+        return {"stem": self.stage0, "stage1": self.stage1, "stage2": self.stage2, "stage3": self.stage3,
+                "stage4": self.stage4}
+
     @property
     def is_deployed(self) -> bool:
         """Whether every block is in the single-convolution inference form."""

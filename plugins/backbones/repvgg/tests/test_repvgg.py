@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import facex_core
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_repvgg import plugin
 from facex_backbone_repvgg.plugin import PRESETS, RepVGGA0Config, RepVGGB0Config, RepVGGB1Config, RepVGGConfig
 from facex_backbone_repvgg.repvgg import RepVGG, RepVGGBlock, reparameterized
@@ -216,3 +216,16 @@ def test_components_declared() -> None:
     for name, comp in comps.items():
         assert comp.kind == "backbone" and comp.config is CONFIGS[name.removeprefix("repvgg_")]
         assert comp.factory == "facex_backbone_repvgg.repvgg:RepVGG"
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_in_training_and_deploy_form() -> None:
+    # width 0.25: stage channels min(64, 16), 16, 32, 64, 128
+    torch.manual_seed(0)
+    net = RepVGG(RepVGGConfig(**SMALL, input_size=(32, 32)))
+    expected = {"stem": (16, 32, 32), "stage1": (16, 16, 16), "stage2": (32, 8, 8), "stage3": (64, 4, 4),
+                "stage4": (128, 2, 2)}
+    check_backbone_stages(net, expected)
+    check_backbone_stages(reparameterized(net), expected)

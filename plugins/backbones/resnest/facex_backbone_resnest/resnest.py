@@ -134,3 +134,10 @@ class ResNeSt(Backbone):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self.check_input(images)
         return self.output_layer(self.body(self.input_layer(images)))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (input_layer, full resolution) and
+        ``stage1`` … ``stage4`` (body.layer1 … layer4: 1/2 … 1/16 of the input)."""
+        taps: dict[str, nn.Module] = {"stem": self.input_layer}
+        taps.update({f"stage{name[len('layer'):]}": layer for name, layer in self.body.named_children()})
+        return taps

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_resnest import plugin
 from facex_backbone_resnest.plugin import LAYERS, ResNeSt50Config, ResNeSt101Config, ResNeStConfig
@@ -180,3 +180,14 @@ def test_components_declared() -> None:
     assert comps["resnest50"].config is ResNeSt50Config and comps["resnest101"].config is ResNeSt101Config
     assert all(c.kind == "backbone" and c.factory == "facex_backbone_resnest.resnest:ResNeSt"
                for c in comps.values())
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_stem_and_the_four_layers() -> None:
+    # stem 64 (ResNeSt-50); layer k outputs 64·2^(k−1)·4 channels at 1/2^k
+    torch.manual_seed(0)
+    net = ResNeSt(ResNeStConfig(**{**SMALL, "input_size": (32, 32)}))
+    check_backbone_stages(net, {"stem": (64, 32, 32), "stage1": (256, 16, 16), "stage2": (512, 8, 8),
+                            "stage3": (1024, 4, 4), "stage4": (2048, 2, 2)})

@@ -90,6 +90,18 @@ class ResNet(Backbone):
         self.check_input(images)
         return self.output_layer(self.body(self.input_layer(images)))
 
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`): ``stem`` (input_layer, full resolution) and
+        ``stage1`` … ``stage4``, the last IR unit of each width (1/2 … 1/16 of the input: 56, 28, 14, 7
+        at 112)."""
+        taps: dict[str, nn.Module] = {"stem": self.input_layer}
+        end = 0
+        for index, count in enumerate(self.config.stage_units, start=1):
+            end += count
+            if count:
+                taps[f"stage{index}"] = self.body[end - 1]
+        return taps
+
 
 #: FaceX-Zoo key pattern -> FaceX key inside the core's squeeze-excitation (the output layer's keys
 #: are mapped by :func:`facex_core.rename_output_layer`).

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_resnet import plugin
 from facex_backbone_resnet.plugin import ResNetConfig
@@ -263,3 +263,14 @@ def test_components_declared() -> None:
     assert comps["resnet152_irse"].config().depth == 152
     assert comps["resnet152_irse"].config().mode == "ir_se"
     assert comps["resnet100_ir"].config().mode == "ir"
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_the_last_unit_of_each_width() -> None:
+    torch.manual_seed(0)
+    net = facex_core.build("backbone", "resnet50_ir", **SMALL, input_size=(32, 32))
+    check_backbone_stages(net, {"stem": (64, 32, 32), "stage1": (64, 16, 16), "stage2": (128, 8, 8),
+                            "stage3": (256, 4, 4), "stage4": (512, 2, 2)})
+    assert net.stages()["stage1"] is net.body[1]  # units (2, 1, 1, 1): stage 1 ends with unit 2

@@ -7,8 +7,8 @@ import torch
 import facex_core
 from facex_backbone_rexnet.plugin import ReXNetConfig
 from facex_backbone_rexnet.rexnet import LinearBottleneck, ReXNet, channel_plan
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, check_map_size_config, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, check_map_size_config, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts of ReXNet-1.0 (feat_dim 512, 112x112), in millions.
 REFERENCE_PARAMS_M = {False: 15.197, True: 16.22}
@@ -173,3 +173,16 @@ def test_built_by_name_with_se() -> None:
     net = facex_core.build("backbone", "rexnet_1_0", use_se=True, embedding_size=128)
     assert isinstance(net, ReXNet) and net.embedding_size == 128
     assert count_parameters(net) == expected_params(use_se=True, embedding=128)
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_end_each_resolution() -> None:
+    # 32×32, width 1: the last bottleneck at 16, 8, 4, 2 px has 38, 61, 128, 185 channels (16 + 180·k/16)
+    torch.manual_seed(0)
+    net = ReXNet(ReXNetConfig(input_size=(32, 32), embedding_size=16))
+    check_backbone_stages(net, {"stem": (32, 32, 32), "stage1": (38, 16, 16), "stage2": (61, 8, 8),
+                            "stage3": (128, 4, 4), "stage4": (185, 2, 2), "final": (512, 2, 2)})
+    deeper = ReXNet(ReXNetConfig(input_size=(32, 32), embedding_size=16, depth_mult=1.5))
+    assert deeper.stages()["stage4"] is deeper.blocks[-1]

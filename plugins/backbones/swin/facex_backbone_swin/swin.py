@@ -237,3 +237,12 @@ class SwinTransformer(Backbone):
         for layer in self.layers:
             x = layer(x)
         return self.output_layer(x)
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`), token sequences ``N × (h·w) × C`` in row-major
+        grid order: ``stem`` (patch_embed, grid of resolutions[0]) and ``stage1`` … ``stageK``, the last
+        Swin block of each stage, before its patch merging (grid resolutions[k−1], embed_dim·2^(k−1)
+        channels)."""
+        taps: dict[str, nn.Module] = {"stem": self.patch_embed}
+        taps.update({f"stage{k}": layer.blocks[-1] for k, layer in enumerate(self.layers, start=1)})
+        return taps

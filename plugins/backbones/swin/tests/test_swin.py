@@ -10,8 +10,8 @@ from facex_backbone_swin import plugin
 from facex_backbone_swin import windows as win
 from facex_backbone_swin.plugin import SwinSConfig, SwinTConfig, stage_resolutions
 from facex_backbone_swin.swin import PatchMerging, SwinTransformer, SwinTransformerBlock
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, count_parameters, torch_threads)
 
 #: FaceX-Zoo's measured parameter counts (feat_dim 512, 224x224), in millions (facexzoo-reference §2).
 REFERENCE_PARAMS_M = {"swin_t": 46.788, "swin_s": 68.106}
@@ -312,3 +312,14 @@ def test_built_by_name_with_toml_style_overrides() -> None:
     assert isinstance(net, SwinTransformer) and net.embedding_size == 64
     assert net.config.depths == (1, 1, 1, 1) and net.config.drop_path_rate == 0.3
     assert math.isclose(net.layers[3].blocks[0].drop_path.p, 0.3)
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_token_sequences_before_each_merge() -> None:
+    # 224×224, patch 4: 56×56 tokens of 16 ch; stage k has (56/2^(k-1))² tokens of 16·2^(k−1) ch
+    torch.manual_seed(0)
+    net = SwinTransformer(reduced())
+    check_backbone_stages(net, {"stem": (3136, 16), "stage1": (3136, 16), "stage2": (784, 32), "stage3": (196, 64),
+                            "stage4": (49, 128)})

@@ -120,3 +120,11 @@ class TFNAS(Backbone):
         for stage in (self.stage1, self.stage2, self.stage3, self.stage4, self.stage5, self.stage6):
             x = stage(x)
         return self.output_layer(self.feature_mix_layer(x))
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`), named by resolution like every FaceX CNN:
+        ``stem`` (second_stem, full resolution), ``stage1`` (TF-NAS stage1, 1/2), ``stage2`` (stage2, 1/4),
+        ``stage3`` (stage4, the last at 1/8), ``stage4`` (stage6, the last at 1/16) and ``final``
+        (feature_mix_layer). TF-NAS's own stage3 and stage5 are not taps."""
+        return {"stem": self.second_stem, "stage1": self.stage1, "stage2": self.stage2, "stage3": self.stage4,
+                "stage4": self.stage6, "final": self.feature_mix_layer}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import facex_core
-from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export,
+from facex_core.testing import (assert_light_module, check_backbone, check_backbone_export, check_backbone_stages,
                                 check_map_size_config, count_parameters, torch_threads)
 from facex_backbone_tfnas import plugin
 from facex_backbone_tfnas.plugin import TFNASConfig
@@ -142,3 +142,14 @@ def test_components_declared() -> None:
     (comp,) = plugin.facex_components()
     assert (comp.name, comp.kind, comp.config) == ("tfnas_a", "backbone", TFNASConfig)
     assert comp.factory == "facex_backbone_tfnas.tfnas:TFNAS"
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_named_by_resolution() -> None:
+    # 32×32: second stem 16 ch at 32; TF-NAS stages 1, 2, 4, 6 end the 16, 8, 4, 2 px maps; mix 1280
+    torch.manual_seed(0)
+    net = TFNAS(TFNASConfig(input_size=(32, 32), embedding_size=16))
+    check_backbone_stages(net, {"stem": (16, 32, 32), "stage1": (24, 16, 16), "stage2": (40, 8, 8),
+                            "stage3": (112, 4, 4), "stage4": (320, 2, 2), "final": (1280, 2, 2)})

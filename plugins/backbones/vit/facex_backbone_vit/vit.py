@@ -165,6 +165,18 @@ class VisionTransformer(Backbone):
             x = self.mask_token.to(x.dtype).expand(x.shape[0], self.num_patches, -1).scatter(1, index, x)
         return self.feature(x.flatten(1))
 
+    def stages(self) -> dict[str, nn.Module]:
+        """Feature taps (:meth:`facex_core.Backbone.stages`), token sequences ``N × L × C`` (L = the patch
+        grid, row-major; only the kept tokens, in random order, while training with mask_ratio > 0):
+        ``stem`` (patch_embed, before the position embedding), ``stage1`` … ``stage4`` = the end of each
+        quarter of the blocks (blocks 3, 6, 9, 12 of a depth-12 ViT; fewer groups when depth < 4) and
+        ``final`` (the closing LayerNorm)."""
+        groups = min(4, len(self.blocks))
+        taps: dict[str, nn.Module] = {"stem": self.patch_embed}
+        taps.update({f"stage{k}": self.blocks[len(self.blocks) * k // groups - 1] for k in range(1, groups + 1)})
+        taps["final"] = self.norm
+        return taps
+
     def random_keep_index(self, tokens: torch.Tensor) -> torch.Tensor:
         """Per image, the positions of ``kept_patches`` tokens chosen uniformly without replacement,
         as an ``N×kept×C`` index for ``gather``/``scatter`` along the token axis."""

@@ -7,8 +7,8 @@ import torch
 from facex_backbone_vit import plugin
 from facex_backbone_vit.plugin import ViTBConfig, ViTSConfig, ViTTConfig, patch_grid
 from facex_backbone_vit.vit import VisionTransformer
-from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone,
-                                check_backbone_export, count_parameters, torch_threads)
+from facex_core.testing import (assert_light_module, calibrate_batchnorm, check_backbone, check_backbone_export,
+                                check_backbone_stages, count_parameters, torch_threads)
 
 CONFIGS = {"vit_t": ViTTConfig, "vit_s": ViTSConfig, "vit_b": ViTBConfig}
 #: InsightFace arcface_torch README, "ViT for Face Recognition": GFLOPs (= MACs, ptflops plus the
@@ -245,3 +245,17 @@ def test_built_by_name_with_overrides() -> None:
     net = facex_core.build("backbone", "vit_b", embedding_size=64, embed_dim=32, depth=2, num_heads=2)
     assert isinstance(net, VisionTransformer) and net.embedding_size == 64
     assert net.gradient_checkpointing and len(net.blocks) == 2
+
+
+# -- feature taps (Backbone.stages, used by distillation) ---------------------------------------
+
+
+def test_stages_are_block_groups_of_tokens() -> None:
+    # 112×112, patch 9: 144 tokens; depth 6 → groups end after blocks 1, 3, 4, 6
+    torch.manual_seed(0)
+    net = VisionTransformer(reduced(depth=6))
+    check_backbone_stages(net, {"stem": (144, 32), "stage1": (144, 32), "stage2": (144, 32), "stage3": (144, 32),
+                            "stage4": (144, 32), "final": (144, 32)})
+    assert [net.stages()[f"stage{k}"] for k in (1, 2, 3, 4)] == [net.blocks[i] for i in (0, 2, 3, 5)]
+    shallow = VisionTransformer(reduced(depth=2))
+    assert list(shallow.stages()) == ["stem", "stage1", "stage2", "final"]

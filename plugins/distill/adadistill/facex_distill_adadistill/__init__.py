@@ -1,0 +1,1 @@
+"""AdaDistill adaptive face distillation (Boutros et al., ECCV 2024) as a FaceX distillation loss."""

@@ -1,0 +1,1 @@
+"""FSP-matrix distillation (Yim et al., CVPR 2017) as a FaceX distillation loss."""

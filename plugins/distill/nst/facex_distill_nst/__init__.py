@@ -1,0 +1,1 @@
+"""Neuron selectivity transfer (Huang & Wang 2017) as a FaceX distillation loss."""

@@ -1,0 +1,1 @@
+"""Probabilistic knowledge transfer (Passalis & Tefas, ECCV 2018) as a FaceX distillation loss."""

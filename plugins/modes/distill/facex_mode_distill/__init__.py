@@ -1,0 +1,1 @@
+"""Knowledge distillation for FaceX: a frozen teacher checkpoint, any student, several distillation terms."""
