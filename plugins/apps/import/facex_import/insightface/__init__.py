@@ -1,0 +1,1 @@
+"""Importers of InsightFace ``arcface_torch`` networks: IResNet, MBF and ViT (light package)."""
