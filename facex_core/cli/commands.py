@@ -164,42 +164,82 @@ def train_summary(result: Any) -> str:
 
 def setup_evaluate(p: argparse.ArgumentParser) -> None:
     _experiment_arguments(p, ", or a FaceX checkpoint (.pt)")
-    p.add_argument("--checkpoint", action="append", default=[],
-                   help="'last', 'none' or a path (repeatable: one table row each)")
-    p.add_argument("--out", metavar="DIR", help="where the tables and curves go (default: <output_dir>/eval for a "
-                                                 "config, ./eval-<run name> for a checkpoint)")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="[LABEL=]SPEC",
+                   help="'last', 'none' or a path, optionally labelled (repeatable: one table row each; default "
+                        "label: the run name the checkpoint records)")
+    p.add_argument("--out", metavar="DIR", help="where the tables and curves go (default: <output_dir>/eval for the "
+                                                 "config's own run, <output_dir>/eval-<labels> with other runs' "
+                                                 "checkpoints, ./eval-<labels>/eval for a checkpoint)")
     p.set_defaults(func=run_evaluate)
 
 
+def model_labels(exp: Any, specs: list[str]) -> list[tuple[str, str]]:
+    """``(label, spec)`` per ``[LABEL=]SPEC``; unlabelled, 'none' is 'untrained' and a checkpoint the run name
+    it records (``name:file`` where two would clash). Two models never share a label."""
+    from ..engine.evaluate import checkpoint_record
+    from ..errors import ConfigError
+
+    rows = []
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if sep and label and not {"/", "\\"} & set(label) and not Path(spec).exists():
+            rows.append((label, path, True))
+            continue
+        file = exp.output_dir / "checkpoints" / "last.pt" if spec == "last" else Path(spec)
+        record = checkpoint_record(file) if spec != "none" else {}
+        name = record.get("config", {}).get("experiment", {}).get("name") or file.stem
+        rows.append(("untrained" if spec == "none" else name, spec, False))
+    names = [label for label, _, _ in rows]
+    rows = [(f"{label}:{Path(spec).stem}" if not given and names.count(label) > 1 else label, spec, given)
+            for label, spec, given in rows]
+    clash = sorted({label for label, _, _ in rows if [r[0] for r in rows].count(label) > 1})
+    if clash:
+        raise ConfigError(f"--checkpoint: several models would be labelled {clash[0]!r}; name each: "
+                          "--checkpoint LABEL=PATH")
+    return [(label, spec) for label, spec, _ in rows]
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    import re
+
     import attrs
 
-    from ..engine.evaluate import evaluate_models, markdown_table, write_report
+    from ..engine.evaluate import evaluate_experiment, evaluate_models, markdown_table, write_report
     from ..engine.experiment import Experiment
     from ..errors import ConfigError
     from ..runtime.distributed import init_from_env, is_main
 
-    if args.config.endswith((".pt", ".pth")):  # a checkpoint: its embedded config says what to build and evaluate
+    from_checkpoint = args.config.endswith((".pt", ".pth"))  # its embedded config says what to build and evaluate
+    if from_checkpoint:
         exp = Experiment.from_checkpoint(args.config, args.set)
-        specs = args.checkpoint or [args.config]
-        # never into the folder the checkpoint's config names (another machine's path, another run's results)
-        out = Path(args.out or f"eval-{exp.name}")
-        exp.meta = attrs.evolve(exp.meta, output_dir=str(out))  # the feature cache goes there too
-        out = out / "eval"
     else:
         exp = Experiment.from_file(args.config, args.set)
         exp.prepare_data(workers=args.workers)
-        specs = args.checkpoint
-        out = Path(args.out) if args.out else exp.output_dir / "eval"
     if not exp.protocols:
         raise ConfigError(f"{exp.source}: no [[evaluation.protocols]] to evaluate; add one (e.g. name = \"lfw\")")
+    default = [args.config] if from_checkpoint else [] if exp.evaluation_models else [exp.evaluation.checkpoint]
+    labelled = model_labels(exp, args.checkpoint or default)
+    checkpoints = exp.output_dir.resolve() / "checkpoints"
+    own_run = all(s in ("last", "none") or Path(s).resolve().parent == checkpoints
+                  for s in [s for _, s in labelled] or [c for m in exp.evaluation_models for c in m.checkpoints])
+
+    def named(models: list[str]) -> str:  # a folder named after the evaluation
+        return "eval-" + re.sub(r"[^\w.+=-]+", "_", "+".join(models))[:100]
+
+    if from_checkpoint:  # never into the folder the checkpoint's config names (another machine's path, another run's)
+        folder = Path(args.out or named([label for label, _ in labelled]))
+        exp.meta = attrs.evolve(exp.meta, output_dir=str(folder))  # the feature cache goes there too
     init_from_env()  # under torchrun each rank extracts a share of the images
     if is_main():
         for name, protocol in exp.build_protocols():
             print(f"{name}: {len(protocol.images())} images under {protocol.image_root}", file=sys.stderr)
-    models = evaluate_models(exp, specs)
+    models = [evaluate_experiment(exp, spec, label) for label, spec in labelled] if labelled else evaluate_models(exp)
     if not is_main():
         return 0
+    if from_checkpoint:
+        out = folder / "eval"
+    else:  # another run's checkpoint among the models: never over this run's own eval/results.*
+        out = Path(args.out) if args.out else exp.output_dir / ("eval" if own_run else named([m.model for m in models]))
     files = write_report(models, out)
     print(markdown_table(models), end="")
     print("written: " + ", ".join(str(p) for p in files.values()))
@@ -217,15 +257,18 @@ def setup_export_onnx(p: argparse.ArgumentParser) -> None:
 def run_export_onnx(args: argparse.Namespace) -> int:
     from ..engine.checkpoint import load_backbone_weights
     from ..engine.experiment import Experiment
+    from ..data.datasets import preprocess_of
     from ..nn.export import check_onnx, export_onnx
 
     exp = Experiment.from_checkpoint(args.checkpoint)
     backbone = exp.build_backbone()
     load_backbone_weights(backbone, args.checkpoint)
     backbone.eval()
-    export_onnx(backbone, args.out, exporter=args.exporter)
+    pre = preprocess_of(exp.data)
+    export_onnx(backbone, args.out, exporter=args.exporter, preprocess=pre)
     print(f"wrote {args.out}: input 'images' Nx3x{backbone.input_size[0]}x{backbone.input_size[1]} "
-          f"(BGR, (x-127.5)/128), output 'embeddings' Nx{backbone.embedding_size}, dynamic batch")
+          f"({pre.channels}, (x-{pre.mean:g})/{pre.std:g}, recorded in the model's metadata), "
+          f"output 'embeddings' Nx{backbone.embedding_size}, dynamic batch")
     try:
         cos = check_onnx(backbone, args.out)
     except ImportError:

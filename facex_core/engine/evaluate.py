@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -15,6 +16,8 @@ import torch
 
 from ..data.datasets import Preprocess, preprocess_of
 from .checkpoint import load_backbone_weights
+from ..errors import DataError
+from ..nn.export import onnx_convention
 from .extract import cache_key, extract_features
 from ..metrics.plot import plot_curves
 from ..interfaces.protocol import ProtocolResult
@@ -71,11 +74,47 @@ class _Member:
     preprocess: Preprocess
 
 
-def _member(exp: "Experiment", spec: str) -> tuple[_Member, Path | None]:
+class _OnnxNet(torch.nn.Module):
+    """An ONNX model run by onnxruntime where extraction expects a backbone (N×3×H×W in, N×D out)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        wanted = [p for p in ort.get_available_providers() if p in ("CUDAExecutionProvider", "CPUExecutionProvider")]
+        self.session = ort.InferenceSession(str(path), providers=wanted)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise DataError(f"{path}: expected one N×3×H×W input, got {[(i.name, i.shape) for i in inputs]}")
+        self.name, (batch, _, h, w) = inputs[0].name, inputs[0].shape
+        self.input_size = (h, w) if isinstance(h, int) and isinstance(w, int) else (112, 112)
+        self.batch = batch if isinstance(batch, int) else None  # a static batch: run in padded slices
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x, n = images.detach().float().cpu().numpy(), len(images)
+        step = self.batch or n
+        x = np.ascontiguousarray(np.concatenate([x, np.zeros((-n % step, *x.shape[1:]), np.float32)]))
+        out = [self.session.run(None, {self.name: x[i:i + step]})[0] for i in range(0, len(x), step)]
+        return torch.from_numpy(np.concatenate(out)[:n]).to(images.device)
+
+
+def _onnx_member(path: Path, row: Any) -> _Member:
+    """An ONNX file fed its recognised input convention, or the ``[[evaluation.models]]`` entry's."""
+    conv = onnx_convention(path)
+    chosen = {k: getattr(row, k) for k in ("channels", "mean", "std") if getattr(row, k, None) not in (None, "")}
+    pre = Preprocess(**{k: chosen.get(k, conv[k]) for k in ("crop_eye", "channels", "mean", "std")})
+    print(f"{path}: ONNX model fed {pre} ({'evaluation.models' if chosen else conv['source']})", file=sys.stderr)
+    return _Member(_OnnxNet(path), _file_digest(path), f"onnx:{pre!r}", pre)
+
+
+def _member(exp: "Experiment", spec: str, row: Any = None) -> tuple[_Member, Path | None]:
     """'last' / 'none' use the experiment's backbone; a path rebuilds the network its checkpoint
-    was trained with (so models of different architectures can share one table)."""
+    was trained with (so models of different architectures can share one table); an ``.onnx`` file
+    runs in onnxruntime."""
     ckpt = resolve_checkpoint(exp, spec)
     exp.seed_everything()
+    if ckpt is not None and ckpt.suffix.lower() == ".onnx":
+        return _onnx_member(ckpt, row), ckpt
     if ckpt is None or spec == "last":
         owner = exp
     else:
@@ -91,15 +130,16 @@ def _member(exp: "Experiment", spec: str) -> tuple[_Member, Path | None]:
 
 
 def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | None = None,
-                        label: str | None = None) -> ModelResult:
+                        label: str | None = None, row: Any = None) -> ModelResult:
     """Evaluate one model on every configured protocol.
 
-    ``checkpoint`` is ``'last'``, ``'none'``, a path, or several of them: an ensemble, whose feature
-    is the concatenation of its members' L2-normalised features (normalised again).
+    ``checkpoint`` is ``'last'``, ``'none'``, a path (a FaceX checkpoint or an ONNX file), or several of
+    them: an ensemble, whose feature is the concatenation of its members' L2-normalised features
+    (normalised again). ``row`` is the ``[[evaluation.models]]`` entry (its ONNX input settings).
     """
     specs = [checkpoint] if isinstance(checkpoint, str) or checkpoint is None else list(checkpoint)
     specs = [s if s is not None else exp.evaluation.checkpoint for s in specs]
-    members, ckpts = zip(*(_member(exp, s) for s in specs))
+    members, ckpts = zip(*(_member(exp, s, row) for s in specs))
     if label is None:
         names = ["untrained" if c is None else c.stem for c in ckpts]
         label = names[0] if len(names) == 1 else "+".join(names)
@@ -137,7 +177,7 @@ def evaluate_models(exp: "Experiment", specs: Sequence[str] | None = None) -> li
     if specs:
         return [evaluate_experiment(exp, s) for s in specs]
     if exp.evaluation_models:
-        return [evaluate_experiment(exp, list(m.checkpoints), m.label or None) for m in exp.evaluation_models]
+        return [evaluate_experiment(exp, list(m.checkpoints), m.label or None, m) for m in exp.evaluation_models]
     return [evaluate_experiment(exp)]
 
 
@@ -159,8 +199,41 @@ def markdown_table(models: Sequence[ModelResult]) -> str:
     return "\n".join([head, sep, *rows]) + "\n"
 
 
-def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``results.md``, ``results.csv``, ``results.json`` and one curve PNG per protocol."""
+def checkpoint_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A FaceX checkpoint's record (``config``, ``global_step``, ...), its tensors memory-mapped, not read;
+    ``{}`` for any other file."""
+    from .checkpoint import CHECKPOINT_FORMAT
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a (zip-format) FaceX checkpoint: no record to read
+        return {}
+    return ckpt if isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT else {}
+
+
+def log_to_runs(models: Sequence[ModelResult]) -> dict[str, Path]:
+    """Each model of one checkpoint in a run folder (``RUN/checkpoints/X.pt``) into the run's tensorboard
+    (``RUN/tb``): ``eval/<protocol>/<metric>`` at the checkpoint's step. Returns the folders written."""
+    from tensorboardX import SummaryWriter
+
+    written = {}
+    for m in models:
+        ckpt = Path(m.checkpoint)
+        if ckpt.parent.name != "checkpoints" or ckpt.suffix != ".pt" or not ckpt.is_file():
+            continue  # untrained, an ensemble, an ONNX file or a file outside a run folder
+        step = int(checkpoint_record(ckpt).get("global_step", 0))
+        with SummaryWriter(str(ckpt.parent.parent / "tb")) as writer:
+            for proto, r in m.results.items():
+                for metric, value in r.metrics.items():
+                    writer.add_scalar(f"eval/{proto}/{metric}", value, step)
+        written[f"tensorboard {m.model}"] = ckpt.parent.parent / "tb"
+    return written
+
+
+def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
+                 tensorboard: bool = True) -> dict[str, Path]:
+    """Write ``results.md``, ``results.csv``, ``results.json``, per protocol and curve a PNG and its points
+    as CSV (``model,<x label>,<y label>``), and (``tensorboard``) the metrics into each run's :func:`log_to_runs`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
@@ -185,5 +258,10 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike) -> d
                       for c in m.results[proto].curves if c.name == curve_name]
             path = out / f"{proto}_{curve_name}.png"
             plot_curves(series, path, title=f"{proto} {curve_name.upper()}")
-            files[f"{proto}_{curve_name}"] = path
-    return files
+            buf = io.StringIO()
+            csv.writer(buf).writerows([["model", series[0][1].x_label, series[0][1].y_label],
+                                       *([label, f"{x:.6g}", f"{y:.6g}"] for label, c in series
+                                         for x, y in zip(np.asarray(c.x, float), np.asarray(c.y, float)))])
+            files[f"{proto}_{curve_name}"], files[f"{proto}_{curve_name} points"] = path, path.with_suffix(".csv")
+            path.with_suffix(".csv").write_text(buf.getvalue())
+    return {**files, **(log_to_runs(models) if tensorboard else {})}

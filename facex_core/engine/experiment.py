@@ -45,8 +45,12 @@ class ModelSpec:
     """One row of the results table: a ``[[evaluation.models]]`` entry."""
 
     label: str = option("", doc="Row name in the table (default: the checkpoint file names).")
-    checkpoints: tuple[str, ...] = option(("last",), doc="'last', 'none' or checkpoint paths; several = an "
-                                                         "ensemble of concatenated features.")
+    checkpoints: tuple[str, ...] = option(("last",), doc="'last', 'none', FaceX checkpoint or .onnx paths; several = "
+                                                         "an ensemble of concatenated features.")
+    channels: str = option("", doc="ONNX files: input channel order where the file does not say it ('' = recognise).",
+                           choices=("", "BGR", "RGB"))
+    mean: float | None = option(None, doc="ONNX files: pixel mean where the file does not say it.", ge=0, le=255)
+    std: float | None = option(None, doc="ONNX files: pixel std where the file does not say it.", gt=0)
 
 
 @attrs.define

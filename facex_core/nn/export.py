@@ -4,12 +4,14 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NonFiniteError
 from ..runtime.files import atomic_output
+
+if TYPE_CHECKING:  # torch is imported where it runs: onnx_convention stays torch-free for the ONNX recognizer
+    import numpy as np
+    import torch
 
 
 #: ONNX files hold at most 2 GiB inline (protobuf's limit); larger models keep weights in a sidecar.
@@ -17,9 +19,13 @@ _INLINE_LIMIT = 2**31 - 2**26
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
-                input_size: tuple[int, int] | None = None, exporter: str = "dynamo", opset: int = 18) -> None:
+                input_size: tuple[int, int] | None = None, exporter: str = "dynamo", opset: int = 18,
+                preprocess: Any = None) -> None:
     """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D; weights
-    with NaN or infinite values are refused before anything is written."""
+    with NaN or infinite values are refused before anything is written. ``preprocess`` (the checkpoint's
+    :class:`Preprocess`) is stored as ``facex.*`` metadata for :func:`onnx_convention`."""
+    import torch
+
     state = model.state_dict()
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
@@ -29,15 +35,17 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
     if exporter not in ("dynamo", "legacy"):
         raise ValueError(f"exporter must be 'dynamo' or 'legacy', got {exporter!r}")
     if isinstance(path, io.BytesIO) or not inline:  # a sidecar is named after its file: write in place
-        _export(model, path, input_size, exporter, opset, inline)
+        _export(model, path, input_size, exporter, opset, inline, preprocess)
         return
     with atomic_output(path) as fh:
         fh.close()
-        _export(model, fh.name, input_size, exporter, opset, inline)
+        _export(model, fh.name, input_size, exporter, opset, inline, preprocess)
 
 
 def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | None, exporter: str, opset: int,
-            inline: bool) -> None:
+            inline: bool, preprocess: Any) -> None:
+    import torch
+
     size = input_size or getattr(model, "input_size", (112, 112))
     was_training = model.training
     model.eval()
@@ -53,6 +61,47 @@ def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | Non
                               input_names=["images"], output_names=["embeddings"], **batch_axis)
     finally:
         model.train(was_training)
+    if preprocess is not None:
+        import onnx
+
+        buffer = isinstance(path, io.BytesIO)
+        proto = onnx.load_from_string(path.getvalue()) if buffer else onnx.load(path, load_external_data=False)
+        for key in _META:
+            proto.metadata_props.add(key=f"facex.{key}", value=str(getattr(preprocess, key)))
+        if buffer:
+            path.seek(0)
+            path.truncate()
+            path.write(proto.SerializeToString())
+        else:
+            onnx.save(proto, path)
+
+
+#: The :class:`Preprocess` fields :func:`export_onnx` stores as ``facex.<field>`` metadata.
+_META = ("channels", "mean", "std", "crop_eye")
+
+
+def onnx_convention(model: str | os.PathLike | bytes) -> dict[str, Any]:
+    """The input convention an ONNX face model expects: ``channels``, ``mean``, ``std``, ``crop_eye`` and
+    ``source`` (how it was found). In order: FaceX's ``facex.*`` metadata; a FaceX export without it (input
+    ``images``, output ``embeddings``): FaceX-Zoo's BGR, (x − 127.5)/128; anything else gets InsightFace's
+    ``ArcFaceONNX`` rule: RGB, (x − 127.5)/127.5, or mean 0 and std 1 when the first 8 nodes include one
+    named ``Sub…``/``_minus…`` and one ``Mul…``/``_mul…`` (the graph normalises itself)."""
+    import onnx
+
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model, load_external_data=False)
+    meta = {p.key[len("facex."):]: p.value for p in proto.metadata_props if p.key.startswith("facex.")}
+    if set(_META) <= set(meta):
+        return {"channels": meta["channels"], "mean": float(meta["mean"]), "std": float(meta["std"]),
+                "crop_eye": meta["crop_eye"] == "True", "source": "FaceX export metadata"}
+    weights = {t.name for t in proto.graph.initializer}
+    names = ([i.name for i in proto.graph.input if i.name not in weights], [o.name for o in proto.graph.output])
+    if names == (["images"], ["embeddings"]):
+        return {"channels": "BGR", "mean": 127.5, "std": 128.0, "crop_eye": False,
+                "source": "FaceX export without metadata: FaceX-Zoo's convention"}
+    first = [node.name for node in proto.graph.node[:8]]
+    inside = any(n.startswith(("Sub", "_minus")) for n in first) and any(n.startswith(("Mul", "_mul")) for n in first)
+    return {"channels": "RGB", "mean": 0.0 if inside else 127.5, "std": 1.0 if inside else 127.5, "crop_eye": False,
+            "source": "InsightFace's rule" + (" (the graph subtracts and scales itself)" if inside else "")}
 
 
 def onnx_outputs(model: str | os.PathLike | bytes, images: torch.Tensor) -> "np.ndarray":
@@ -69,6 +118,7 @@ def check_onnx(model: torch.nn.Module, onnx_model: str | os.PathLike | bytes, ba
     """Smallest cosine similarity between PyTorch's and onnxruntime's embeddings of ``batch`` random
     inputs (an export is right when it is at least 0.9999); raises ImportError without onnxruntime."""
     import numpy as np
+    import torch
 
     size = getattr(model, "input_size", (112, 112))
     x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed))

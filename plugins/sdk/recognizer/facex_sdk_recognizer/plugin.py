@@ -18,15 +18,20 @@ class FaceXRecognizerConfig:
 
 @config
 class OnnxRecognizerConfig:
-    """An ONNX backbone written by `facex-core export onnx` (BGR, (x-127.5)/128, N×3×H×W → N×D)."""
+    """An ONNX face model (N×3×H×W → N×D): a `facex-core export onnx` file or another framework's (InsightFace's
+    packs), fed the input convention it was trained with (unset fields: recognised, see the README)."""
 
     model: str = option("", doc="the .onnx file; required")
     flip: str = option("sum", choices=_FLIP,
                        doc="'sum' adds the mirrored crop's embedding before normalising; 'none'")
     batch_size: int = option(64, ge=1, doc="crops per run (flip doubles it)")
     input_size: tuple[int, int] = option((112, 112), ge=1, doc="(H, W) used only when the model's H and W are symbolic")
-    crop_eye: bool = option(False, doc="feed the top 60 rows of the 112×112 crop "
-                                       "(models trained with data.crop_eye)")
+    channels: str = option("auto", choices=("auto", "BGR", "RGB"),
+                           doc="channel order the model takes; 'auto': recognised (facex_core.onnx_convention)")
+    mean: float | None = option(None, ge=0, le=255, doc="subtracted from every pixel value; unset: recognised")
+    std: float | None = option(None, gt=0, doc="divides every pixel value after the mean; unset: recognised")
+    crop_eye: bool | None = option(None, doc="feed the top 60 rows of the 112×112 crop (models trained with "
+                                              "data.crop_eye); unset: as a FaceX export's metadata says, else off")
     providers: tuple[str, ...] = option((), doc="onnxruntime execution providers in order; empty = all available")
     threads: int = option(0, ge=0, doc="onnxruntime intra-op threads; 0 = its default")
 
@@ -37,5 +42,6 @@ def facex_components():
                       summary="FaceX checkpoint → L2-normalised embeddings (backbone from its embedded config)",
                       config=FaceXRecognizerConfig, factory="facex_sdk_recognizer.recognizer:FaceXRecognizer"),
             Component(kind="recognizer", name="onnx",
-                      summary="ONNX export of a FaceX backbone run with onnxruntime → L2-normalised embeddings",
+                      summary="ONNX face model (FaceX export, InsightFace pack, ...) run with onnxruntime in its "
+                              "input convention → L2-normalised embeddings",
                       config=OnnxRecognizerConfig, factory="facex_sdk_recognizer.recognizer:OnnxRecognizer")]

@@ -1,9 +1,11 @@
-"""Recognizers: aligned crops → L2-normalised embeddings, from a FaceX checkpoint or an ONNX export.
+"""Recognizers: aligned crops → L2-normalised embeddings, from a FaceX checkpoint or an ONNX model.
 
-Both feed the network what FaceX trains and evaluates on: BGR, ``(x − 127.5) / 128``, N×3×H×W at the
-backbone's input size (crops of another size are resized bilinearly, like :func:`facex_core.to_tensor`);
-with ``flip = "sum"`` the embedding of the mirrored crop is added before normalising (FaceX's
-evaluation default). The ONNX recognizer needs neither torch nor FaceX plugins at run time.
+Both feed the network the input convention it was trained with: a checkpoint's ``[data]`` (channel order,
+mean, std, upper-half-face crop; FaceX-Zoo's BGR, ``(x − 127.5) / 128`` by default), an ONNX file's as
+:func:`facex_core.onnx_convention` recognises it or as configured; N×3×H×W at the network's input size
+(crops of another size are resized bilinearly, like :class:`facex_core.Preprocess`). With
+``flip = "sum"`` the embedding of the mirrored crop is added before normalising (FaceX's evaluation
+default). The ONNX recognizer needs neither torch nor FaceX plugins at run time.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, ClassVar, Sequence
 import cv2
 import numpy as np
 
-from facex_core import Recognizer, as_bgr
+from facex_core import Recognizer, as_bgr, onnx_convention
 
 #: FaceX's crop normalisation (FaceX-Zoo's mean and std).
 MEAN, STD = 127.5, 128.0
@@ -21,8 +23,9 @@ MEAN, STD = 127.5, 128.0
 EYE_ROWS = 60
 
 
-def preprocess(crops: Sequence[Any], size: tuple[int, int], crop_eye: bool = False) -> np.ndarray:
-    """Crops → N×3×H×W float32 batch, the same numbers as ``facex_core.to_tensor`` gives."""
+def preprocess(crops: Sequence[Any], size: tuple[int, int], crop_eye: bool = False, channels: str = "BGR",
+               mean: float = MEAN, std: float = STD) -> np.ndarray:
+    """Crops → N×3×H×W float32 batch, the same numbers as ``facex_core.Preprocess`` gives."""
     height, width = size
     out = np.empty((len(crops), 3, height, width), dtype=np.float32)
     for i, crop in enumerate(crops):
@@ -33,7 +36,8 @@ def preprocess(crops: Sequence[Any], size: tuple[int, int], crop_eye: bool = Fal
             img = img[:EYE_ROWS]
         if img.shape[:2] != (height, width):
             img = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
-        out[i] = ((img.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)
+        img = img[:, :, ::-1] if channels == "RGB" else img
+        out[i] = ((img.astype(np.float32) - mean) / std).transpose(2, 0, 1)
     return out
 
 
@@ -78,7 +82,9 @@ class FaceXRecognizer(Recognizer):
         facex_core.load_backbone_weights(self.backbone, path)
         self.device = facex_core.resolve_device(config.device)
         self.backbone.to(self.device).eval()
-        self.crop_eye = bool(exp.data.crop_eye) if exp.data is not None else False
+        #: the checkpoint's input convention ([data] channels, mean, std, crop_eye)
+        self.preprocess = facex_core.preprocess_of(exp.data)
+        self.crop_eye = self.preprocess.crop_eye
         self.input_size = tuple(self.backbone.input_size)
         self.embedding_size = int(self.backbone.embedding_size)
         self.backbone_name = exp.backbone.name if exp.backbone is not None else "?"
@@ -95,7 +101,7 @@ class FaceXRecognizer(Recognizer):
             for start in range(0, len(crops), self.config.batch_size):
                 chunk = crops[start:start + self.config.batch_size]
                 size = None if self.crop_eye else self.input_size
-                batch = torch.stack([facex_core.to_tensor(as_bgr(c), size, self.crop_eye) for c in chunk])
+                batch = torch.stack([self.preprocess(as_bgr(c), size) for c in chunk])
                 batch = batch.to(self.device)
                 feats = self.backbone(batch).float()
                 if self.config.flip == "sum":
@@ -105,8 +111,9 @@ class FaceXRecognizer(Recognizer):
 
 
 class OnnxRecognizer(Recognizer):
-    """An ONNX backbone (``facex-core export onnx``: input ``images`` N×3×H×W, output N×D) run with
-    onnxruntime; H and W are read from the model (``input_size`` is used only if they are symbolic)."""
+    """An ONNX face model (N×3×H×W in, N×D out: ``facex-core export onnx``, InsightFace's packs, ...) run with
+    onnxruntime; H and W are read from the model (``input_size`` is used only if they are symbolic), the input
+    convention from the config where set, else from the model (:func:`facex_core.onnx_convention`)."""
 
     # what facex-sdk checks when it composes a pipeline (facex_sdk.fit): FaceX trains on ArcFace-template
     # BGR crops; other sizes are resized to the network's input
@@ -118,7 +125,7 @@ class OnnxRecognizer(Recognizer):
         super().__init__(config)
         import onnxruntime as ort
 
-        path = _required(config.model, "model", "an ONNX file written by `facex-core export onnx`")
+        path = _required(config.model, "model", "an ONNX face model, e.g. one written by `facex-core export onnx`")
         self.model_file = path  # where `facex-core sdk calibrate` stores its threshold record beside
         providers = list(config.providers) or ort.get_available_providers()
         options = ort.SessionOptions()
@@ -139,6 +146,12 @@ class OnnxRecognizer(Recognizer):
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None
         out_shape = self.session.get_outputs()[0].shape
         self.embedding_size = out_shape[1] if len(out_shape) == 2 and isinstance(out_shape[1], int) else None
+        recognised = onnx_convention(path)
+        chosen = {"channels": None if config.channels == "auto" else config.channels, "mean": config.mean,
+                  "std": config.std, "crop_eye": config.crop_eye}
+        #: what the model is fed (``channels``, ``mean``, ``std``, ``crop_eye``) and where each value came from
+        self.convention = {k: recognised[k] if v is None else v for k, v in chosen.items()}
+        self.convention_source = {k: recognised["source"] if v is None else "config" for k, v in chosen.items()}
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self.fixed_batch is None:
@@ -157,7 +170,7 @@ class OnnxRecognizer(Recognizer):
             return np.zeros((0, self.embedding_size or 0), dtype=np.float32)
         out = []
         for start in range(0, len(crops), self.config.batch_size):
-            batch = preprocess(crops[start:start + self.config.batch_size], self.input_size, self.config.crop_eye)
+            batch = preprocess(crops[start:start + self.config.batch_size], self.input_size, **self.convention)
             if self.config.flip == "sum":
                 both = self._run(np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])]))
                 feats = both[: len(batch)].astype(np.float32) + both[len(batch):].astype(np.float32)

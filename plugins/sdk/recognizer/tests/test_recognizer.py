@@ -185,3 +185,97 @@ def test_pipeline_on_test1(tiny):
     np.testing.assert_allclose(np.stack([f.embedding for f in faces]),
                                recognizer.embed([f.crop for f in faces]), atol=1e-6)
     assert pipeline([np.full((100, 100, 3), 127, np.uint8)]) == [[]]
+
+
+# -- input conventions: FaceX checkpoints' [data], FaceX exports' metadata, InsightFace's rule --------------
+RGB = {**TINY, "experiment": {"name": "rgb"},
+       "data": {"root": ".", "channels": "RGB", "mean": 127.5, "std": 127.5}}
+
+
+def by_hand(backbone, batch, channels, mean, std):
+    """normalise(backbone(x)) for the crops in the given convention, written from the formula."""
+    arr = np.stack([c[:, :, ::-1] if channels == "RGB" else c for c in batch]).astype(np.float32)
+    with torch.no_grad():
+        out = backbone(torch.from_numpy(((arr - mean) / std).transpose(0, 3, 1, 2).copy())).numpy()
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def onnx_rec(path, **kwargs):
+    return facex_core.build("recognizer", "onnx", model=str(path), flip="none", providers=["CPUExecutionProvider"],
+                            threads=1, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory):
+    """An InsightFace-convention checkpoint (RGB, (x - 127.5) / 127.5) and its export with the metadata."""
+    root = tmp_path_factory.mktemp("rgb")
+    backbone = write_checkpoint(root / "rgb.pt", RGB)
+    exp = facex_core.Experiment.from_checkpoint(root / "rgb.pt")
+    facex_core.export_onnx(backbone, root / "rgb.onnx", preprocess=facex_core.preprocess_of(exp.data))
+    return root / "rgb.pt", root / "rgb.onnx", backbone
+
+
+def test_both_recognizers_feed_a_checkpoints_own_input_convention(rgb):
+    ckpt, onnx_path, backbone = rgb
+    batch = crops(4, seed=5)
+    expected = by_hand(backbone, batch, "RGB", 127.5, 127.5)
+    facex_rec = facex_core.build("recognizer", "facex", checkpoint=str(ckpt), device="cpu", flip="none")
+    np.testing.assert_allclose(facex_rec.embed(batch), expected, atol=1e-5)
+    rec = onnx_rec(onnx_path)
+    assert rec.convention == {"channels": "RGB", "mean": 127.5, "std": 127.5, "crop_eye": False}
+    assert set(rec.convention_source.values()) == {"FaceX export metadata"}
+    np.testing.assert_allclose(rec.embed(batch), expected, atol=1e-5)
+    bgr = by_hand(backbone, batch, "BGR", 127.5, 128.0)  # FaceX-Zoo's convention would give other embeddings
+    assert cosine(bgr, expected).min() < 0.999
+
+
+def insightface_like(src, dst, normalise_inside):
+    """The ONNX export as InsightFace ships models: input ``data``, no FaceX metadata; with
+    ``normalise_inside``, MXNet-style first nodes ``_minusscalar0`` (− 127.5) and ``_mulscalar0`` (× 1/128)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    proto = onnx.load(src)
+    del proto.metadata_props[:]
+    old = proto.graph.input[0].name
+    proto.graph.input[0].name = "data"
+    if normalise_inside:
+        proto.graph.initializer.extend([helper.make_tensor("c_mean", TensorProto.FLOAT, [], [127.5]),
+                                        helper.make_tensor("c_scale", TensorProto.FLOAT, [], [1 / 128])])
+        first = [helper.make_node("Sub", ["data", "c_mean"], ["centred"], name="_minusscalar0"),
+                 helper.make_node("Mul", ["centred", "c_scale"], [old], name="_mulscalar0")]
+        nodes = first + list(proto.graph.node)
+        del proto.graph.node[:]
+        proto.graph.node.extend(nodes)
+    else:
+        for node in proto.graph.node:
+            node.input[:] = ["data" if i == old else i for i in node.input]
+    onnx.save(proto, dst)
+
+
+def test_onnx_recognizer_follows_insightfaces_rule_for_other_models(rgb, tmp_path):
+    _, onnx_path, backbone = rgb
+    batch = crops(4, seed=6)
+    insightface_like(onnx_path, tmp_path / "w600k_like.onnx", normalise_inside=False)
+    rec = onnx_rec(tmp_path / "w600k_like.onnx")
+    assert rec.convention == {"channels": "RGB", "mean": 127.5, "std": 127.5, "crop_eye": False}
+    np.testing.assert_allclose(rec.embed(batch), by_hand(backbone, batch, "RGB", 127.5, 127.5), atol=1e-5)
+    # an MXNet-converted model normalises itself: it is fed raw RGB pixels (mean 0, std 1)
+    insightface_like(onnx_path, tmp_path / "mxnet_like.onnx", normalise_inside=True)
+    rec = onnx_rec(tmp_path / "mxnet_like.onnx")
+    assert (rec.convention["channels"], rec.convention["mean"], rec.convention["std"]) == ("RGB", 0.0, 1.0)
+    np.testing.assert_allclose(rec.embed(batch), by_hand(backbone, batch, "RGB", 127.5, 128.0), atol=1e-5)
+
+
+def test_config_settings_override_the_recognised_convention(tiny, tmp_path):
+    ckpt, onnx_path, backbone = tiny  # FaceX-Zoo's BGR, (x - 127.5) / 128
+    insightface_like(onnx_path, tmp_path / "renamed.onnx", normalise_inside=False)
+    batch = crops(3, seed=7)
+    guessed = onnx_rec(tmp_path / "renamed.onnx")
+    assert guessed.convention["channels"] == "RGB"  # InsightFace's rule cannot know: wrong for this model
+    rec = onnx_rec(tmp_path / "renamed.onnx", channels="BGR", std=128.0)
+    assert rec.convention == {"channels": "BGR", "mean": 127.5, "std": 128.0, "crop_eye": False}
+    assert rec.convention_source["channels"] == rec.convention_source["std"] == "config"
+    np.testing.assert_allclose(rec.embed(batch), by_hand(backbone, batch, "BGR", 127.5, 128.0), atol=1e-5)
+    with pytest.raises(ValueError, match="channels"):
+        onnx_rec(tmp_path / "renamed.onnx", channels="GRB")
