@@ -8,22 +8,24 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.facex-install-stamp
-want=$(cat scripts/install.sh pyproject.toml plugins/*/*/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat scripts/install.sh pyproject.toml facex_core/version.py plugins/*/*/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
   echo "FaceX environment is up to date (.venv)"
   exit 0
 fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check "$@"; }
 # torch is pinned here only (plugins declare ranges); these builds come from the local wheel cache.
-pip install -q torch==2.14.1 torchvision==0.29.1
-pip install -q "setuptools>=64" wheel
+pip install -q torch==2.14.1
+# the pyproject.toml files use PEP 639 license fields (setuptools>=77); --no-build-isolation below builds with this one
+pip install -q "setuptools>=77" wheel
 editable=(-e ".[test]")
-# optional extras installed with a plugin (cheap wheels only): facex-sdk's FAISS gallery indexes (faiss-cpu, ~18 MB)
-declare -A extras=([plugins/apps/sdk/]="[faiss]")
 for dir in plugins/*/*/; do
-  editable+=(-e "${dir%/}${extras[$dir]:-}")
+  editable+=(-e "${dir%/}")
 done
 pip install -q --no-build-isolation "${editable[@]}"
+# optional extras (cheap wheels only): facex-sdk's FAISS gallery indexes (faiss-cpu, ~18 MB). A second
+# step because pip 23's resolver cannot match "-e DIR[extra]" to another plugin's plain requirement on it.
+pip install -q --no-build-isolation -e "plugins/apps/sdk[faiss]"
 # mediapipe 0.10.21 is the last release whose wheel ships the face detection and face mesh models. Its
 # metadata pins numpy<2 (and pulls jax, matplotlib, opencv-contrib), yet the parts FaceX uses run with
 # numpy 2: install it without dependencies; plugins/sdk/mediapipe declares what it really needs

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -24,6 +26,8 @@ from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
 from ..errors import ConfigError, DataError, NonFiniteError
 from ..runtime.jobs import FolderLock
+from ..runtime.files import write_atomic
+from ..configs.toml import to_toml
 from .extract import validate_online
 
 if TYPE_CHECKING:
@@ -36,6 +40,36 @@ RESUMABLE_CHANGES = ("experiment.name", "experiment.threads", "experiment.device
                      "training.loop.max_steps", "training.loop.checkpoint_every", "training.loop.log_every",
                      "training.loop.validate_every", "training.loop.max_nonfinite", "training.loop.compile",
                      "training.loop.channels_last")
+
+
+#: Rank 0 writes it to ``<output_dir>/train.log`` during :meth:`Trainer.fit`: the progress bar's figures
+#: at every ``log_every`` step, checkpoints, validation, warnings (Python's too) and why a run stopped.
+train_log = logging.getLogger("facex_core.train")
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Append :data:`train_log`'s records and every Python warning shown meanwhile to ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    train_log.addHandler(handler)
+    train_log.setLevel(logging.INFO)
+    shown = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, *rest: Any) -> None:
+        train_log.warning("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
+        shown(message, category, filename, lineno, *rest)
+
+    warnings.showwarning = show
+    try:
+        yield
+    except BaseException as exc:
+        train_log.error("stopped: %s: %s", type(exc).__name__, exc)
+        raise
+    finally:
+        warnings.showwarning = shown
+        train_log.removeHandler(handler)
+        handler.close()
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -139,6 +173,7 @@ class Trainer:
         self.global_step = 0    # optimiser steps
         self.nonfinite_in_row = 0
         self.skipped = 0
+        self.bad_images = 0
         self.best: dict[str, Any] = {}
         self.writer: Any = None  # tensorboardX writer of rank 0 during fit(), for hooks that log
         self._data_loader: DataLoader | None = None
@@ -207,6 +242,7 @@ class Trainer:
             if epoch_end:
                 save_checkpoint(self.ckpt_dir / self._ckpt_name(f"epoch_{self.epoch}"), payload)
         if self.rank == 0:
+            train_log.info("checkpoint %s at step %d", last, self.global_step)
             self.experiment.broadcast_train_event("checkpoint", {"path": str(last), "step": self.global_step})
         return last
 
@@ -222,6 +258,7 @@ class Trainer:
                               "another experiment.output_dir")
         if allowed and self.rank == 0:
             print("facex-core: resuming with changed settings: " + "; ".join(allowed), file=sys.stderr)
+            train_log.warning("resuming with changed settings: %s", "; ".join(allowed))
         self.mode.load_extra_state(self, ckpt.get("mode_state"), str(path))
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -292,6 +329,9 @@ class Trainer:
         lines = log.read_text(encoding="utf-8").splitlines()
         if writer:
             writer.add_scalar("train/bad_images", len(lines), self.global_step)
+        if len(lines) > self.bad_images:
+            self.bad_images = len(lines)
+            train_log.warning("%d unreadable training images skipped so far (listed in %s)", len(lines), log)
         limit = self.experiment.data.max_bad_images if self.experiment.data else 0
         if len(lines) > limit:
             raise DataError(f"{len(lines)} unreadable training images (data.max_bad_images = {limit}); "
@@ -300,6 +340,7 @@ class Trainer:
     def _validate(self, writer: Any) -> None:
         name, value = self.validate(self.model.backbone)
         writer.add_scalar(f"val/{name}", value, self.global_step)
+        train_log.info("step %d: val/%s %.6g", self.global_step, name, value)
         if not self.best or value > self.best["value"]:
             self.best = {"metric": name, "value": value, "step": self.global_step}
             save_checkpoint(self.ckpt_dir / "best.pt", self.state())
@@ -322,6 +363,7 @@ class Trainer:
         self.skipped += 1
         if self.writer:
             self.writer.add_scalar("train/skipped_steps", self.skipped, self.global_step)
+        train_log.warning("step %d: non-finite loss, step dropped (%d so far)", self.global_step + 1, self.skipped)
         if self.nonfinite_in_row >= self.loop.max_nonfinite:
             raise NonFiniteError(
                 f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
@@ -361,7 +403,9 @@ class Trainer:
         """Train to the end (or ``loop.max_steps``) in the locked run folder; one that holds an
         earlier run's checkpoints is refused unless ``resume`` (or ``experiment.overwrite``)."""
         last = self.ckpt_dir / self._ckpt_name("last")
-        with FolderLock(self.out, "training run") if self.rank == 0 else contextlib.nullcontext():
+        main = self.rank == 0
+        with FolderLock(self.out, "training run") if main else contextlib.nullcontext(), \
+                run_log(self.out / "train.log") if main else contextlib.nullcontext():  # the lock makes the folder
             if resume:
                 if not last.exists():
                     raise ConfigError(f"--resume: no checkpoint at {last} (nothing to continue; drop --resume)")
@@ -387,6 +431,9 @@ class Trainer:
         bar = Progress(total_steps, desc="train", unit="step", initial=self.global_step)
         bar.disabled = bar.disabled or not main
         if main:
+            write_atomic(self.out / "config.toml", to_toml(self.experiment.resolved()))  # what this run trains
+            train_log.info("%s at step %d of %d (config: %s)", "resuming" if self.global_step else "starting",
+                           self.global_step, total_steps, self.out / "config.toml")
             self.experiment.broadcast_train_event("start", {"global_step": self.global_step})
         loss_v = acc_v = float("nan")
         seen, t0 = 0, time.perf_counter()
@@ -416,10 +463,15 @@ class Trainer:
                     loss_v = float(out.loss.detach())
                     acc_v = out.accuracy(self.mode.batch_labels(batch))
                     ips = seen / max(1e-9, time.perf_counter() - t0)
-                    for key, val in (("loss", loss_v), ("accuracy", acc_v), ("lr", lr), ("images_per_s", ips)):
+                    head = getattr(self.model, "head", None)  # its 0-dim float buffers: a head's own scalars
+                    scalars = {"loss": loss_v, "accuracy": acc_v, "lr": lr, "images_per_s": ips,
+                               **{k: float(v.detach()) for k, v in out.extra_losses.items()},
+                               **{f"head/{k}": float(b) for k, b in (head.named_buffers() if head is not None else ())
+                                  if b.dim() == 0 and b.is_floating_point()}}
+                    for key, val in scalars.items():
                         writer.add_scalar(f"train/{key}", val, self.global_step)
-                    for key, val in out.extra_losses.items():
-                        writer.add_scalar(f"train/{key}", float(val.detach()), self.global_step)
+                    train_log.info("step %d/%d epoch %d/%d %s", self.global_step, total_steps, self.epoch + 1,
+                                   self.loop.epochs, " ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
                     self.experiment.broadcast_train_event(
                         "step", {"global_step": self.global_step, "loss": loss_v, "accuracy": acc_v, "lr": lr})
                 stats = f" loss {loss_v:.3f} acc {acc_v:.3f}" if loss_v == loss_v else ""  # nan until first log
@@ -452,5 +504,7 @@ class Trainer:
                              images_per_s=ips, finished=not stopped, skipped_steps=self.skipped,
                              best=dict(self.best))
         if main:
+            train_log.info("%s at step %d (%d epochs), %d steps skipped", "finished" if result.finished else
+                           "stopped early", self.global_step, self.epoch, self.skipped)
             self.experiment.broadcast_train_event("end", attrs.asdict(result))
         return result

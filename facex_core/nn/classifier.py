@@ -16,14 +16,15 @@ from ..runtime.distributed import world_rank
 
 @attrs.define
 class CosineBatch:
-    """What a margin policy needs for one (possibly all-gathered) batch."""
+    """What a margin policy needs for one batch; sharded, N is the global (all-gathered) batch and C'
+    this rank's columns. Every tensor carries gradients; detach what you use as a statistic."""
 
-    cos: torch.Tensor  #: N×C' cosines against the selected local centres, clamped to [-1, 1], float32.
-    target: torch.Tensor  #: N column index of each sample's class in :attr:`cos`, −1 where on another rank.
-    target_cos: torch.Tensor  #: N cosine of each sample to its own class (exact across shards; then detached).
+    cos: torch.Tensor  #: N×C' cosines against this rank's (Partial FC: sampled) centres, in [-1, 1], float32.
+    target: torch.Tensor  #: N column of each sample's class in :attr:`cos`; −1 where it is on another rank.
+    target_cos: torch.Tensor  #: N cosine to the own class, every row on every rank; all-reduced with its gradient.
     norms: torch.Tensor  #: N L2 norms of the raw embeddings (MagFace, AdaFace).
     labels: torch.Tensor  #: N global labels.
-    embeddings: torch.Tensor  #: N×D raw embeddings (all-gathered when sharded).
+    embeddings: torch.Tensor  #: N×D raw embeddings.
 
 
 class _AllGather(torch.autograd.Function):
@@ -42,6 +43,22 @@ class _AllGather(torch.autograd.Function):
         grad = grad.contiguous()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose backward sums the ranks' gradients: every rank's loss may use the value."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
 
 
 class _ShardedCrossEntropy(torch.autograd.Function):
@@ -159,9 +176,8 @@ class Classifier(nn.Module):
             target = torch.where(local >= 0, lookup[local.clamp_min(0)], local)
         picked = cos.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
         target_cos = torch.where(target >= 0, picked, torch.zeros_like(picked))
-        if self.sharded:
-            target_cos = target_cos.detach().clone()
-            dist.all_reduce(target_cos, op=dist.ReduceOp.SUM)
+        if self.sharded:  # each row's own class lives on one rank: the others add zeros
+            target_cos = _AllReduceSum.apply(target_cos)
         return CosineBatch(cos=cos, target=target, target_cos=target_cos,
                            norms=embeddings.float().norm(dim=1), labels=labels, embeddings=embeddings)
 

@@ -103,7 +103,7 @@ def test_demo_runs_end_to_end_on_a_tiny_synthetic_set(cli, tmp_path: Path) -> No
     ckpt = tmp_path / "demo" / "checkpoints" / "last.pt"
     res = cli("evaluate", str(ckpt))  # the checkpoint's embedded config is enough
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "| last |" in res.stdout
+    assert "| demo |" in res.stdout  # labelled with the run name the checkpoint records
     res = cli("export", "onnx", str(ckpt), str(tmp_path / "model.onnx"), "--exporter", "legacy")
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     assert "min cosine 1.0000" in res.stdout or "min cosine 0.9999" in res.stdout
