@@ -196,6 +196,20 @@ def test_plugin_commands_join_the_cli_at_top_level_in_core_groups_and_in_their_o
     assert "hello" in helptext and "tools" in helptext
 
 
+def test_unknown_name_error_names_only_plugins_that_failed_not_command_plugins(fake_site):
+    fake_site.add_dist("facex-command-hello", "1.0", {"hello": "fakeplug_cmd"},
+                       {"fakeplug_cmd": COMMANDS, "fakeplug_cmdimpl": COMMAND_IMPL})
+    reg = Registry(fake_site.entry_points())
+    with pytest.raises(RegistryError) as err:
+        reg.get("head", "nothere")
+    assert "could not load" not in str(err.value) and "facex-command-hello" not in str(err.value)
+    fake_site.add_dist("facex-head-importerr", "1.0", {"bad": "fakeplug_missing_module"})
+    with pytest.raises(RegistryError) as err:
+        Registry(fake_site.entry_points()).get("head", "nothere")
+    assert "could not load: facex-head-importerr [broken" in str(err.value)
+    assert "facex-command-hello" not in str(err.value)
+
+
 def test_two_distributions_with_one_command_are_a_conflict_naming_both(fake_site, cli):
     for dist in ("facex-command-one", "facex-command-two"):
         mod = "fakeplug_" + dist.split("-")[-1]

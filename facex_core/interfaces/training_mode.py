@@ -46,6 +46,7 @@ class TrainerView(Protocol):
     experiment: Any  #: The :class:`facex_core.Experiment` being run.
     model: "nn.Module"  #: The network as the mode built it; its ``state_dict()`` is what checkpoints keep.
     forward_model: "nn.Module"  #: :attr:`model`, wrapped by DDP or ``torch.compile`` when asked.
+    optimizer: "torch.optim.Optimizer"  #: Its param groups carry the mode's ``lr_scale`` factors.
     dataset: Any
     device: "torch.device"
     loop: Any  #: The mode's :class:`facex_core.LoopConfig`.

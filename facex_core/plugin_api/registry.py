@@ -206,7 +206,7 @@ class Registry:
                 f"write 'DISTRIBUTION:{bare}', e.g. '{matches[0].distribution}:{bare}'")
         known = ", ".join(self.names(kind)) or "none installed"
         msg = f"no {kind} named {name!r} (installed: {known})"
-        bad = [e for e in self.entries if e.component is None]
+        bad = [e for e in self.entries if e.status != "ok"]  # commands are ok entries without a component
         if bad:
             msg += "; plugins that could not load: " + "; ".join(
                 f"{e.distribution} [{e.status}: {e.error}]" for e in bad)
