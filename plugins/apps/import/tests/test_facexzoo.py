@@ -42,6 +42,11 @@ CASES = {
                         ["depth=100", "feat_dim=32", "out_h=4", "units=[1,2,1,1]"], "resnet100_irse", True, None),
     "EfficientNet": ("EfficientNet", lambda: zoo_more.EfficientNet(7, 7, 16, depth=0.5, image_size=224),
                      ["depth=0.5", "image_size=224", "feat_dim=16"], "efficientnet_b0", False, None),
+    # FaceX-Zoo's default image_size: padded unlike TensorFlow (facexzoo_image_size = 112)
+    "EfficientNet-112": ("EfficientNet", lambda: zoo_more.EfficientNet(7, 7, 16, depth=0.5),
+                         ["depth=0.5", "feat_dim=16"], "efficientnet_b0", False, None),
+    "EfficientNet-112-eye": ("EfficientNet", lambda: zoo_more.EfficientNet(4, 7, 16, depth=0.5),
+                             ["depth=0.5", "feat_dim=16", "out_h=4"], "efficientnet_b0", True, None),
     "HRNet": ("HRNet", _hrnet, _HRNET_SET, "hrnet_w18", False, None),
     "GhostNet": ("GhostNet", lambda: zoo_cnn.GhostNet(1.0, 0.2, 16), ["feat_dim=16"], "ghostnet", False, None),
     "AttentionNet": ("AttentionNet", lambda: zoo_cnn.ResidualAttentionNet(1, 2, 1, 16, 7, 7, width=8),
@@ -90,3 +95,5 @@ def test_import_reproduces_facexzoo_embeddings(case, tmp_path):
     assert float(cos.min()) >= MIN_COSINE, (case, cos.tolist())
     if case == "RepVGG-deploy":
         assert result.backbone["deploy"] is True
+    if case.startswith("EfficientNet"):
+        assert result.backbone["facexzoo_image_size"] == (112 if "112" in case else 0)

@@ -184,12 +184,27 @@ def test_configurations_facexzoo_cannot_run_are_refused(epoch_file, tmp_path):
                        overrides=["backbone.depths=[2,2,2]"])
 
 
-def test_efficientnet_padded_unlike_tensorflow_is_refused_with_the_layer(tmp_path):
+def test_efficientnet_padded_unlike_tensorflow_pads_like_facexzoo(tmp_path):
+    # image_size 112 (FaceX-Zoo's default): block 11 padded (2, 2), not TensorFlow's (1, 2); the FaceX
+    # backbone records FaceX-Zoo's padding and loads strictly (equivalence: test_facexzoo.py)
     net = zoo_more.EfficientNet(7, 7, 16, depth=1.0, image_size=112)
     src = support.save_facexzoo(tmp_path / "Epoch_1.pt", net)
-    with pytest.raises(ConfigError, match=r"image_size=112: .* 5x5 stride-2 depthwise conv of block 11 by \(2, 2\) "
-                                          r".* by \(1, 2\)"):
-        import_weights("facexzoo", src, "EfficientNet", tmp_path / "o.pt", overrides=["backbone.feat_dim=16"])
+    result = import_weights("facexzoo", src, "EfficientNet", tmp_path / "o.pt", overrides=["backbone.feat_dim=16"])
+    assert result.backbone["facexzoo_image_size"] == 112
+    exp = Experiment.from_checkpoint(tmp_path / "o.pt")
+    assert exp.backbone.config.facexzoo_image_size == 112
+    assert exp.build_backbone().blocks[11].depthwise.pads == ((2, 2), (2, 2))
+
+
+def test_efficientnet_facexzoo_cannot_run_is_refused(tmp_path):
+    # the 60-row crop padded for 224 ends at 3x7 in FaceX-Zoo, so its out_h=4 output layer cannot take it
+    net = zoo_more.EfficientNet(7, 7, 16, depth=0.5, image_size=224)
+    src = support.save_facexzoo(tmp_path / "Epoch_1.pt", net)
+    with pytest.raises(ConfigError, match=r"image_size=224 with out_h=4, out_w=7: .* 60x112 crop to a last map of "
+                                          r"3x7, not 4x7"):
+        import_weights("facexzoo", src, "EfficientNet", tmp_path / "o.pt",
+                       overrides=["backbone.feat_dim=16", "backbone.depth=0.5", "backbone.image_size=224",
+                                  "backbone.out_h=4"])
     assert not (tmp_path / "o.pt").exists()
 
 

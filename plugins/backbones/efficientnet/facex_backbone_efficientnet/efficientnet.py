@@ -13,7 +13,9 @@ B0 at 112×112 (``c(x) = make_divisible(x * width)``, ``r(n) = ceil(n * depth)``
 MBConv (paper Table 1, from MobileNetV2 / MnasNet): 1×1 expand (×6; absent when the expansion is 1)
 → k×k depthwise → squeeze-excitation (reduced to a quarter of the *block input* channels, SiLU) →
 1×1 linear projection. All convolutions use TensorFlow "same" padding computed for the real map
-sizes (the extra pixel of a stride-2 convolution goes bottom/right); BatchNorm momentum 0.01 and
+sizes (the extra pixel of a stride-2 convolution goes bottom/right) — or, with
+``facexzoo_image_size = N``, computed as FaceX-Zoo computes it (for N×N at the stem, then for half
+of N, halved by each stride), which FaceX-Zoo's trained weights need; BatchNorm momentum 0.01 and
 eps 1e-3 (TensorFlow's 0.99 decay), except in the output layer (PyTorch defaults, as in FaceX-Zoo).
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import nn
 
 from facex_core import Backbone, DropPath, FlattenEmbedding, SqueezeExcite, make_divisible
 
-from .plugin import STAGES, EfficientNetConfig
+from .plugin import STAGES, EfficientNetConfig, conv_output, same_padding
 
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
@@ -34,24 +36,19 @@ SE_RATIO = 0.25
 BN_MOMENTUM, BN_EPS = 0.01, 1e-3
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "SAME" padding ``(before, after)`` of one axis: ``ceil(size / stride)`` outputs,
-    the odd pixel (if any) after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
 class ConvBN(nn.Module):
     """Bias-free convolution with static "same" padding for a known input size → BN → SiLU (optional).
 
-    ``out_size`` is the output's (H, W), so that the next layer can size its own padding.
+    The padding is TensorFlow's for ``padded_for`` (default: the real ``in_size``); ``pads`` is
+    ``((top, bottom), (left, right))`` and ``out_size`` the output's real (H, W).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,
-                 in_size: tuple[int, int], groups: int = 1, act: bool = True) -> None:
+                 in_size: tuple[int, int], groups: int = 1, act: bool = True,
+                 padded_for: tuple[int, int] | None = None) -> None:
         super().__init__()
-        (top, bottom), (left, right) = (same_padding(n, kernel, stride) for n in in_size)
+        padded_for = in_size if padded_for is None else padded_for
+        (top, bottom), (left, right) = self.pads = tuple(same_padding(n, kernel, stride) for n in padded_for)
         if top == bottom and left == right:
             self.pad: nn.Module = nn.Identity()
             padding = (top, left)
@@ -61,7 +58,8 @@ class ConvBN(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.act = nn.SiLU() if act else nn.Identity()
-        self.out_size = (-(-in_size[0] // stride), -(-in_size[1] // stride))
+        self.out_size = (conv_output(in_size[0], kernel, stride, (top, bottom)),
+                         conv_output(in_size[1], kernel, stride, (left, right)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(self.pad(x))))
@@ -69,14 +67,16 @@ class ConvBN(nn.Module):
 
 class MBConv(nn.Module):
     """Mobile inverted bottleneck with squeeze-excitation; residual (through stochastic depth with
-    probability ``drop_path``) when the stride is 1 and the channel count does not change."""
+    probability ``drop_path``) when the stride is 1 and the channel count does not change.
+    ``padded_for``: the input size the depthwise convolution's padding is computed for (default:
+    ``in_size``); the 1×1 convolutions need none."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expansion: int,
-                 in_size: tuple[int, int], drop_path: float) -> None:
+                 in_size: tuple[int, int], drop_path: float, padded_for: tuple[int, int] | None = None) -> None:
         super().__init__()
         mid = in_channels * expansion
         self.expand = ConvBN(in_channels, mid, 1, 1, in_size) if expansion != 1 else nn.Identity()
-        self.depthwise = ConvBN(mid, mid, kernel, stride, in_size, groups=mid)
+        self.depthwise = ConvBN(mid, mid, kernel, stride, in_size, groups=mid, padded_for=padded_for)
         self.se = SqueezeExcite(mid, max(1, int(in_channels * SE_RATIO)), act=nn.SiLU)
         self.project = ConvBN(mid, out_channels, 1, 1, self.depthwise.out_size, act=False)
         self.residual = stride == 1 and in_channels == out_channels
@@ -93,6 +93,7 @@ class EfficientNet(Backbone):
 
     Built from :class:`~facex_backbone_efficientnet.plugin.EfficientNetConfig` (B0) or one of its
     B1 … B7 subclasses; every width works (FaceX-Zoo's fails beyond 1.0, see the README).
+    ``facexzoo_image_size`` pads as FaceX-Zoo does (see the module docstring).
     """
 
     def __init__(self, config: EfficientNetConfig | None = None) -> None:
@@ -106,16 +107,23 @@ class EfficientNet(Backbone):
                   for repeats, kernel, stride, expansion, out in STAGES]
         num_blocks = sum(s[0] for s in stages)
 
-        self.stem = ConvBN(3, channels(STEM_CHANNELS), 3, 1, self.input_size)
+        # FaceX-Zoo pads for the square image_size, then for half of it: it removed the ImageNet
+        # stem's stride but kept the stem's halving of its padding bookkeeping
+        zoo = config.facexzoo_image_size
+        self.stem = ConvBN(3, channels(STEM_CHANNELS), 3, 1, self.input_size, padded_for=(zoo, zoo) if zoo else None)
         size, c_in = self.stem.out_size, channels(STEM_CHANNELS)
+        assumed = (-(-zoo // 2),) * 2 if zoo else None
         blocks: list[MBConv] = []
         for repeats, kernel, stride, expansion, c_out in stages:
             for i in range(repeats):
+                s = stride if i == 0 else 1
                 # stochastic depth grows linearly with the block index (0 for the first block)
-                block = MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expansion, size,
-                               drop_path=config.drop_connect * len(blocks) / num_blocks)
+                block = MBConv(c_in, c_out, kernel, s, expansion, size,
+                               drop_path=config.drop_connect * len(blocks) / num_blocks, padded_for=assumed)
                 blocks.append(block)
                 size, c_in = block.out_size, c_out
+                if assumed is not None:
+                    assumed = (-(-assumed[0] // s), -(-assumed[1] // s))
         self.blocks = nn.Sequential(*blocks)
         self.head = ConvBN(c_in, channels(HEAD_CHANNELS), 1, 1, size)
         assert size == config.map_size, (size, config.map_size)

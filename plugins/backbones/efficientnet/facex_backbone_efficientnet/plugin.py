@@ -5,7 +5,7 @@ network lives in :mod:`facex_backbone_efficientnet.efficientnet` and is loaded o
 """
 from typing import ClassVar
 
-from facex_core import Component, FlattenBackboneConfig, config, hookimpl, option
+from facex_core import Component, FlattenBackboneConfig, config, feature_map_size, hookimpl, option, resolve_map_size
 
 #: EfficientNet-B0's MBConv stages (paper, Table 1): (repeats, kernel, stride, expansion, output
 #: channels). The stem (3×3, 32 channels) has stride 1 here (ImageNet: 2), so the four stride-2
@@ -34,6 +34,36 @@ COEFFICIENTS: dict[str, tuple[float, float]] = {
 NUM_HALVINGS = sum(stride == 2 for _, _, stride, _, _ in STAGES)
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "SAME" padding ``(before, after)`` of one axis of ``size``: ``ceil(size / stride)``
+    outputs, the odd pixel (if any) after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output(size: int, kernel: int, stride: int, padding: tuple[int, int]) -> int:
+    """Output size of one axis of a convolution of an input ``size`` padded by ``(before, after)``."""
+    return (size + padding[0] + padding[1] - kernel) // stride + 1
+
+
+def facexzoo_map_size(input_size: tuple[int, int], image_size: int) -> tuple[int, int]:
+    """The last map's (H, W) of FaceX-Zoo's EfficientNet on an ``input_size`` input when its static
+    paddings are computed for ``image_size`` (see :attr:`EfficientNetConfig.facexzoo_image_size`):
+    each axis is padded for the size FaceX-Zoo assumes (``image_size`` at the stem, then half of it,
+    halved again by each stride), which need not be the real one, so the real sizes follow the
+    convolution arithmetic rather than ``ceil(n / 2)``. Only the stem and each stage's first
+    depthwise convolution matter: 1×1 and stride-1 convolutions keep the size whatever they assume."""
+    def axis(size: int) -> int:
+        size = conv_output(size, 3, 1, same_padding(image_size, 3, 1))   # the stride-1 stem
+        assumed = -(-image_size // 2)  # FaceX-Zoo halves its bookkeeping after the stem (ImageNet: stride 2)
+        for _, kernel, stride, _, _ in STAGES:
+            size = conv_output(size, kernel, stride, same_padding(assumed, kernel, stride))
+            assumed = -(-assumed // stride)
+        return size
+    return axis(input_size[0]), axis(input_size[1])
+
+
 _WIDTH_DOC = "width coefficient: every channel count c becomes c*width rounded to a multiple of 8"
 _DEPTH_DOC = "depth coefficient: a stage of r blocks gets ceil(r*depth) blocks"
 
@@ -51,6 +81,33 @@ class EfficientNetConfig(FlattenBackboneConfig):
     drop_connect: float = option(
         0.2, ge=0, lt=1, doc="stochastic depth: residual block i of n drops its branch with probability "
                              "drop_connect*i/n in training (FaceX-Zoo fixes 0.2)")
+    facexzoo_image_size: int = option(
+        0, ge=0, doc="0: TensorFlow 'same' padding for the real map sizes; N: every 'same' padding as FaceX-Zoo's "
+                     "EfficientNet computes it for its image_size N (for NxN, halved after the stem), to run "
+                     "FaceX-Zoo's weights exactly")
+
+    def __attrs_post_init__(self) -> None:
+        if not self.facexzoo_image_size:
+            super().__attrs_post_init__()
+            return
+        resolve_map_size(self.input_size, None, None, self.halvings, self.rounding)  # validates input_size
+        h, w = self.map_size
+        if min(h, w) < 1:
+            raise ValueError(f"input_size {tuple(self.input_size)} is too small for paddings computed for "
+                             f"facexzoo_image_size={self.facexzoo_image_size}: the last map would be {h}x{w}")
+        for key, given, derived in (("out_h", self.out_h, h), ("out_w", self.out_w, w)):
+            if given is not None and given != derived:
+                raise ValueError(f"{key}={given} does not match input_size {tuple(self.input_size)} padded for "
+                                 f"facexzoo_image_size={self.facexzoo_image_size}, whose last feature map is "
+                                 f"{h}x{w}; set {key}={derived} or leave it unset")
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        """``(out_h, out_w)``: the last feature map's size (``ceil`` halvings of ``input_size``; with
+        ``facexzoo_image_size``, FaceX-Zoo's padding arithmetic, :func:`facexzoo_map_size`)."""
+        if self.facexzoo_image_size:
+            return facexzoo_map_size(self.input_size, self.facexzoo_image_size)
+        return feature_map_size(self.input_size, self.halvings, self.rounding)
 
 
 def _scaled_config(variant: str) -> type:

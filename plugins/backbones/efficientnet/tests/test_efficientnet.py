@@ -251,3 +251,81 @@ def test_stages_end_each_resolution() -> None:
     net = EfficientNet(reduced("b0"))
     check_backbone_stages(net, {"stem": (32, 32, 32), "stage1": (24, 16, 16), "stage2": (40, 8, 8),
                             "stage3": (112, 4, 4), "stage4": (320, 2, 2), "final": (1280, 2, 2)})
+
+
+# -- FaceX-Zoo's padding (facexzoo_image_size) ----------------------------------------------------
+
+def _pads(net: EfficientNet) -> dict[str, tuple]:
+    """``((top, bottom), (left, right))`` of every convolution, by module name."""
+    return {name: m.pads for name, m in net.named_modules() if hasattr(m, "pads")}
+
+
+def test_facexzoo_padding_is_off_by_default() -> None:
+    assert EfficientNetConfig().facexzoo_image_size == 0
+    net = on_meta(EfficientNetConfig())
+    # TensorFlow's padding of the real input of every convolution (112 -> 56 -> 28 -> 14 -> 7)
+    assert net.blocks[1].depthwise.pads == ((0, 1), (0, 1))      # 3x3 s2 on 112
+    assert net.blocks[3].depthwise.pads == ((1, 2), (1, 2))      # 5x5 s2 on 56
+    assert net.blocks[5].depthwise.pads == ((0, 1), (0, 1))      # 3x3 s2 on 28
+    assert net.blocks[11].depthwise.pads == ((1, 2), (1, 2))     # 5x5 s2 on 14
+    assert net.blocks[11].depthwise.pad.padding == (1, 2, 1, 2)  # asymmetric: an explicit ZeroPad2d
+
+
+def test_facexzoo_padding_at_112_changes_only_block_11() -> None:
+    # FaceX-Zoo pads for 112 at the stem, then for 56, 28, 14, 7 where the real maps are 112, 56, 28, 14:
+    # same parity (same padding) except 7 vs 14 at the 5x5 stride-2 depthwise conv of block 11
+    tf, zoo = on_meta(EfficientNetConfig()), on_meta(EfficientNetConfig(facexzoo_image_size=112))
+    tf_pads, zoo_pads = _pads(tf), _pads(zoo)
+    assert tf_pads.keys() == zoo_pads.keys()
+    changed = {name for name in tf_pads if tf_pads[name] != zoo_pads[name]}
+    assert changed == {"blocks.11.depthwise"}
+    assert zoo.blocks[11].depthwise.pads == ((2, 2), (2, 2))
+    # symmetric again, so the convolution pads it itself; output sizes and weights do not change
+    assert isinstance(zoo.blocks[11].depthwise.pad, torch.nn.Identity)
+    assert zoo.blocks[11].depthwise.conv.padding == (2, 2)
+    assert [b.out_size for b in zoo.blocks] == [b.out_size for b in tf.blocks]
+    assert {k: v.shape for k, v in zoo.state_dict().items()} == {k: v.shape for k, v in tf.state_dict().items()}
+
+
+def test_facexzoo_padding_upper_half_face() -> None:
+    # 60 rows: FaceX-Zoo still pads the height for 112/2 = 56, 28, 14, 7; the 3x3 s2 conv of block 5
+    # sees 15 real rows padded for 14 -> (0, 1) (TensorFlow: (1, 1)) and outputs 7 rows, not 8; the
+    # 5x5 s2 conv of block 11 then pads its 7 rows for 7 -> (2, 2) (TensorFlow, on its 8 rows: (1, 2));
+    # the width is the 112 case
+    tf = on_meta(EfficientNetConfig(input_size=(60, 112)))
+    zoo = on_meta(EfficientNetConfig(input_size=(60, 112), facexzoo_image_size=112))
+    assert (tf.blocks[5].depthwise.pads, tf.blocks[5].out_size) == (((1, 1), (0, 1)), (8, 14))
+    assert (zoo.blocks[5].depthwise.pads, zoo.blocks[5].out_size) == (((0, 1), (0, 1)), (7, 14))
+    assert tf.blocks[11].depthwise.pads == ((1, 2), (1, 2))
+    assert zoo.blocks[11].depthwise.pads == ((2, 2), (2, 2))
+    changed = {name for name, p in _pads(tf).items() if _pads(zoo)[name] != p}
+    assert changed == {"blocks.5.depthwise", "blocks.11.depthwise"}
+    assert zoo.blocks[-1].out_size == zoo.config.map_size == (4, 7)
+
+
+def test_facexzoo_padding_for_224_is_tensorflows_at_112() -> None:
+    # halves of 224 are the real sizes: FaceX-Zoo's padding is TensorFlow's everywhere
+    assert _pads(on_meta(EfficientNetConfig(facexzoo_image_size=224))) == _pads(on_meta(EfficientNetConfig()))
+
+
+def test_facexzoo_padding_sets_the_last_map() -> None:
+    # 60 rows padded for 224: 60 -> 30 -> 15 -> 7 -> 3 (FaceX-Zoo's arithmetic), not 4
+    cfg = EfficientNetConfig(input_size=(60, 112), facexzoo_image_size=224, embedding_size=16)
+    assert cfg.map_size == (3, 7)
+    EfficientNetConfig(input_size=(60, 112), facexzoo_image_size=224, out_h=3)
+    with pytest.raises(ValueError, match="out_h=4 .* facexzoo_image_size=224, whose last feature map is 3x7"):
+        EfficientNetConfig(input_size=(60, 112), facexzoo_image_size=224, out_h=4)
+    with pytest.raises(ValueError, match="facexzoo_image_size"):
+        EfficientNetConfig(facexzoo_image_size=-1)
+    net = on_meta(cfg)
+    assert net.output_layer.linear.in_features == 1280 * 3 * 7
+
+
+def test_facexzoo_padding_contract_and_export() -> None:
+    # 60x112 padded for 112: asymmetric and changed paddings, a changed map size
+    torch.manual_seed(0)
+    net = EfficientNet(reduced("b0", input_size=(60, 112), facexzoo_image_size=112))
+    assert net.blocks[3].depthwise.pads == ((0, 1), (0, 1))  # the 3x3 s2 stage on 15 rows, padded for 14
+    check_backbone(net, batch=2)
+    check_backbone_export(net)                     # torch.export, channels_last, TorchScript ONNX
+    check_backbone_export(net, exporter="dynamo")  # and the dynamo ONNX exporter

@@ -65,7 +65,7 @@ class EfficientNetSection:
     depth: float = option(1.0, gt=0, doc="depth coefficient (1.0 = B0, 1.1 = B1)")
     image_size: int = option(112, ge=1, doc="the size FaceX-Zoo computes its static 'same' paddings for")
     drop_ratio: float = option(0.2, ge=0, lt=1, doc="dropout before the output linear layer")
-    out_h: int = _out_h(eye=False)
+    out_h: int = _out_h()
     out_w: int = _out_w()
     feat_dim: int = _feat_dim()
 

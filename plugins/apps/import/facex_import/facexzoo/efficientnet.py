@@ -10,10 +10,13 @@ Renames: ``_conv_stem``/``_bn0`` → ``stem.conv/bn``; in ``_blocks.N``: ``_expa
 Padding: FaceX-Zoo computes its static TensorFlow "same" paddings for ``image_size`` but, having
 removed the stem's stride, for a map half the real size from the first block on. A stride-2
 depthwise convolution's padding depends on the parity of the size it is computed for, so wherever
-FaceX-Zoo's assumed size and the real one differ in parity its padding is not TensorFlow's, which
-the FaceX network uses. :meth:`EfficientNetImporter.check` finds those layers and refuses the
-import (its embeddings would differ); with FaceX-Zoo's default ``image_size: 112`` that is the first
-block of the sixth stage (assumed 7, real 14: padding (2, 2) instead of (1, 2)).
+FaceX-Zoo's assumed size and the real one differ in parity its padding is not TensorFlow's: with the
+default ``image_size: 112``, the first block of the sixth stage (assumed 7, real 14: padding (2, 2)
+instead of (1, 2)); on the 60-row upper-half face also the fourth stage's (assumed 14, real 15), which
+then outputs 7 rows, not 8. When any layer differs the FaceX backbone gets ``facexzoo_image_size =
+image_size`` and pads exactly like FaceX-Zoo; otherwise (e.g. ``image_size: 224`` on 112×112 crops)
+it stays a plain TensorFlow-padded network. A configuration whose last map is not ``out_h`` ×
+``out_w`` under FaceX-Zoo's arithmetic cannot run in FaceX-Zoo and is refused.
 """
 from __future__ import annotations
 
@@ -49,20 +52,32 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def padding_mismatches(image_size: int, real: int, depth: float) -> list[tuple[int, int, tuple, tuple]]:
-    """``(block index, kernel, FaceX-Zoo padding, TensorFlow padding)`` of every depthwise convolution
-    whose FaceX-Zoo padding (computed for ``image_size``, halved after the stem) differs from the one
-    of its real input size (``real`` at the input)."""
+def facexzoo_layers(image_size: int, real: int, depth: float) -> list[tuple[int, int, int, tuple, tuple, int]]:
+    """FaceX-Zoo's EfficientNet along one axis of ``real`` input pixels: ``(block index, kernel,
+    stride, FaceX-Zoo padding, TensorFlow padding of the real input, real output size)`` of every
+    depthwise convolution. FaceX-Zoo pads for the size it assumes (``image_size``, halved after the
+    stride-1 stem, then by each stride), the real size follows the convolution arithmetic."""
     assumed = math.ceil(image_size / 2)  # FaceX-Zoo halves its bookkeeping after the (stride-1) stem
     out, index = [], 0
     for repeats, kernel, stride in STAGES:
         for i in range(math.ceil(repeats * depth)):
             s = stride if i == 0 else 1
             zoo, tf = same_padding(assumed, kernel, s), same_padding(real, kernel, s)
-            if zoo != tf:
-                out.append((index, kernel, zoo, tf))
-            assumed, real, index = math.ceil(assumed / s), math.ceil(real / s), index + 1
+            real = (real + sum(zoo) - kernel) // s + 1
+            out.append((index, kernel, s, zoo, tf, real))
+            assumed, index = math.ceil(assumed / s), index + 1
     return out
+
+
+def padding_mismatches(image_size: int, input_size: list[int], depth: float) -> list[tuple[int, int, tuple, tuple]]:
+    """``(block index, kernel, FaceX-Zoo padding, TensorFlow padding)`` of every depthwise convolution
+    whose FaceX-Zoo padding differs from TensorFlow's for its real input, on either axis."""
+    found: dict[int, tuple[int, int, tuple, tuple]] = {}
+    for real in input_size:
+        for index, kernel, _, zoo, tf, _ in facexzoo_layers(image_size, real, depth):
+            if zoo != tf:
+                found.setdefault(index, (index, kernel, zoo, tf))
+    return [found[k] for k in sorted(found)]
 
 
 class EfficientNetImporter(FaceXZooImporter):
@@ -70,22 +85,23 @@ class EfficientNetImporter(FaceXZooImporter):
 
     def check(self) -> None:
         c = self.config
-        bad = padding_mismatches(c.image_size, self.input_size()[0], c.depth)
-        if bad:
-            index, kernel, zoo, tf = bad[0]
+        size = self.input_size()
+        last = tuple(facexzoo_layers(c.image_size, n, c.depth)[-1][-1] for n in size)
+        if last != (c.out_h, c.out_w):
             raise ConfigError(
-                f"backbone.image_size={c.image_size}: FaceX-Zoo's EfficientNet pads the {kernel}x{kernel} stride-2 "
-                f"depthwise conv of block {index} by {zoo} (its 'same' padding computed for a map half the real "
-                f"size), facex-backbone-efficientnet by {tf} (TensorFlow's, for the real map); the imported "
-                f"network would not reproduce FaceX-Zoo's embeddings ({len(bad)} such layer(s)). Importable once "
-                "facex-backbone-efficientnet can pad like FaceX-Zoo; models trained with an image_size whose "
-                "halves keep the real sizes' parity (e.g. 224) import exactly")
+                f"backbone.image_size={c.image_size} with out_h={c.out_h}, out_w={c.out_w}: FaceX-Zoo's EfficientNet "
+                f"pads a {size[0]}x{size[1]} crop to a last map of {last[0]}x{last[1]}, not {c.out_h}x{c.out_w}, so "
+                "its output layer cannot take it (FaceX-Zoo cannot run this configuration)")
 
     def backbone_table(self) -> dict[str, Any]:
         c = self.config
-        return {"name": _VARIANTS.get(c.depth, "efficientnet_b0"), "width": c.width, "depth": c.depth,
-                "drop_ratio": c.drop_ratio, "drop_connect": 0.2, "embedding_size": c.feat_dim,
-                "input_size": self.input_size()}
+        table = {"name": _VARIANTS.get(c.depth, "efficientnet_b0"), "width": c.width, "depth": c.depth,
+                 "drop_ratio": c.drop_ratio, "drop_connect": 0.2, "embedding_size": c.feat_dim,
+                 "input_size": self.input_size()}
+        if padding_mismatches(c.image_size, self.input_size(), c.depth):
+            # pad like FaceX-Zoo; left out where its paddings are TensorFlow's (a plain network)
+            table["facexzoo_image_size"] = c.image_size
+        return table
 
     def rename(self, key: str) -> str | None:
         return _RENAME(key)
