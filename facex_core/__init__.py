@@ -23,14 +23,13 @@ if TYPE_CHECKING:
     from .interfaces.dataset import DatasetMaker
     from .interfaces.distill import DistillLoss
     from .interfaces.head import Head, HeadOutput, MarginSoftmaxHead
-    from .interfaces.sdk import MaskAdder, MaskedImage
     from .interfaces.protocol import Curve, Protocol, ProtocolResult
-    from .interfaces.sdk import Aligner, Detector, Face, Landmarker, Pipeline, Recognizer, pick_face
+    from .interfaces.sdk import Aligner, Detector, Face, Landmarker, MaskAdder, MaskedImage, Pipeline, Recognizer
+    from .interfaces.sdk import pick_face
     from .interfaces.training_mode import TrainerView, TrainingMode, TrainResult
     # -- for plugin authors: building blocks ------------------------------------------------------
-    from .interfaces.head import check_labels, default_adacos_scale, replace_target, safe_sin, target_mask
+    from .interfaces.head import FaceModel, check_labels, default_adacos_scale, replace_target, safe_sin, target_mask
     from .nn.classifier import Classifier, CosineBatch
-    from .interfaces.head import FaceModel
     from .interfaces.configs import feature_map_size, resolve_map_size
     from .nn.layers import ConvBNAct, DropPath, FlattenEmbedding, SqueezeExcite, make_divisible, rename_output_layer
     from .interfaces.sdk import ARCFACE_TEMPLATE_112, arcface_template, umeyama

@@ -1,3 +1,2 @@
 __version__ = "0.1.0"
-#: Version of the plugin-facing API; bumped only on breaking changes to ``facex_core``'s public names.
-PLUGIN_API = 1
+PLUGIN_API = 1  #: Version of the plugin-facing API; bumped only on breaking changes to ``facex_core``'s public names.

@@ -42,6 +42,12 @@ def other_distributions():
 
 
 @pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch):
+    """Tests read stderr line by line: progress bars (on whenever FACEX_NO_PROGRESS is unset) stay off."""
+    monkeypatch.setenv("FACEX_NO_PROGRESS", "1")
+
+
+@pytest.fixture(autouse=True)
 def facex_world(doubles_site, other_distributions, monkeypatch):
     """Only facex-core and the doubles, in this process and in every subprocess a test starts."""
     monkeypatch.syspath_prepend(str(doubles_site.root))

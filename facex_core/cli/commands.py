@@ -1,7 +1,5 @@
-"""The core's own commands: inspect what is installed, run experiments, export, scaffold plugins, and
-convert the core's data formats. Each is declared like a plugin's command (:class:`Command`), with
-its arguments in a ``setup_*`` function and the work in a ``run_*`` function that imports heavy
-modules only when it runs."""
+"""The core's own commands, each declared like a plugin's (:class:`Command`): its arguments in a ``setup_*``
+function, the work in a ``run_*`` function that imports heavy modules only when it runs."""
 from __future__ import annotations
 
 import argparse
@@ -28,10 +26,6 @@ def add_set_option(p: argparse.ArgumentParser) -> None:
     """``--set KEY.PATH=VALUE`` (repeatable), the override option every config-reading command takes."""
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config key (repeatable), e.g. --set training.loop.epochs=2")
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 # -- list / describe ---------------------------------------------------------------------------
@@ -61,13 +55,10 @@ def run_list(args: argparse.Namespace) -> int:
         for e in entries:
             if e.error:
                 print(f"  {e.status}: {e.distribution} ({e.entry_point}): {e.error}")
-        dists = len({e.distribution for e in entries})
-        bad = sum(e.status != "ok" for e in entries)
-        print(f"{_count(len(entries), 'entry', 'entries')} from {_count(dists, 'distribution')}, {bad} not ok "
-              f"· facex-core {__version__}")
-    if args.strict and any(e.status != "ok" for e in entries):
-        return 1
-    return 0
+        dists, bad = len({e.distribution for e in entries}), sum(e.status != "ok" for e in entries)
+        print(f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'} from {dists} distribution"
+              f"{'' if dists == 1 else 's'}, {bad} not ok · facex-core {__version__}")
+    return int(args.strict and any(e.status != "ok" for e in entries))
 
 
 def setup_describe(p: argparse.ArgumentParser) -> None:
@@ -91,13 +82,11 @@ def run_describe(args: argparse.Namespace) -> int:
         from ..nn.complexity import count_params_and_macs
 
         model = load_factory(comp)(comp.config())
-        info.update(count_params_and_macs(model))
-        info["embedding_size"] = model.embedding_size
+        info.update(count_params_and_macs(model), embedding_size=model.embedding_size)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
-    print(f"{entry.kind} {entry.name}  ({entry.distribution} {entry.version})")
-    print(f"  {comp.summary}")
+    print(f"{entry.kind} {entry.name}  ({entry.distribution} {entry.version})\n  {comp.summary}")
     if comp.paper:
         print(f"  paper: {comp.paper}")
     if "params" in info:
@@ -120,8 +109,7 @@ def run_config_show(args: argparse.Namespace) -> int:
     from ..configs.toml import to_toml
     from ..engine.experiment import Experiment
 
-    exp = Experiment.from_file(args.config, args.set)
-    print(to_toml(exp.resolved()), end="")
+    print(to_toml(Experiment.from_file(args.config, args.set).resolved()), end="")
     return 0
 
 
@@ -216,7 +204,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         exp = Experiment.from_file(args.config, args.set)
         exp.prepare_data(workers=args.workers)
     if not exp.protocols:
-        raise ConfigError(f"{exp.source}: no [[evaluation.protocols]] to evaluate; add one (e.g. name = \"lfw\")")
+        raise ConfigError(f"{exp.source}: no [[evaluation.protocols]] to evaluate; add one (facex-core list --kind protocol shows the installed protocols)")
     default = [args.config] if from_checkpoint else [] if exp.evaluation_models else [exp.evaluation.checkpoint]
     labelled = model_labels(exp, args.checkpoint or default)
     checkpoints = exp.output_dir.resolve() / "checkpoints"
@@ -319,9 +307,8 @@ def setup_data_pack(p: argparse.ArgumentParser) -> None:
 def run_data_pack(args: argparse.Namespace) -> int:
     from ..data.pack import pack
 
-    info = pack(args.src, args.out, train_list=args.train_list, shuffle=args.shuffle, seed=args.seed,
-                workers=args.workers)
-    print(json.dumps(info, indent=2))
+    print(json.dumps(pack(args.src, args.out, train_list=args.train_list, shuffle=args.shuffle, seed=args.seed,
+                          workers=args.workers), indent=2))
     return 0
 
 
@@ -356,8 +343,7 @@ def setup_data_list(p: argparse.ArgumentParser) -> None:
 def run_data_list(args: argparse.Namespace) -> int:
     from ..data.pack import write_train_list
 
-    n = write_train_list(args.src, args.out)
-    print(f"wrote {n} lines to {args.out}")
+    print(f"wrote {write_train_list(args.src, args.out)} lines to {args.out}")
     return 0
 
 

@@ -1,32 +1,16 @@
-"""The ``facex-core`` command line: the core's commands plus every command a plugin adds.
-
-The parser is built in two steps so that ``--help`` and ``list`` stay fast and never import torch:
-every command's name and help come from its :class:`facex_core.Command` declaration, and only the
-chosen command's ``setup`` function (its arguments) is imported.
-"""
+"""The ``facex-core`` command line: the core's commands plus every command a plugin adds. ``--help`` and ``list``
+stay fast and never import torch: names and help come from :class:`facex_core.Command` declarations, and only
+the chosen command's ``setup`` function (its arguments) is imported."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Sequence
 
-from ..plugin_api.components import Command
+from ..errors import UserError
 from ..version import __version__
 from .commands import CORE_COMMANDS
-
-
-def _plugin_commands() -> list[tuple[Command, str, str]]:
-    """(command, distribution, conflict note) for every command a plugin adds."""
-    from ..plugin_api.registry import registry
-
-    return [(e.command, e.distribution, e.error if e.status == "conflict" else "")
-            for e in registry().commands() if e.command is not None]
-
-
-def _load_setup(command: Command) -> Any:
-    from ..plugin_api.registry import import_object
-
-    return import_object(command.setup)
 
 
 def _conflict(note: str) -> Any:
@@ -39,12 +23,15 @@ def _conflict(note: str) -> Any:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The whole parser; ``argv`` says which command's arguments to load (none for ``--help``)."""
+    from ..plugin_api.registry import import_object, registry
+
     p = argparse.ArgumentParser(prog="facex-core", description="FaceX: face recognition training, evaluation and SDK.")
     p.add_argument("--version", action="version", version=f"facex-core {__version__}")
     top = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    declared = [(c, "facex-core", "") for c in CORE_COMMANDS]
     core_paths = {c.path for c in CORE_COMMANDS}
-    declared += [row for row in _plugin_commands() if row[0].path not in core_paths]
+    declared = [(c, "facex-core", "") for c in CORE_COMMANDS]
+    declared += [(e.command, e.distribution, e.error if e.status == "conflict" else "") for e in registry().commands()
+                 if e.command is not None and e.command.path not in core_paths]
     groups: dict[str, Any] = {"": top}
     words = [a for a in argv if not a.startswith("-")]
     # outer groups first, so that a command may join a group declared by any distribution
@@ -61,7 +48,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             sp.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             sp.set_defaults(func=_conflict(note))
         elif cmd.path.split() == words[:len(cmd.path.split())]:
-            _load_setup(cmd)(sp)
+            import_object(cmd.setup)(sp)
     return p
 
 
@@ -76,14 +63,9 @@ def user_message(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``facex-core``: a user's mistake prints one line naming the culprit and exits 2, Ctrl-C
-    exits 130, a closed output pipe exits quietly; only a bug in FaceX or a plugin shows a traceback
-    (and user errors too with ``FACEX_DEBUG=1``)."""
-    import os
-
+    """Run ``facex-core``: a user's mistake prints one line naming the culprit and exits 2, Ctrl-C exits 130, a
+    closed output pipe exits quietly; only a bug shows a traceback (user errors too with ``FACEX_DEBUG=1``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from ..errors import UserError
-
     debug = os.environ.get("FACEX_DEBUG", "") not in ("", "0")
     args = None
     try:

@@ -1,8 +1,5 @@
-"""``facex-core new-plugin``: write a skeleton plugin distribution that installs, lists and tests green.
-
-The files are templates in ``facex_core/_templates/new_plugin`` (``str.format`` fields such as
-``{name}`` and ``{pkg}``), one folder per kind with its ``plugin.py``, implementation and test.
-"""
+"""``facex-core new-plugin``: write a skeleton plugin distribution that installs, lists and tests green, from the
+``str.format`` templates (``{name}``, ``{pkg}``, ...) in ``facex_core/_templates/new_plugin``, a folder per kind."""
 from __future__ import annotations
 
 import re

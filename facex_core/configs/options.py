@@ -8,8 +8,7 @@ from typing import Any, Callable, Sequence
 import attrs
 
 DOC_KEY = "facex_doc"
-#: Metadata key under which :func:`option` records a field's declared bounds and choices.
-RANGE_KEY = "facex_range"
+RANGE_KEY = "facex_range"  #: Metadata key under which :func:`option` records a field's declared bounds and choices.
 
 _BOUNDS = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"),
            "le": (lambda v, b: v <= b, "<="), "lt": (lambda v, b: v < b, "<")}
@@ -43,8 +42,7 @@ def option(default: Any = attrs.NOTHING, *, doc: str, validator: Callable | None
         validators.insert(0, _range_validator(bounds, tuple(choices) if choices is not None else None))
     metadata = {DOC_KEY: doc, RANGE_KEY: {**bounds, **({"choices": tuple(choices)} if choices is not None else {})}}
     combined = validators[0] if len(validators) == 1 else attrs.validators.and_(*validators) if validators else None
-    if factory is not None:
-        return attrs.field(factory=factory, validator=combined, metadata=metadata)
+    default = default if factory is None else attrs.Factory(factory)
     return attrs.field(default=default, validator=combined, metadata=metadata)
 
 
@@ -60,13 +58,9 @@ def _check_finite(_instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _finite_floats(_cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
-    out = []
-    for f in fields:
-        if _is_float_field(f.type):
-            validator = _check_finite if f.validator is None else attrs.validators.and_(_check_finite, f.validator)
-            f = f.evolve(validator=validator)
-        out.append(f)
-    return out
+    both = attrs.validators.and_
+    return [f.evolve(validator=_check_finite if f.validator is None else both(_check_finite, f.validator))
+            if _is_float_field(f.type) else f for f in fields]
 
 
 def config(cls: type) -> type:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import copy
-import sys
+import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import attrs
 import cattrs
@@ -13,42 +13,21 @@ from cattrs.gen import make_dict_structure_fn
 
 from ..errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
-
-def _strict_int(value: Any, _t: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _strict_float(value: Any, _t: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _strict_str(value: Any, _t: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _strict_bool(value: Any, _t: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {type(value).__name__} {value!r}")
-    return value
+def _strict(cls: type, accepted: type | tuple[type, ...], expected: str) -> Callable[[Any, type], Any]:
+    """Structure hook for ``cls`` that refuses what cattrs would coerce (other types; a bool for a number)."""
+    def hook(value: Any, _t: type) -> Any:
+        if not isinstance(value, accepted) or (isinstance(value, bool) and cls is not bool):
+            raise TypeError(f"expected {expected}, got {type(value).__name__} {value!r}")
+        return float(value) if cls is float else value
+    return hook
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(float, _strict_float)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook(bool, _strict_bool)
+    for cls, accepted, expected in ((int, int, "an integer"), (float, (int, float), "a number"),
+                                    (str, str, "a string"), (bool, bool, "true or false")):
+        conv.register_structure_hook(cls, _strict(cls, accepted, expected))
 
     def table_hook(cls: type) -> Any:
         inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True)
@@ -67,30 +46,23 @@ converter = _make_converter()
 
 
 def _flatten_errors(exc: BaseException, path: str) -> list[str]:
-    out: list[str] = []
     if isinstance(exc, ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
-            out.append(f"{path + '.' if path else ''}{key}: unknown key")
-        return out
+        return [f"{path + '.' if path else ''}{key}: unknown key" for key in sorted(exc.extra_fields)]
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
-        handled, _unhandled = exc.group_exceptions()
+        handled, unhandled = exc.group_exceptions()
+        out: list[str] = []
         for sub, note in handled:
             name = getattr(note, "name", None)
             if name is None:
-                name = getattr(note, "index", None)
-                sub_path = f"{path}[{name}]"
+                sub_path = f"{path}[{getattr(note, 'index', None)}]"
             else:
                 sub_path = f"{path}.{name}" if path else str(name)
             out.extend(_flatten_errors(sub, sub_path))
-        for sub in _unhandled:
-            out.extend(_flatten_errors(sub, path))
-        return out
+        return out + [line for sub in unhandled for line in _flatten_errors(sub, path)]
     if isinstance(exc, KeyError):
         return [f"{path}: required key missing"]
     if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            out.extend(_flatten_errors(sub, path))
-        return out
+        return [line for sub in exc.exceptions for line in _flatten_errors(sub, path)]
     field, sep, rest = str(exc).partition(" must ")
     if sep and field.isidentifier():  # a field validator's "NAME must ...": name the key, not its table
         return [f"{path + '.' if path else ''}{field}: must {rest}"]
@@ -100,15 +72,13 @@ def _flatten_errors(exc: BaseException, path: str) -> list[str]:
 def structure(cls: type, data: Any, *, path: str = "", source: str = "<config>") -> Any:
     """Build config class ``cls`` from plain ``data``; raises :class:`ConfigError` naming each bad key."""
     if not isinstance(data, Mapping):
-        where = path or "<top level>"
-        raise ConfigError(f"{source}: {where}: expected a table, got {type(data).__name__}")
+        raise ConfigError(f"{source}: {path or '<top level>'}: expected a table, got {type(data).__name__}")
     try:
         return converter.structure(dict(data), cls)
     except ConfigError:
         raise
     except Exception as exc:
-        lines = _flatten_errors(exc, path)
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+        raise ConfigError(f"{source}: " + "; ".join(_flatten_errors(exc, path))) from None
 
 
 def unstructure(obj: Any) -> Any:
@@ -198,20 +168,16 @@ def to_toml(data: Mapping[str, Any]) -> str:
         return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, Mapping) for x in v)
 
     def emit(table: Mapping[str, Any], prefix: str) -> None:
-        for k, v in table.items():
-            if v is None or isinstance(v, Mapping) or is_table_list(v):
-                continue
-            lines.append(f"{k} = {scalar(v)}")
+        lines.extend(f"{k} = {scalar(v)}" for k, v in table.items()
+                     if v is not None and not isinstance(v, Mapping) and not is_table_list(v))
         for k, v in table.items():
             full = f"{prefix}.{k}" if prefix else k
             if isinstance(v, Mapping):
-                lines.append("")
-                lines.append(f"[{full}]")
+                lines.extend(["", f"[{full}]"])
                 emit(v, full)
             elif is_table_list(v):
                 for item in v:
-                    lines.append("")
-                    lines.append(f"[[{full}]]")
+                    lines.extend(["", f"[[{full}]]"])
                     emit(item, full)
 
     emit(data, "")

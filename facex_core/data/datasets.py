@@ -23,9 +23,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 @attrs.frozen
 class Preprocess:
-    """How an aligned BGR crop becomes a network's input: the input convention a model was trained
-    with (FaceX-Zoo: BGR, ``(x - 127.5) / 128``; InsightFace: RGB, ``(x - 127.5) / 127.5``) and
-    ``crop_eye``, the top 60 rows of a 112×112 crop (the upper-half-face setting)."""
+    """A model's input convention (FaceX-Zoo: BGR, ``(x - 127.5) / 128``; InsightFace: RGB, ``(x - 127.5) / 127.5``)
+    and ``crop_eye``, the top 60 rows of a 112×112 crop (the upper-half-face setting)."""
 
     crop_eye: bool = False
     channels: str = "BGR"
@@ -124,10 +123,8 @@ class DataConfig:
     crop_eye: bool = option(False, doc="Train on the top 60 rows (upper-half face).")
     channels: str = option("BGR", doc="Channel order the network takes: 'BGR' (FaceX-Zoo) or 'RGB' (InsightFace).",
                            choices=("BGR", "RGB"))
-    mean: float = option(127.5, doc="Subtracted from every pixel value (FaceX-Zoo and InsightFace: 127.5).",
-                         ge=0, le=255)
-    std: float = option(128.0, doc="Divides every pixel value after the mean (FaceX-Zoo: 128; InsightFace: 127.5).",
-                        gt=0)
+    mean: float = option(127.5, doc="Subtracted from every pixel (FaceX-Zoo, InsightFace: 127.5).", ge=0, le=255)
+    std: float = option(128.0, doc="Divisor after the mean (FaceX-Zoo: 128; InsightFace: 127.5).", gt=0)
     augment: AugmentConfig = option(factory=AugmentConfig, doc="Further augmentation ([data.augment]); off by default.")
     max_bad_images: int = option(0, doc="Unreadable training images to skip (replaced, logged to bad_images.txt) "
                                         "before the run stops; 0 = stop at the first.", ge=0)
@@ -163,10 +160,7 @@ class FaceImageDataset(Dataset):
                  input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
                  augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None,
                  preprocess: Preprocess | None = None) -> None:
-        self.root = Path(root)
-        self.samples = list(samples)
-        self.input_size = tuple(input_size)
-        self.flip = flip
+        self.root, self.samples, self.input_size, self.flip = Path(root), list(samples), tuple(input_size), flip
         self.preprocess = preprocess or Preprocess(crop_eye=crop_eye)
         self.augment = augment if augment is not None and augment.active else None
         self.bad_log = Path(bad_log) if bad_log else None

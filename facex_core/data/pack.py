@@ -54,9 +54,8 @@ def write_train_list(src: str | os.PathLike, out: str | os.PathLike) -> int:
 
 def pack(src: str | os.PathLike, out: str | os.PathLike, *, train_list: str | None = None,
          shuffle: bool = False, seed: int = 0, workers: int = 0) -> dict[str, Any]:
-    """Write ``out/train.rec``, ``train.idx`` and ``property`` from an image folder or train list
-    (unreadable images skipped and reported; InsightFace's identity records unless shuffled); an
-    interrupted pack leaves an earlier one in ``out`` untouched."""
+    """Write ``out/train.rec``, ``train.idx`` and ``property`` from an image folder or train list (unreadable images
+    skipped and reported; identity records unless shuffled); an interrupted pack leaves an earlier one untouched."""
     root, samples = source_samples(src, train_list)
     order = list(range(len(samples)))
     if shuffle:
@@ -143,11 +142,8 @@ def inspect(path: str | os.PathLike, check: bool = False, root: str | os.PathLik
     per_id = collections.Counter(labels)
     counts = np.array(list(per_id.values()), dtype=int)
     edges = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 10**9]
-    hist = {}
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        n = int(((counts >= lo) & (counts < hi)).sum())
-        if n:
-            hist[f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+"] = n
+    hist = {f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+": n for lo, hi in zip(edges[:-1], edges[1:])
+            if (n := int(((counts >= lo) & (counts < hi)).sum()))}
     return {"format": kind, "images": len(labels), "identities": len(per_id),
             "images_per_identity": {"min": int(counts.min()) if counts.size else 0,
                                     "median": float(np.median(counts)) if counts.size else 0,

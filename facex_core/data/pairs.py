@@ -3,8 +3,7 @@
 Layout: an optional header line ``folds pairs_per_class`` (LFW: ``10 300``; ``pairsDevTrain.txt``:
 ``1100``, one fold), then one pair per line, ``name i j`` (same person, images i and j) or
 ``name1 i name2 j`` (different people), separated by white space; blank lines are ignored. Image
-``i`` of ``name`` is ``name/name_000i.jpg`` under the image root (as in LFW, RFW, FaceX's synthetic sets).
-"""
+``i`` of ``name`` is ``name/name_000i.jpg`` under the image root (as in LFW, RFW, FaceX's synthetic sets)."""
 from __future__ import annotations
 
 import os

@@ -9,8 +9,7 @@
 * payload: ``IRHeader`` = struct ``<IfQQ`` (flag, label, id, id2; 24 bytes); when ``flag > 0``,
   ``flag`` float32 labels follow; the rest is the encoded image.
 * InsightFace convention: record 0 is a header with ``flag=2`` and label ``(a, b)``: images are
-  keys ``1..a-1``, identity records ``a..b-1``. ``property`` holds ``num_classes,H,W``.
-"""
+  keys ``1..a-1``, identity records ``a..b-1``. ``property`` holds ``num_classes,H,W``."""
 from __future__ import annotations
 
 import os
@@ -154,11 +153,9 @@ class RecordReader:
             raise RecordIOError(f"{self.rec_path}: record {key}: {exc}") from None
 
     def read(self, key: int) -> bytes:
-        try:
-            offset = self.index[key]
-        except KeyError:
-            raise KeyError(f"{self.rec_path}: no record with key {key}") from None
-        return self.read_at(offset)
+        if key not in self.index:
+            raise KeyError(f"{self.rec_path}: no record with key {key}")
+        return self.read_at(self.index[key])
 
     def close(self) -> None:
         if self._fh is not None:
@@ -222,5 +219,4 @@ def record_label(header: IRHeader) -> int:
 
 def iter_records(reader: RecordReader) -> Iterator[tuple[int, IRHeader, bytes]]:
     for key in image_keys(reader):
-        header, image = unpack_record(reader.read(key))
-        yield key, header, image
+        yield key, *unpack_record(reader.read(key))

@@ -1,9 +1,6 @@
-"""FaceX checkpoint files: written atomically, read without unpickling code.
-
-A checkpoint is a dict ``{"format": "facex-checkpoint", "version": 1, "config": <resolved experiment
-config>, "model": <state dict: backbone.* and head.* keys>, ...}`` plus, for a training run, the
-optimiser, RNG and loop state that ``--resume`` needs.
-"""
+"""FaceX checkpoint files, written atomically and read without unpickling code: a dict ``{"format":
+"facex-checkpoint", "version": 1, "config": <resolved experiment config>, "model": <state dict: backbone.* and
+head.* keys>, ...}`` plus, for a training run, the optimiser, RNG and loop state that ``--resume`` needs."""
 from __future__ import annotations
 
 import os
@@ -28,9 +25,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 
 
 def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], backbone: torch.nn.Module) -> None:
-    """A FaceX checkpoint holding only ``backbone`` (e.g. weights trained elsewhere, or untrained for a
-    smoke test) under the resolved experiment ``config``; evaluation, export and the SDK's ``facex``
-    recognizer load it like a trained run's checkpoint."""
+    """A FaceX checkpoint of only ``backbone`` (weights trained elsewhere, or untrained for a smoke test) under the
+    resolved experiment ``config``; evaluation, export and the SDK load it like a trained run's checkpoint."""
     save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
                            "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
 

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import attrs
 import numpy as np
@@ -18,13 +18,11 @@ from ..data.datasets import Preprocess, preprocess_of
 from .checkpoint import load_backbone_weights
 from ..errors import DataError
 from ..nn.export import onnx_convention
+from .experiment import Experiment
 from .extract import cache_key, extract_features
 from ..metrics.plot import plot_curves
 from ..interfaces.protocol import ProtocolResult
 from ..plugin_api.registry import registry
-
-if TYPE_CHECKING:
-    from .experiment import Experiment
 
 
 @attrs.define
@@ -108,19 +106,13 @@ def _onnx_member(path: Path, row: Any) -> _Member:
 
 
 def _member(exp: "Experiment", spec: str, row: Any = None) -> tuple[_Member, Path | None]:
-    """'last' / 'none' use the experiment's backbone; a path rebuilds the network its checkpoint
-    was trained with (so models of different architectures can share one table); an ``.onnx`` file
-    runs in onnxruntime."""
+    """'last' / 'none' use the experiment's backbone; a checkpoint rebuilds the network it was trained with
+    (models of different architectures can share one table); an ``.onnx`` file runs in onnxruntime."""
     ckpt = resolve_checkpoint(exp, spec)
     exp.seed_everything()
     if ckpt is not None and ckpt.suffix.lower() == ".onnx":
         return _onnx_member(ckpt, row), ckpt
-    if ckpt is None or spec == "last":
-        owner = exp
-    else:
-        from .experiment import Experiment
-
-        owner = Experiment.from_checkpoint(ckpt)
+    owner = exp if ckpt is None or spec == "last" else Experiment.from_checkpoint(ckpt)
     backbone = owner.build_backbone()
     if ckpt is not None:
         load_backbone_weights(backbone, ckpt)
@@ -131,12 +123,9 @@ def _member(exp: "Experiment", spec: str, row: Any = None) -> tuple[_Member, Pat
 
 def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | None = None,
                         label: str | None = None, row: Any = None) -> ModelResult:
-    """Evaluate one model on every configured protocol.
-
-    ``checkpoint`` is ``'last'``, ``'none'``, a path (a FaceX checkpoint or an ONNX file), or several of
-    them: an ensemble, whose feature is the concatenation of its members' L2-normalised features
-    (normalised again). ``row`` is the ``[[evaluation.models]]`` entry (its ONNX input settings).
-    """
+    """Evaluate one model on every configured protocol: ``checkpoint`` is ``'last'``, ``'none'``, a FaceX checkpoint
+    or ONNX file, or several (an ensemble: its members' unit features concatenated, normalised again); ``row`` is
+    the ``[[evaluation.models]]`` entry (its ONNX input settings)."""
     specs = [checkpoint] if isinstance(checkpoint, str) or checkpoint is None else list(checkpoint)
     specs = [s if s is not None else exp.evaluation.checkpoint for s in specs]
     members, ckpts = zip(*(_member(exp, s, row) for s in specs))
@@ -149,16 +138,13 @@ def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | Non
         paths = protocol.images()
         parts = []
         for j, m in enumerate(members):
-            cache = None
-            if ev.cache:
-                key = cache_key(m.model_id, m.describe, protocol.fingerprint(), ev.flip,
-                                images_digest(protocol.image_root, paths))
-                cache = exp.output_dir / "features" / f"{name}-{key}"
-            feats = extract_features(m.backbone, protocol.image_root, paths, input_size=m.backbone.input_size,
-                                     batch_size=ev.batch_size, flip=ev.flip, device=exp.device,
-                                     num_workers=ev.num_workers, cache_dir=cache, preprocess=m.preprocess,
-                                     desc=f"{name} [{label}{f' {j + 1}/{len(members)}' if len(members) > 1 else ''}]")
-            parts.append(feats)
+            key = cache_key(m.model_id, m.describe, protocol.fingerprint(), ev.flip,
+                            images_digest(protocol.image_root, paths)) if ev.cache else ""
+            parts.append(extract_features(
+                m.backbone, protocol.image_root, paths, input_size=m.backbone.input_size, batch_size=ev.batch_size,
+                flip=ev.flip, device=exp.device, num_workers=ev.num_workers, preprocess=m.preprocess,
+                cache_dir=exp.output_dir / "features" / f"{name}-{key}" if ev.cache else None,
+                desc=f"{name} [{label}{f' {j + 1}/{len(members)}' if len(members) > 1 else ''}]"))
         if len(parts) == 1:
             feats = parts[0]
         else:
@@ -244,8 +230,7 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
     payload: list[dict[str, Any]] = []
     for m in models:
         for proto, r in m.results.items():
-            for metric, value in r.metrics.items():
-                writer.writerow([m.model, m.checkpoint, proto, metric, f"{value:.6g}"])
+            writer.writerows([m.model, m.checkpoint, proto, k, f"{v:.6g}"] for k, v in r.metrics.items())
             payload.append({"model": m.model, "checkpoint": m.checkpoint, "protocol": proto,
                             "primary": r.primary, "metrics": r.metrics, "details": r.details})
     files["csv"].write_text(buf.getvalue())

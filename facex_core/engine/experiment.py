@@ -10,7 +10,7 @@ import attrs
 
 from ..plugin_api.build import table_config
 from ..configs.toml import ConfigError, apply_overrides, load_toml, structure, unstructure
-from ..data.datasets import DataConfig, FaceImageDataset, count_classes, preprocess_of, read_samples
+from ..data.datasets import DataConfig, FaceImageDataset, RecordDataset, count_classes, preprocess_of, read_samples
 from ..configs.options import config, option
 from ..plugin_api.registry import Entry, load_factory, registry
 
@@ -78,16 +78,12 @@ def _providers(section: str, name: str) -> set[str]:
 
 
 class Experiment:
-    """A validated experiment config plus builders for its components.
-
-    Every section is checked when the experiment is created, so a typo fails at once with the key
-    path and the file, not hours into a run.
-    """
+    """A validated experiment config plus builders for its components; every section is checked on
+    creation, so a typo fails at once with the key path and the file, not hours into a run."""
 
     def __init__(self, data: Mapping[str, Any], source: str = "<config>") -> None:
         self.source = source
-        #: ``train --overwrite``: a new (not resumed) run deletes the checkpoints an earlier run left in
-        #: its output folder instead of refusing to start
+        #: ``train --overwrite``: a new run deletes an earlier run's checkpoints instead of refusing to start
         self.overwrite = False
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
@@ -149,13 +145,9 @@ class Experiment:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, overrides: list[str] | None = None,
                         full: bool = False) -> "Experiment":
-        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it).
-
-        By default only what evaluation, export and the SDK use is resolved (experiment, data,
-        backbone, evaluation), so a checkpoint keeps working when the plugin of its head or training
-        mode is uninstalled; ``full`` resolves every section. A component whose bare name several
-        installed distributions now provide is resolved to the distribution that trained it.
-        """
+        """The experiment a FaceX checkpoint was trained with (its resolved config travels inside it): only
+        experiment, data, backbone and evaluation unless ``full`` (so it works without its head's or mode's
+        plugin); a bare name several installed distributions provide resolves to the one that trained it."""
         from .checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
@@ -311,13 +303,10 @@ class Experiment:
     def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
         assert self.data is not None
         opts = dict(input_size=input_size, flip=self.data.flip, preprocess=preprocess_of(self.data),
-                    augment=self.data.augment,
-                    bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
+                    augment=self.data.augment, bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
         if self.data.max_bad_images > 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.data.format == "recordio":
-            from ..data.datasets import RecordDataset
-
             return RecordDataset(self.data.root, **opts)
         return FaceImageDataset(self.data.root, self.samples, **opts)
 

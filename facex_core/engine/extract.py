@@ -17,8 +17,7 @@ from ..runtime.distributed import world_rank
 from ..runtime.files import atomic_output
 from ..runtime.progress import Progress
 
-#: Images per cache chunk: a killed extraction loses at most this much work.
-CHUNK = 2048
+CHUNK = 2048  #: Images per cache chunk: a killed extraction loses at most this much work.
 
 
 class ImageListDataset(Dataset):
@@ -26,9 +25,7 @@ class ImageListDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike, paths: Sequence[str], input_size: tuple[int, int],
                  preprocess: Preprocess | None = None) -> None:
-        self.root = Path(root)
-        self.paths = list(paths)
-        self.input_size = tuple(input_size)
+        self.root, self.paths, self.input_size = Path(root), list(paths), tuple(input_size)
         self.preprocess = preprocess or Preprocess()
 
     def __len__(self) -> int:
@@ -56,11 +53,7 @@ def embed_batch(model: torch.nn.Module, images: torch.Tensor, flip: str) -> torc
 
 def cache_key(*parts: str) -> str:
     """Short stable hash naming a cache folder."""
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+    return hashlib.sha256(b"".join(p.encode() + b"\0" for p in parts)).hexdigest()[:16]
 
 
 def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, paths: Sequence[str], *,
@@ -68,21 +61,15 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
                      device: torch.device | str = "cpu", num_workers: int = 0,
                      cache_dir: str | os.PathLike | None = None, preprocess: Preprocess | None = None,
                      desc: str = "extract") -> dict[str, np.ndarray]:
-    """L2-normalised features of ``paths`` (relative to ``image_root``), keyed by path.
-
-    With ``cache_dir`` the features are written in chunks as they are computed, so a killed run
-    resumes where it stopped and a finished one is read back without touching the model.
-    Non-finite features raise an error naming the image.
-    """
+    """L2-normalised features of ``paths`` (relative to ``image_root``), keyed by path; with ``cache_dir`` written
+    in chunks as computed (a killed run resumes there; a finished one is read back without the model).
+    Non-finite features raise an error naming the image."""
     paths = list(paths)
     device = torch.device(device)
     cache = Path(cache_dir) if cache_dir is not None else None
     final = cache / "features.npy" if cache else None
-    if final is not None and final.exists():
-        index = json.loads((cache / "paths.json").read_text())
-        if index == paths:
-            feats = np.load(final)
-            return dict(zip(paths, feats))
+    if final is not None and final.exists() and json.loads((cache / "paths.json").read_text()) == paths:
+        return dict(zip(paths, np.load(final)))
     model.eval().to(device)
     n_chunks = (len(paths) + CHUNK - 1) // CHUNK
     parts: list[np.ndarray] = []
@@ -99,8 +86,7 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
         # under torchrun every rank embeds every world-th image of the chunk; rank order is restored below
         mine = list(range(rank, len(chunk_paths), world))
         ds = ImageListDataset(image_root, [chunk_paths[i] for i in mine], input_size, preprocess)
-        loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                            pin_memory=device.type == "cuda")
+        loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
         rows: list[np.ndarray] = []
         for images, idx in loader:
             f = embed_batch(model, images.to(device, non_blocking=True), flip)

@@ -29,8 +29,7 @@ class OptimizerConfig:
 class ScheduleConfig:
     """Learning-rate schedule: multi-step (per epoch, as FaceX-Zoo), cosine or polynomial, with warm-up."""
 
-    name: str = option("multistep", doc="'multistep', 'cosine' or 'poly'.",
-                       choices=("multistep", "cosine", "poly"))
+    name: str = option("multistep", doc="'multistep', 'cosine' or 'poly'.", choices=("multistep", "cosine", "poly"))
     milestones: tuple[int, ...] = option((10, 13, 16), doc="multistep: epochs at which the rate is multiplied by gamma "
                                                            "(train.sh: 10,13,16); increasing.", ge=1,
                                          validator=lambda _i, a, v: _increasing(a.name, v))

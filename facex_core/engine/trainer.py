@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import attrs
 import torch
@@ -17,10 +17,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import EpochSampler
-from ..interfaces.head import FaceModel
+from ..interfaces.head import FaceModel, HeadOutput
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from ..runtime.distributed import is_main, sum_gradients_hook, world_rank
-from ..interfaces.head import HeadOutput
 from ..runtime.progress import Progress
 from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
@@ -28,10 +27,8 @@ from ..errors import ConfigError, DataError, NonFiniteError
 from ..runtime.jobs import FolderLock
 from ..runtime.files import write_atomic
 from ..configs.toml import to_toml
+from .experiment import Experiment
 from .extract import validate_online
-
-if TYPE_CHECKING:
-    from .experiment import Experiment
 
 #: Settings a resumed run may change: they decide how long and how visibly it runs, or the learning-rate
 #: trajectory from here on, not the state a checkpoint holds.
@@ -42,8 +39,8 @@ RESUMABLE_CHANGES = ("experiment.name", "experiment.threads", "experiment.device
                      "training.loop.channels_last")
 
 
-#: Rank 0 writes it to ``<output_dir>/train.log`` during :meth:`Trainer.fit`: the progress bar's figures
-#: at every ``log_every`` step, checkpoints, validation, warnings (Python's too) and why a run stopped.
+#: Rank 0 logs to ``<output_dir>/train.log`` in :meth:`Trainer.fit`: figures every ``log_every`` steps,
+#: checkpoints, validation, warnings (Python's too) and why a run stopped.
 train_log = logging.getLogger("facex_core.train")
 
 
@@ -93,11 +90,8 @@ def resume_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str],
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module,
                     parts: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
-    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones.
-
-    ``parts`` splits them into groups (``{"params": [...], "lr_scale": 0.1}``: the schedule's rate
-    times ``lr_scale``); by default all of ``model``'s parameters form one group.
-    """
+    """SGD (FaceX-Zoo) or AdamW over the trainable parameters, optionally without decay on 1-D ones; ``parts``
+    groups them (``{"params": [...], "lr_scale": 0.1}``: the schedule's rate times 0.1), default: one group."""
     parts = parts or [{"params": list(model.parameters())}]
     groups = []
     for part in parts:
@@ -138,15 +132,11 @@ class Trainer:
                  optimizer: OptimizerConfig, schedule: ScheduleConfig, loop: LoopConfig,
                  mode: TrainingMode | None = None,
                  validate: Callable[[nn.Module], tuple[str, float]] | None = None) -> None:
-        self.experiment = experiment
-        self.model = model
+        self.experiment, self.model = experiment, model
         self.mode = mode if mode is not None else _DefaultHooks(None)
         # every loop.validate_every steps: backbone -> (metric name, value); default: the first protocol
         self.validate = validate or (lambda backbone: validate_online(experiment, backbone))
-        self.dataset = dataset
-        self.optimizer_cfg = optimizer
-        self.schedule = schedule
-        self.loop = loop
+        self.dataset, self.optimizer_cfg, self.schedule, self.loop = dataset, optimizer, schedule, loop
         self.world, self.rank = world_rank()
         self.device = experiment.device
         if loop.batch_size % (self.world * loop.grad_accumulation):
@@ -168,12 +158,8 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise ConfigError(f"data: {len(dataset)} images is fewer than one batch "
                              f"(training.loop.batch_size = {loop.batch_size})")
-        self.epoch = 0
-        self.step_in_epoch = 0  # micro-steps
-        self.global_step = 0    # optimiser steps
-        self.nonfinite_in_row = 0
-        self.skipped = 0
-        self.bad_images = 0
+        self.epoch = self.step_in_epoch = self.global_step = 0  # step_in_epoch: micro-steps; global_step: optimiser
+        self.nonfinite_in_row = self.skipped = self.bad_images = 0
         self.best: dict[str, Any] = {}
         self.writer: Any = None  # tensorboardX writer of rank 0 during fit(), for hooks that log
         self._data_loader: DataLoader | None = None
@@ -200,8 +186,7 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        classifier = getattr(getattr(self.model, "head", None), "classifier", None)
-        if classifier is not None and getattr(classifier, "sharded", False):
+        if self._sharded:
             # centres are split across ranks: only the backbone is replicated, and its gradients are
             # summed because each rank already back-propagates the global batch's loss
             ddp = DDP(self.model.backbone, device_ids=ids, broadcast_buffers=False)
@@ -222,10 +207,8 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "config": self.experiment.resolved(),
-            "components": self.experiment.component_names(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "config": self.experiment.resolved(), "components": self.experiment.component_names(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else {},
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "skipped": self.skipped, "best": dict(self.best), "world": self.world,
@@ -281,8 +264,7 @@ class Trainer:
                                            world=self.world)
             workers = self.experiment.data.num_workers if self.experiment.data else 0
             self._data_loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self._sampler,
-                                           num_workers=workers, drop_last=True,
-                                           pin_memory=self.device.type == "cuda",
+                                           num_workers=workers, drop_last=True, pin_memory=self.device.type == "cuda",
                                            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
                                            # its own generator: creating the loader (again, on resume) must not
                                            # draw from the global RNG that checkpoints restore
@@ -306,8 +288,7 @@ class Trainer:
         """The loop's mixed-precision context (``loop.amp``), for hooks that run networks."""
         if self.loop.amp == "none":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.loop.amp == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.loop.amp == "bf16" else torch.float16)
 
     def _optimizer_step(self) -> None:
         if self.scaler:
@@ -365,9 +346,8 @@ class Trainer:
             self.writer.add_scalar("train/skipped_steps", self.skipped, self.global_step)
         train_log.warning("step %d: non-finite loss, step dropped (%d so far)", self.global_step + 1, self.skipped)
         if self.nonfinite_in_row >= self.loop.max_nonfinite:
-            raise NonFiniteError(
-                f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
-                "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
+            raise NonFiniteError(f"{self.nonfinite_in_row} non-finite losses in a row at step {self.global_step} "
+                                 "(lower the learning rate, enable clip_grad_norm, or use amp='bf16'/'none')")
 
     def train_step(self, micro_batches: list[Any]) -> tuple[HeadOutput, Any] | None:
         """One optimiser step over ``grad_accumulation`` micro-batches: the last one's output and
@@ -425,9 +405,7 @@ class Trainer:
         main = self.rank == 0
         writer = self.writer = self.experiment.summary_writer() if main else None
         accum = self.loop.grad_accumulation
-        total_steps = self.mode.planned_steps(self)
-        if self.loop.max_steps:
-            total_steps = min(total_steps, self.loop.max_steps)
+        total_steps = min(self.mode.planned_steps(self), self.loop.max_steps or float("inf"))
         bar = Progress(total_steps, desc="train", unit="step", initial=self.global_step)
         bar.disabled = bar.disabled or not main
         if main:
@@ -460,8 +438,7 @@ class Trainer:
                 seen += images_per_step
                 end_of_epoch = self.step_in_epoch >= self.steps_per_epoch
                 if main and (self.global_step % self.loop.log_every == 0 or end_of_epoch):
-                    loss_v = float(out.loss.detach())
-                    acc_v = out.accuracy(self.mode.batch_labels(batch))
+                    loss_v, acc_v = float(out.loss.detach()), out.accuracy(self.mode.batch_labels(batch))
                     ips = seen / max(1e-9, time.perf_counter() - t0)
                     head = getattr(self.model, "head", None)  # its 0-dim float buffers: a head's own scalars
                     scalars = {"loss": loss_v, "accuracy": acc_v, "lr": lr, "images_per_s": ips,
@@ -486,8 +463,7 @@ class Trainer:
                 if self.global_step % self.loop.checkpoint_every == 0 and not end_of_epoch:
                     self.save()
             if self.step_in_epoch >= self.steps_per_epoch:
-                self.epoch += 1
-                self.step_in_epoch = 0
+                self.epoch, self.step_in_epoch = self.epoch + 1, 0
                 self.save(epoch_end=True)
                 if main:
                     self.experiment.broadcast_train_event("epoch", {"epoch": self.epoch})
@@ -498,11 +474,10 @@ class Trainer:
         if writer:
             writer.close()
         self.writer = None
-        ips = seen / max(1e-9, time.perf_counter() - t0)
         result = TrainResult(output_dir=str(self.out), last_checkpoint=str(last), epochs_done=self.epoch,
                              global_step=self.global_step, loss=loss_v, accuracy=acc_v,
-                             images_per_s=ips, finished=not stopped, skipped_steps=self.skipped,
-                             best=dict(self.best))
+                             images_per_s=seen / max(1e-9, time.perf_counter() - t0), finished=not stopped,
+                             skipped_steps=self.skipped, best=dict(self.best))
         if main:
             train_log.info("%s at step %d (%d epochs), %d steps skipped", "finished" if result.finished else
                            "stopped early", self.global_step, self.epoch, self.skipped)

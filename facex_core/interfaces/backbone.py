@@ -12,8 +12,7 @@ class Backbone(nn.Module, abc.ABC):
     """Maps ``N×3×H×W`` images to ``N×D`` embeddings that are *not* L2-normalised; input convention
     (FaceX-Zoo's): BGR channel order, pixels scaled as ``(x - 127.5) / 128``."""
 
-    #: Bumped by the core when the contract changes; plugins may assert on it.
-    api_version: ClassVar[int] = 1
+    api_version: ClassVar[int] = 1  #: Bumped by the core when the contract changes; plugins may assert on it.
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -25,18 +25,13 @@ class HeadOutput:
     @property
     def total_loss(self) -> torch.Tensor:
         """``loss`` plus every extra term: the quantity to back-propagate."""
-        total = self.loss
-        for term in self.extra_losses.values():
-            total = total + term
-        return total
+        return sum(self.extra_losses.values(), self.loss)
 
     def accuracy(self, labels: torch.Tensor) -> float:
         """Fraction of samples whose own class has the largest logit (local columns only)."""
         targets = labels if self.targets is None else self.targets
-        if targets.shape[0] != self.logits.shape[0]:
-            return float("nan")
         here = targets >= 0
-        if not bool(here.any()):
+        if targets.shape[0] != self.logits.shape[0] or not bool(here.any()):
             return float("nan")
         return float((self.logits.detach()[here].argmax(1) == targets[here]).float().mean())
 
@@ -48,8 +43,7 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
     if labels.dim() != 1:
         raise ValueError(f"labels must be a 1-D tensor, got shape {tuple(labels.shape)}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got range "
-                         f"[{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]")
 
 
 class Head(nn.Module, abc.ABC):
@@ -60,9 +54,7 @@ class Head(nn.Module, abc.ABC):
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
-        self.config = config
-        self.num_classes = config.num_classes
-        self.embedding_size = config.embedding_size
+        self.config, self.num_classes, self.embedding_size = config, config.num_classes, config.embedding_size
 
     @abc.abstractmethod
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
@@ -103,8 +95,7 @@ class FaceModel(nn.Module):
 
     def __init__(self, backbone: nn.Module, head: Head) -> None:
         super().__init__()
-        self.backbone = backbone
-        self.head = head
+        self.backbone, self.head = backbone, head
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> HeadOutput:
         return self.head(self.backbone(images), labels)

@@ -52,11 +52,9 @@ class Landmarker(_Stage):
 
 
 class Aligner(_Stage):
-    """Faces with landmarks → faces with an aligned :attr:`Face.crop`.
-
-    Its declarations (``None``: undeclared, not checked) let a pipeline refuse stages that do not fit:
-    the landmark layouts it takes, the crop geometry it makes (e.g. ``"arcface"``), the config field
-    holding the crop side, and the crops' channel order (``"bgr"``)."""
+    """Faces with landmarks → faces with an aligned :attr:`Face.crop`; declares (``None``: unchecked) the landmark
+    layouts it takes, the crop geometry it makes (``"arcface"``), the config field holding the crop side and the
+    crops' channel order (``"bgr"``), so a pipeline can refuse stages that do not fit."""
 
     accepts_layouts: ClassVar[tuple[str, ...] | None] = None
     crop_template: ClassVar[str | None] = None
@@ -126,10 +124,7 @@ class Pipeline:
 
     def __init__(self, detector: Detector, aligner: Aligner | None = None, recognizer: Recognizer | None = None,
                  landmarker: Landmarker | None = None) -> None:
-        self.detector = detector
-        self.landmarker = landmarker
-        self.aligner = aligner
-        self.recognizer = recognizer
+        self.detector, self.landmarker, self.aligner, self.recognizer = detector, landmarker, aligner, recognizer
 
     def __call__(self, images: Sequence[np.ndarray], *, align: bool = True, embed: bool = True) -> list[list[Face]]:
         """Faces per image: detected and located, then aligned (``align``) and embedded (``embed``)."""

@@ -7,8 +7,7 @@ Order of calls in one optimiser step of ``k = grad_accumulation`` micro-batches:
 3. :meth:`begin_step` with all k prepared micro-batches (work shared by the whole step);
 4. per micro-batch, under autocast: :meth:`compute_loss` → ``HeadOutput``; the engine back-propagates
    ``total_loss / k`` (the whole step is dropped when a loss is not finite);
-5. the optimiser step, then :meth:`after_optimizer_step`.
-"""
+5. the optimiser step, then :meth:`after_optimizer_step`."""
 from __future__ import annotations
 
 import abc
@@ -108,9 +107,8 @@ class TrainingMode(abc.ABC):
         """Called after every optimiser step that was taken (not after a dropped one)."""
 
     def parameter_groups(self, trainer: "TrainerView") -> list[dict[str, Any]] | None:
-        """Optimiser groups of ``trainer.model``'s parameters, each ``{"params": [...], "lr_scale": s}``
-        (the schedule's rate times ``s``, read at every step: a hook may change it, e.g. 0 to freeze
-        a backbone for a while); ``None``: one group of all parameters."""
+        """Optimiser groups of ``trainer.model``'s parameters, each ``{"params": [...], "lr_scale": s}`` (rate times
+        ``s``, read every step: a hook may set 0 to freeze a backbone a while); ``None``: one group of all."""
         return None
 
     def compile_model(self, trainer: "TrainerView") -> "nn.Module":
@@ -119,8 +117,7 @@ class TrainingMode(abc.ABC):
 
         from .head import FaceModel
 
-        model = trainer.model
-        return FaceModel(torch.compile(model.backbone), model.head)
+        return FaceModel(torch.compile(trainer.model.backbone), trainer.model.head)
 
     def extra_state(self, trainer: "TrainerView") -> dict[str, Any]:
         """Mode state to checkpoint beyond the model's ``state_dict()`` (tensors and plain values)."""

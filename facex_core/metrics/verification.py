@@ -9,8 +9,7 @@ import numpy as np
 
 from ..interfaces.configs import THRESHOLD_RULES
 
-#: FaceX-Zoo's number of evenly spaced candidate thresholds (``lfw_evaluator.py``).
-FACEXZOO_STEPS = 1000
+FACEXZOO_STEPS = 1000  #: FaceX-Zoo's number of evenly spaced candidate thresholds (``lfw_evaluator.py``).
 
 #: InsightFace's candidate thresholds on the squared L2 distance (``eval/verification.py``:
 #: ``np.arange(0, 4, 0.01)``, 400 values; built by the same call so they are the same floats).
@@ -40,13 +39,11 @@ def _check_pairs(scores: Iterable[float], labels: Iterable[int]) -> tuple[np.nda
         raise ValueError("no pairs to score: scores is empty")
     bad = ~np.isfinite(s)
     if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{int(bad.sum())} score(s) are NaN or infinite (first at pair {first}); "
+        raise ValueError(f"{int(bad.sum())} score(s) are NaN or infinite (first at pair {np.flatnonzero(bad)[0]}); "
                          "check the features for NaN/inf")
     if y.dtype != np.bool_:
         if not np.issubdtype(y.dtype, np.number) or not np.isin(y, (0, 1)).all():
-            raise ValueError("labels must be 0/1 or bool (1 = same identity), got values "
-                             f"{np.unique(y)[:5].tolist()}")
+            raise ValueError(f"labels must be 0/1 or bool (1 = same identity), got values {np.unique(y)[:5].tolist()}")
         y = y.astype(bool)
     return s, y
 
@@ -142,16 +139,14 @@ def kfold_verification(scores: Iterable[float], labels: Iterable[int], folds: It
     if rule == "insightface":
         # From here on `s` is the distance InsightFace thresholds (sorted ascending below).
         s = 2.0 - 2.0 * s
-    choose = {"exact": _exact_threshold, "facexzoo": _facexzoo_threshold,
-              "insightface": _insightface_threshold}[rule]
+    choose = {"exact": _exact_threshold, "facexzoo": _facexzoo_threshold, "insightface": _insightface_threshold}[rule]
     # One global sort: every training split is then a masked, still sorted, subsequence.
     order = np.argsort(s, kind="stable")
     s, y, f = s[order], y[order], f[order]
     accuracies = np.empty(fold_ids.size)
     thresholds = np.empty(fold_ids.size)
     for i, k in enumerate(fold_ids):
-        test = f == k
-        train = ~test
+        test, train = f == k, f != k
         _require_both_classes(y[train], f"the training split for test fold {int(k)}")
         thresholds[i] = choose(s[train], y[train])
         accuracies[i] = _fold_accuracy(s[test], y[test], thresholds[i], rule)
@@ -183,8 +178,7 @@ def roc_auc(scores: Iterable[float], labels: Iterable[int]) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)
 
 
-def tar_at_far(scores: Iterable[float], labels: Iterable[int],
-               fars: Iterable[float]) -> dict[float, float]:
+def tar_at_far(scores: Iterable[float], labels: Iterable[int], fars: Iterable[float]) -> dict[float, float]:
     """TAR at each target FAR: that of the lowest ROC threshold whose FAR is <= the target (the
     highest TAR reachable), without interpolation; a target below every non-zero FAR gives TAR at FAR 0."""
     fpr, tpr, _ = roc_curve(scores, labels)
@@ -207,8 +201,7 @@ def eer(scores: Iterable[float], labels: Iterable[int]) -> float:
     return float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
 
 
-#: Pairs per block when scoring: the float64 copies of one block stay a few MB.
-SCORE_BLOCK = 512
+SCORE_BLOCK = 512  #: Pairs per block when scoring: the float64 copies of one block stay a few MB.
 
 #: Metric name -> target FAR reported by every pair-verification protocol.
 TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}

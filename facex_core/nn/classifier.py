@@ -109,22 +109,18 @@ class Classifier(nn.Module):
         super().__init__()
         self.config = config or ClassifierConfig()
         self.num_classes = num_classes
-        world, rank = world_rank()
-        self.sharded = self.config.shard and world > 1
-        if not self.sharded:
-            world, rank = 1, 0
-        self.world, self.rank = world, rank
-        self.num_local = num_classes // world + int(rank < num_classes % world)
-        self.class_start = num_classes // world * rank + min(rank, num_classes % world)
+        self.sharded = self.config.shard and world_rank()[0] > 1
+        self.world, self.rank = world_rank() if self.sharded else (1, 0)
+        self.num_local = num_classes // self.world + int(self.rank < num_classes % self.world)
+        self.class_start = num_classes // self.world * self.rank + min(self.rank, num_classes % self.world)
         k = self.config.sub_centers
         shape = (self.num_local, embedding_size) if k == 1 else (self.num_local, k, embedding_size)
         self.weight = nn.Parameter(torch.empty(shape))
         nn.init.normal_(self.weight, std=0.01)
         if self.config.sample_rate < 1.0:
-            # Partial FC samples from its own generator, whose state travels in the state dict: a
-            # resumed run then draws the same negatives as an uninterrupted one, whatever else
-            # (data loaders, dropout) consumes the global RNG in between
-            self.generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())) + rank)
+            # Partial FC samples from its own generator, whose state travels in the state dict: a resumed run
+            # draws the same negatives as an uninterrupted one, whatever else consumes the global RNG meanwhile
+            self.generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())) + self.rank)
             self.register_buffer("sampler_state", self.generator.get_state())
 
     def _select(self, local_labels: torch.Tensor) -> torch.Tensor | None:
@@ -186,8 +182,7 @@ class Classifier(nn.Module):
         if not self.sharded:
             return value
         value = value.detach().clone()
-        dist.all_reduce(value, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
-                                   "min": dist.ReduceOp.MIN}[op])
+        dist.all_reduce(value, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op])
         return value
 
     def replicated_loss(self, loss: torch.Tensor) -> torch.Tensor:
@@ -196,6 +191,4 @@ class Classifier(nn.Module):
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean softmax cross-entropy of the margin logits (exact across shards)."""
-        if self.sharded:
-            return _ShardedCrossEntropy.apply(logits, target)
-        return F.cross_entropy(logits.float(), target)
+        return _ShardedCrossEntropy.apply(logits, target) if self.sharded else F.cross_entropy(logits.float(), target)

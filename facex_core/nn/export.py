@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,8 @@ _INLINE_LIMIT = 2**31 - 2**26
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike | io.BytesIO,
                 input_size: tuple[int, int] | None = None, exporter: str = "dynamo", opset: int = 18,
                 preprocess: Any = None) -> None:
-    """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D; weights
-    with NaN or infinite values are refused before anything is written. ``preprocess`` (the checkpoint's
-    :class:`Preprocess`) is stored as ``facex.*`` metadata for :func:`onnx_convention`."""
+    """Write ``model`` (eval mode) as ONNX: input ``images`` N×3×H×W, output ``embeddings`` N×D (NaN/inf weights
+    refused first); ``preprocess`` (a :class:`Preprocess`) goes in ``facex.*`` metadata for :func:`onnx_convention`."""
     import torch
 
     state = model.state_dict()
@@ -54,13 +54,17 @@ def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | Non
                           dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
     else:
         batch_axis = dict(dynamo=False, dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
+    # torchvision is no dependency: its "not installed, skipping torchvision::nms" notes say nothing to users
+    notes = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = notes.level
+    notes.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             torch.onnx.export(model, (torch.randn(2, 3, *size),), path, opset_version=opset,
                               input_names=["images"], output_names=["embeddings"], **batch_axis)
     finally:
         model.train(was_training)
+        notes.setLevel(level)
     if preprocess is not None:
         import onnx
 

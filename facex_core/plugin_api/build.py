@@ -12,8 +12,7 @@ def component_config(kind: str, name: str, values: Mapping[str, Any] | None = No
     """Resolve ``kind``/``name`` and structure ``values`` into its config class (validated like TOML)."""
     entry = registry().get(kind, name)
     assert entry.component is not None
-    cfg = structure(entry.component.config, dict(values or {}), path=path or kind, source=source)
-    return entry, cfg
+    return entry, structure(entry.component.config, dict(values or {}), path=path or kind, source=source)
 
 
 def build(kind: str, name: str, /, **values: Any) -> Any:
@@ -25,10 +24,8 @@ def build(kind: str, name: str, /, **values: Any) -> Any:
 
 def table_config(kind: str, table: Any, *, path: str, source: str,
                  defaults: Mapping[str, Any] | None = None) -> tuple[Entry, Any]:
-    """Resolve a TOML table holding ``name`` plus config keys into (entry, validated config).
-
-    ``defaults`` fill keys the table leaves out (e.g. a head's ``num_classes`` from the data).
-    """
+    """Resolve a TOML table holding ``name`` plus config keys into (entry, validated config); ``defaults`` fill
+    keys the table leaves out (e.g. a head's ``num_classes`` from the data)."""
     from ..errors import ConfigError
 
     if not isinstance(table, Mapping):

@@ -19,18 +19,12 @@ def _module_attribute(_instance: Any, attribute: Any, value: str) -> None:
 class Component:
     """One named component a plugin declares; nothing heavy is imported until it is built."""
 
-    #: Component kind, e.g. ``backbone`` or ``head``.
-    kind: str = attrs.field()
-    #: Name users write in configs, e.g. ``arcface``.
-    name: str = attrs.field()
-    #: One line shown by ``facex-core list``.
-    summary: str = attrs.field()
-    #: Frozen attrs class holding the component's hyper-parameters and their defaults.
-    config: type = attrs.field()
-    #: ``module:attribute`` of the callable that builds the component from its config (imported lazily).
-    factory: str = attrs.field(validator=_module_attribute)
-    #: Reference for the method, shown by ``describe``.
-    paper: str = attrs.field(default="")
+    kind: str = attrs.field()  #: Component kind, e.g. ``backbone`` or ``head``.
+    name: str = attrs.field()  #: Name users write in configs, e.g. ``arcface``.
+    summary: str = attrs.field()  #: One line shown by ``facex-core list``.
+    config: type = attrs.field()  #: Frozen attrs class holding the component's hyper-parameters and their defaults.
+    factory: str = attrs.field(validator=_module_attribute)  #: ``module:attribute`` of its builder (imported lazily).
+    paper: str = attrs.field(default="")  #: Reference for the method, shown by ``describe``.
 
     @name.validator
     def _check_name(self, _attr: Any, value: str) -> None:
@@ -49,14 +43,10 @@ class Command:
     data NAME``); without ``setup`` it is a group others join. ``setup(parser)`` adds the arguments and
     ``parser.set_defaults(func=run)``; its module is imported only when the command is chosen."""
 
-    #: The word users type, e.g. ``align``.
-    name: str = attrs.field()
-    #: One line shown by ``facex-core --help`` and ``facex-core list``.
-    help: str = attrs.field()
-    #: The group this command belongs to (``data``, ``sdk``, ...); empty for a top-level command.
-    group: str = attrs.field(default="")
-    #: ``module:function`` adding the arguments; empty for a group.
-    setup: str = attrs.field(default="", validator=_module_attribute)
+    name: str = attrs.field()  #: The word users type, e.g. ``align``.
+    help: str = attrs.field()  #: One line shown by ``facex-core --help`` and ``facex-core list``.
+    group: str = attrs.field(default="")  #: The group it belongs to (``data``, ``sdk``, ...); empty at top level.
+    setup: str = attrs.field(default="", validator=_module_attribute)  #: ``module:function`` adding its arguments.
 
     @name.validator
     def _check_name(self, _attr: Any, value: str) -> None:

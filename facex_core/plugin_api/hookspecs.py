@@ -10,10 +10,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def facex_components() -> list:
-    """Return the :class:`facex_core.Component` declarations of this plugin.
-
-    Called once per process at discovery; it must stay cheap (no torch import).
-    """
+    """Return the :class:`facex_core.Component` declarations of this plugin (called once per process at
+    discovery: it must stay cheap, no torch import)."""
 
 
 @hookspec

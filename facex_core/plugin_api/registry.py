@@ -1,9 +1,6 @@
-"""Plugin discovery through the ``facex.plugins`` entry-point group, on pluggy.
-
-Discovery imports only each plugin's light registration module (never torch, never a component
-implementation). A plugin that fails is recorded as ``broken`` and everything else keeps working;
-two distributions declaring the same kind+name are both kept and marked ``conflict``.
-"""
+"""Plugin discovery through the ``facex.plugins`` entry-point group, on pluggy: only each plugin's light
+registration module is imported; a plugin that fails is recorded ``broken`` and the rest keep working; two
+distributions declaring the same kind+name are both kept and marked ``conflict``."""
 from __future__ import annotations
 
 import importlib
@@ -146,26 +143,22 @@ class Registry:
     def _contributions(self, plugin_name: str, dist_name: str, version: str, entry_point: str) -> list[Entry]:
         """The entries a freshly registered plugin provides; raises when it implements an unknown
         hook (e.g. a misspelled name) or contributes nothing at all."""
-        impls = {}
-        for caller_name in dir(self.plugin_manager.hook):
-            caller = getattr(self.plugin_manager.hook, caller_name)
-            for impl in getattr(caller, "get_hookimpls", lambda: [])():
-                if impl.plugin_name == plugin_name:
-                    impls[caller_name] = impl
+        hook = self.plugin_manager.hook
+        impls = {name: impl for name in dir(hook) for impl in getattr(getattr(hook, name), "get_hookimpls", list)()
+                 if impl.plugin_name == plugin_name}
         unknown = sorted(set(impls) - set(HOOKS))
         if unknown:
             raise LookupError(f"implements unknown hook {unknown[0]!r} (FaceX hooks: {', '.join(HOOKS)})")
         if not impls:
             raise LookupError("implements no FaceX hook (is @facex_core.hookimpl missing?)")
         common = dict(distribution=dist_name, version=version, status="ok", entry_point=entry_point)
-        out: list[Entry] = []
-        for comp in _declared(impls, "facex_components", Component):
-            out.append(Entry(kind=comp.kind, name=comp.name, summary=comp.summary, component=comp, **common))
-        for cmd in _declared(impls, "facex_commands", Command):
-            out.append(Entry(kind="command", name=cmd.path, summary=cmd.help, command=cmd, **common))
+        out = [Entry(kind=comp.kind, name=comp.name, summary=comp.summary, component=comp, **common)
+               for comp in _declared(impls, "facex_components", Component)]
+        out += [Entry(kind="command", name=cmd.path, summary=cmd.help, command=cmd, **common)
+                for cmd in _declared(impls, "facex_commands", Command)]
         configs = impls["facex_packaged_configs"].function() if "facex_packaged_configs" in impls else {}
-        for name, path in sorted(dict(configs or {}).items()):
-            out.append(Entry(kind="config", name=str(name), summary=str(path), config_path=str(path), **common))
+        out += [Entry(kind="config", name=str(name), summary=str(path), config_path=str(path), **common)
+                for name, path in sorted(dict(configs or {}).items())]
         observers = set(impls) & {"facex_train_event", "facex_protocol_result"}
         if not out and not observers:
             raise LookupError("contributes no component, command, config or observer hook")
@@ -201,9 +194,8 @@ class Registry:
             return matches[0]
         if len(matches) > 1:
             dists = ", ".join(sorted(m.distribution for m in matches))
-            raise RegistryError(
-                f"{kind} {bare!r} is provided by several distributions ({dists}); "
-                f"write 'DISTRIBUTION:{bare}', e.g. '{matches[0].distribution}:{bare}'")
+            raise RegistryError(f"{kind} {bare!r} is provided by several distributions ({dists}); "
+                                f"write 'DISTRIBUTION:{bare}', e.g. '{matches[0].distribution}:{bare}'")
         known = ", ".join(self.names(kind)) or "none installed"
         msg = f"no {kind} named {name!r} (installed: {known})"
         bad = [e for e in self.entries if e.status != "ok"]  # commands are ok entries without a component
@@ -213,9 +205,8 @@ class Registry:
         raise RegistryError(msg)
 
     def verified(self, kind: str | None = None) -> list[Entry]:
-        """:meth:`list` after deeper checks (``list --strict``): every component's implementation
-        imports and every field of its config has a doc; every command's setup imports. An entry
-        that fails is returned ``broken`` with the reason."""
+        """:meth:`list` after ``list --strict``'s checks (every implementation and command setup imports, every
+        config field has a doc); an entry that fails is returned ``broken`` with the reason."""
         out = []
         for e in self.list(kind):
             problem = ""

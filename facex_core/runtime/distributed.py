@@ -20,9 +20,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 def world_rank() -> "tuple[int, int]":
     """(world size, rank); (1, 0) without an initialised process group."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
+    return (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
 
 
 def init_from_env() -> bool:
@@ -49,5 +47,4 @@ def sum_gradients_hook(state: object, bucket: dist.GradBucket) -> torch.futures.
     return fut.then(lambda f: f.value()[0])
 
 
-#: Public name of :func:`init_from_env`.
-init_distributed = init_from_env
+init_distributed = init_from_env  #: Public name of :func:`init_from_env`.

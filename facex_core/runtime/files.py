@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-#: Glob pattern of the temporaries :func:`atomic_output` creates.
-TEMPORARY_GLOB = ".*.tmp-*"
+TEMPORARY_GLOB = ".*.tmp-*"  #: Glob pattern of the temporaries :func:`atomic_output` creates.
 
 
 def temporary_path(path: str | os.PathLike) -> Path:

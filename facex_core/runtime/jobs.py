@@ -115,8 +115,5 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int, *,
         yield from (pool.imap if ordered else pool.imap_unordered)(fn, items, chunksize)
         finished = True
     finally:
-        if finished:
-            pool.close()
-        else:
-            pool.terminate()
+        (pool.close if finished else pool.terminate)()
         pool.join()

@@ -102,8 +102,7 @@ def check_protocol(protocol: Any, seed: int = 0) -> None:
     assert all(np.isfinite(v) for v in result.metrics.values()), f"non-finite metric in {result.metrics}"
 
 
-def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "legacy",
-                          atol: float = 1e-4) -> None:
+def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "legacy", atol: float = 1e-4) -> None:
     """Eval-mode backbone (BatchNorm calibrated) survives ``torch.export``, gives the same result in
     channels_last and, with ``onnx`` and onnxruntime installed, as an ONNX model (dynamic batch)."""
     calibrate_batchnorm(backbone)

@@ -1,13 +1,14 @@
 """Helpers for testing plugins as installed distributions: fake distributions, the registry, the CLI."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..plugin_api.registry import registry, reset_registry  # noqa: F401 - reset_registry is public here
 
@@ -28,23 +29,17 @@ def assert_light_module(module: str) -> None:
     assert not out, f"importing {module} pulled in {out}; keep plugin registration light"
 
 
-class torch_threads:
-    """Context manager that runs a block with ``n`` torch threads (small-batch tests gain nothing from more)."""
+@contextlib.contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run a block with ``n`` torch threads (small-batch tests gain nothing from more)."""
+    import torch
 
-    def __init__(self, n: int = 1) -> None:
-        self.n = n
-
-    def __enter__(self) -> "torch_threads":
-        import torch
-
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self.previous)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class FakeSite:
