@@ -25,8 +25,11 @@ def test_demo_masked_is_packaged_and_its_prepare_steps_are_makers(tmp_path, monk
         pytest.skip("dataset synthetic (facex-data-synthetic) not installed")
     monkeypatch.chdir(tmp_path)
     exp = facex_core.Experiment.from_file("demo_masked.toml", STRIPES[1::2])
-    packaged = Path(__file__).resolve().parents[1] / "facex_masks" / "demo_masked.toml"
-    assert exp.source.startswith(str(packaged))  # found by name from any directory
+    import facex_masks
+
+    # found by name from any directory: the installed package's file (the source tree's when editable)
+    packaged = Path(facex_masks.__file__).resolve().parent / "demo_masked.toml"
+    assert exp.source.startswith(str(packaged))
     assert [p.name for p in exp.prepare] == ["synthetic", "masked_copy", "masked_copy", "one_side_masked_pairs"]
     train, test = exp.prepare[1].config, exp.prepare[2].config
     assert (train.mode, train.seed, train.aligned, test.mode, test.seed, test.aligned) == ("both", 0, None,
