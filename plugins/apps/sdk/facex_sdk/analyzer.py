@@ -8,6 +8,10 @@ and answers the questions the ``facex-core sdk`` commands answer, which are writ
     faces = analyzer.analyze(frame, channels="rgb")            # numpy images say their channel order
     result = analyzer.compare("a.jpg", "b.jpg")                # similarity, same, threshold and its source
 
+``aligned=True`` (:meth:`FaceAnalyzer.embed`, ``compare``, ``search``, ``build_gallery``, ...) and
+:meth:`FaceAnalyzer.embed_crops` take crops aligned already: only the aligner (whose crop convention
+they follow) and the recognizer are built, never the detector or landmarker.
+
 Images are paths or ``uint8`` arrays; an array's channel order must be given (``channels="bgr"`` as
 OpenCV reads, ``"rgb"`` as PIL, imageio and matplotlib do): a wrong guess silently changes every
 embedding. Faces are :class:`facex_core.Face`. User mistakes raise :class:`facex_core.ConfigError`
@@ -118,9 +122,15 @@ class FaceAnalyzer:
         """The decision threshold ``(value, source, description)`` (README: "Decision threshold")."""
         return self.setup.threshold()
 
-    def identity(self) -> dict[str, Any]:
-        """What this pipeline's embeddings depend on (stages, settings, model digest)."""
-        return self.setup.identity()
+    def decision_threshold(self, *, aligned: bool = False) -> Threshold:
+        """:attr:`threshold`; ``aligned``: for already aligned crops (a calibration record is matched on
+        the aligner and recognizer only, and the detector and landmarker are not built)."""
+        return self.setup.threshold(crops_only=aligned)
+
+    def identity(self, *, aligned: bool = False) -> dict[str, Any]:
+        """What this pipeline's embeddings depend on (stages, settings, model digest); ``aligned``: of
+        embeddings of already aligned crops (the aligner and recognizer only, nothing else built)."""
+        return self.setup.identity(crops_only=aligned)
 
     def run(self, images: Sequence[np.ndarray], *, align: bool = True, embed: bool = True,
             command: str = "python") -> list[list["Face"]]:
@@ -138,6 +148,24 @@ class FaceAnalyzer:
                 progress: bool = False) -> Iterator[Item]:
         """Files read and run in batches, one :class:`Item` per file; a bad file is its item's ``error``."""
         return process(self.setup, files, align=align, embed=embed, command=command, progress=progress)
+
+    def process_crops(self, files: Sequence[Path]) -> Iterator[Item]:
+        """Files that are aligned crops already, one :class:`Item` per file: its one face is the whole
+        image (box the image, score 1, ``crop`` the image) with its embedding; a bad file (unreadable,
+        non-finite embedding) is its item's ``error``. Only the aligner and recognizer are built."""
+        from facex_core import Face
+
+        for path in files:
+            image, error = read_image(path)
+            it = Item(path, image, error)
+            if error is None:
+                try:
+                    emb = self.embed(image, channels="bgr", aligned=True)
+                    box = np.array([0, 0, image.shape[1], image.shape[0]], np.float32)
+                    it.faces = [Face(box=box, score=1.0, crop=image, embedding=emb)]
+                except (DataError, NonFiniteError) as exc:
+                    it.error = f"{path}: {exc}"
+            yield it
 
     # -- one image ----------------------------------------------------------------------------------
     def detect(self, image: ImageInput, *, channels: Channels | None = None) -> list["Face"]:
@@ -175,10 +203,17 @@ class FaceAnalyzer:
         return np.asarray(self.face(image, channels=channels).embedding)
 
     def embed_crops(self, crops: Sequence[np.ndarray], *, channels: Channels = "bgr") -> np.ndarray:
-        """N×D embeddings of crops already aligned as this pipeline's aligner aligns them."""
-        recognizer = self.setup.stage("recognizer", "embed_crops")
-        self.setup.pipeline(embed=True, command="embed_crops")  # the stages must fit
-        out = np.asarray(recognizer.embed([to_bgr(c, channels) for c in crops]))
+        """N×D embeddings of crops already aligned as this pipeline's aligner aligns them (only the
+        aligner and recognizer are built, and must fit; the detector and landmarker are not needed)."""
+        recognizer = self.setup.crop_recognizer("embed_crops")
+        crops = [to_bgr(c, channels) for c in crops]
+        side = getattr(recognizer, "crop_size", None)
+        wrong = next((c.shape[:2] for c in crops if side is not None and c.shape[:2] != (side, side)), None)
+        if wrong is not None:
+            raise DataError(f"an aligned crop of {wrong[1]}x{wrong[0]} pixels, but recognizer "
+                            f"{self.setup.names['recognizer']} takes {side}x{side} crops (align the images "
+                            f"with this pipeline's aligner, e.g. facex-core data align)")
+        out = np.asarray(recognizer.embed(crops))
         if not np.isfinite(out).all():
             raise NonFiniteError("the recognizer produced a non-finite embedding (NaN weights?)")
         return out
@@ -196,33 +231,36 @@ class FaceAnalyzer:
             faces = (self.face(a, channels=channels), self.face(b, channels=channels))
             vectors = [f.embedding for f in faces]
         similarity = float(np.dot(unit(vectors[0]), unit(vectors[1])))
-        threshold = self.threshold
+        threshold = self.decision_threshold(aligned=aligned)
         return Comparison(similarity=similarity, same=similarity >= threshold.value, threshold=threshold.value,
                           threshold_source=threshold.source, threshold_from=threshold.description, faces=faces)
 
     # -- galleries ----------------------------------------------------------------------------------
     def build_gallery(self, *sources: str | os.PathLike[str], config: GalleryConfig | None = None,
-                      command: str = "gallery") -> Gallery:
+                      command: str = "gallery", aligned: bool = False) -> Gallery:
         """A gallery of folders (``identity/*.jpg``) and ``sdk embed`` files, with this pipeline's
-        identity and ``config`` (default: the ``[gallery]`` table)."""
-        gallery = Gallery(config or self.setup.gallery_config(), self.identity())
-        self.add_to_gallery(gallery, *sources, command=command)
+        identity and ``config`` (default: the ``[gallery]`` table); ``aligned``: the folders' images are
+        aligned crops (the gallery records only the aligner and recognizer, nothing else is built)."""
+        gallery = Gallery(config or self.setup.gallery_config(), self.identity(aligned=aligned))
+        self.add_to_gallery(gallery, *sources, command=command, aligned=aligned)
         return gallery
 
-    def add_to_gallery(self, gallery: Gallery, *sources: str | os.PathLike[str], command: str = "gallery") -> list[str]:
-        """Add the faces of folders and ``sdk embed`` files to ``gallery``; the identities added or updated."""
+    def add_to_gallery(self, gallery: Gallery, *sources: str | os.PathLike[str], command: str = "gallery",
+                       aligned: bool = False) -> list[str]:
+        """Add the faces of folders and ``sdk embed`` files to ``gallery``; the identities added or updated
+        (``aligned``: the folders' images are aligned crops)."""
         from .embeddings import labelled_embeddings
 
-        gallery.check_pipeline(self.identity(), "the faces to add")
-        names, vectors = labelled_embeddings(self, [Path(s) for s in sources], command)
+        gallery.check_pipeline(self.identity(aligned=aligned), "the faces to add")
+        names, vectors = labelled_embeddings(self, [Path(s) for s in sources], command, aligned=aligned)
         return gallery.add(names, vectors)
 
     def search(self, gallery: Gallery, probe: ImageInput, *, top: int = 5, channels: Channels | None = None,
                aligned: bool = False) -> list[Match]:
         """The ``top`` identities of ``gallery`` for the face ``probe`` stands for, with the decision."""
-        gallery.check_pipeline(self.identity())
+        gallery.check_pipeline(self.identity(aligned=aligned))
         return gallery.search(self.embed(probe, channels=channels, aligned=aligned), top,
-                              threshold=self.threshold.value)[0]
+                              threshold=self.decision_threshold(aligned=aligned).value)[0]
 
     def identify(self, gallery: Gallery, faces: Sequence["Face"]) -> list[Match | None]:
         """Each face's best identity (``match`` says whether it reaches the threshold); ``None`` for a

@@ -18,7 +18,7 @@ from typing import Any
 from facex_core import DataError, NonFiniteError
 
 from .analyzer import FaceAnalyzer
-from .config import STAGES, add_config_arguments, positive_int
+from .config import STAGES, add_aligned_option, add_config_arguments, positive_int
 from .gallery import Gallery
 from .inputs import collect_files
 from .outputs import annotate, face_json, identity_rows, summary, unique_stem
@@ -29,48 +29,26 @@ def analyzer_of(args: argparse.Namespace) -> FaceAnalyzer:
     return FaceAnalyzer(args.config, overrides=args.set)
 
 
-def add_aligned_option(p: argparse.ArgumentParser) -> None:
-    """``--aligned``: the images are aligned crops already (detection and alignment skipped)."""
-    p.add_argument("--aligned", action="store_true",
-                   help="the images are aligned crops already (FaceX-Zoo and InsightFace data are): embed them "
-                        "as they are, skipping detection and alignment")
-
-
 def embedded_crops(analyzer: FaceAnalyzer, files: list[Path]) -> Any:
-    """One result per file for ``--aligned`` inputs: the whole image is the face's crop."""
-    import numpy as np
-
-    from facex_core import Face
-
-    from .inputs import Item, read_image
-
-    for path in files:
-        image, error = read_image(path)
-        it = Item(path, image, error)
-        if error is None:
-            try:
-                emb = analyzer.embed(image, channels="bgr", aligned=True)
-                box = np.array([0, 0, image.shape[1], image.shape[0]], np.float32)
-                it.faces = [Face(box=box, score=1.0, crop=image, embedding=emb)]
-            except (DataError, NonFiniteError) as exc:
-                it.error = f"{path}: {exc}"
-        yield it
+    """One result per file for ``--aligned`` inputs: the whole image is the face's crop
+    (:meth:`FaceAnalyzer.process_crops`)."""
+    return analyzer.process_crops(files)
 
 
-def threshold_note(analyzer: FaceAnalyzer) -> str:
-    value, _, description = analyzer.threshold
+def threshold_note(analyzer: FaceAnalyzer, aligned: bool = False) -> str:
+    value, _, description = analyzer.decision_threshold(aligned=aligned)
     return f"threshold {value:g}, {description}"
 
 
-def open_gallery(analyzer: FaceAnalyzer, path: str, command: str) -> Gallery:
+def open_gallery(analyzer: FaceAnalyzer, path: str, command: str, aligned: bool = False) -> Gallery:
     """A gallery file (search-time ``[gallery]`` settings applied), or a folder of identity
-    sub-folders embedded now."""
+    sub-folders embedded now (``aligned``: their images are aligned crops)."""
     from facex_core import structure_config
 
     from .config import GalleryConfig
 
     if Path(path).is_dir():
-        return analyzer.build_gallery(path, command=command)
+        return analyzer.build_gallery(path, command=command, aligned=aligned)
     gallery = Gallery.load(path)
     given = analyzer.setup.data.get("gallery", {})
     if given:
@@ -211,7 +189,7 @@ def run_embed(args: argparse.Namespace) -> int:
                  names=np.array(names, dtype=str), face_index=np.array(index, dtype=np.int64),
                  boxes=np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
                  scores=np.array(scores, dtype=np.float32), failed=np.array(errors, dtype=str),
-                 pipeline=np.array(json.dumps(analyzer.identity())))
+                 pipeline=np.array(json.dumps(analyzer.identity(aligned=args.aligned))))
     return summary("embed", len(files), len(names), len(errors), f" -> {out} ({len(names)}x{dim})")
 
 
@@ -244,7 +222,8 @@ def run_compare(args: argparse.Namespace) -> int:
                           "pipeline": {k: analyzer.stages.get(k) for k in STAGES}}))
     else:
         print(f"similarity {result.similarity:.4f}")
-        print(f"decision: {'same person' if result.same else 'different people'} ({threshold_note(analyzer)})")
+        print(f"decision: {'same person' if result.same else 'different people'} "
+              f"({threshold_note(analyzer, args.aligned)})")
     return 0
 
 
@@ -259,16 +238,16 @@ def setup_search(p: argparse.ArgumentParser) -> None:
     top.add_argument("--top", type=positive_int, default=5, help="identities to print per probe (default 5)")
     top.add_argument("--all", action="store_true", help="print every identity")
     p.add_argument("--json", action="store_true", help="one JSON object per probe")
-    add_aligned_option(p)
+    add_aligned_option(p, "the probes (and a GALLERY folder's images)")
     p.set_defaults(func=run_search)
 
 
 def run_search(args: argparse.Namespace) -> int:
     """Each probe's face ranked against the gallery's identities; exit 1 if no probe has a face."""
     analyzer = analyzer_of(args)
-    gallery = open_gallery(analyzer, args.gallery, "search")
-    gallery.check_pipeline(analyzer.identity())
-    threshold = analyzer.threshold
+    gallery = open_gallery(analyzer, args.gallery, "search", args.aligned)
+    gallery.check_pipeline(analyzer.identity(aligned=args.aligned))
+    threshold = analyzer.decision_threshold(aligned=args.aligned)
     failed = 0
     for probe in args.probes:
         try:
@@ -287,7 +266,7 @@ def run_search(args: argparse.Namespace) -> int:
                               "results": ranked}), flush=True)
             continue
         print(f"probe {probe} against {len(gallery)} identities ({int(gallery.counts.sum())} faces); "
-              f"match = score >= {threshold_note(analyzer)}")
+              f"match = score >= {threshold_note(analyzer, args.aligned)}")
         for row in ranked:
             print(f"{row['rank']:>4}  {row['score']:.4f}  {'match' if row['match'] else '-':5}  "
                   f"{row['identity']}  ({row['images']} images)")

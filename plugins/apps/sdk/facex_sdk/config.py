@@ -103,6 +103,15 @@ def install_hint(name: str) -> str:
     return f"pip install facex-sdk-{folder} (in a FaceX checkout: pip install -e plugins/sdk/{folder})"
 
 
+def add_aligned_option(p: argparse.ArgumentParser, what: str = "the images") -> None:
+    """``--aligned``: the images are aligned crops already (detection and alignment skipped; only the
+    aligner, whose crops they must be, and the recognizer are built)."""
+    p.add_argument("--aligned", action="store_true",
+                   help=f"{what} are aligned crops already (FaceX-Zoo and InsightFace data are): embed them "
+                        "as they are, skipping detection and alignment (only the aligner and recognizer are "
+                        "built: no detector plugin needed)")
+
+
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """``--config``, ``--set`` and ``--scene``, shared by the sdk commands and ``data align``."""
     p.add_argument("--config", help="SDK TOML: [detector], [landmarker], [aligner], [recognizer], [sdk]")

@@ -24,9 +24,11 @@ def unit(vector: Any) -> np.ndarray:
     return v / max(1e-12, float(np.linalg.norm(v)))
 
 
-def folder_embeddings(analyzer: "FaceAnalyzer", root: Path, command: str) -> tuple[list[str], list[np.ndarray]]:
-    """One embedding per usable image of ``root/<identity>/...`` (the face ``[sdk] face`` picks), with
-    its identity; unusable images and empty identities are reported on stderr and left out."""
+def folder_embeddings(analyzer: "FaceAnalyzer", root: Path, command: str,
+                      aligned: bool = False) -> tuple[list[str], list[np.ndarray]]:
+    """One embedding per usable image of ``root/<identity>/...`` (the face ``[sdk] face`` picks; with
+    ``aligned`` the whole image, an aligned crop), with its identity; unusable images and empty
+    identities are reported on stderr and left out."""
     from facex_core import pick_face
 
     identities = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -40,8 +42,9 @@ def folder_embeddings(analyzer: "FaceAnalyzer", root: Path, command: str) -> tup
         owner.extend([ident.name] * len(found))
     names: list[str] = []
     vectors: list[np.ndarray] = []
-    for it, name in zip(analyzer.process(files, embed=True, command=f"{command} gallery", progress=len(files) > 1),
-                        owner):
+    items = (analyzer.process_crops(files) if aligned else
+             analyzer.process(files, embed=True, command=f"{command} gallery", progress=len(files) > 1))
+    for it, name in zip(items, owner):
         face = None if it.error else pick_face(it.faces, analyzer.setup.settings.face)
         if face is None:
             print(json.dumps({"file": str(it.path), "error": it.error or f"{it.path}: no face found"}),
@@ -78,23 +81,25 @@ def embed_file_embeddings(path: Path, face: str) -> tuple[list[str], np.ndarray,
     return names, np.array([f.embedding for f in chosen.values()], dtype=np.float32), recorded
 
 
-def labelled_embeddings(analyzer: "FaceAnalyzer", sources: Sequence[Path], command: str) -> tuple[list[str], np.ndarray]:
+def labelled_embeddings(analyzer: "FaceAnalyzer", sources: Sequence[Path], command: str,
+                        aligned: bool = False) -> tuple[list[str], np.ndarray]:
     """Identities and embeddings of folders and ``sdk embed`` files, checked to come from ``analyzer``'s
-    pipeline (a file without a record is taken as made by it, with a warning)."""
+    pipeline (a file without a record is taken as made by it, with a warning); ``aligned``: the folders
+    hold aligned crops and only the aligner and recognizer are built and compared."""
     names: list[str] = []
     vectors: list[np.ndarray] = []
     for source in sources:
         if not source.exists():
             raise ConfigError(f"{source}: not found (a folder of identity sub-folders, or an `sdk embed` .npz)")
         if source.is_dir():
-            found, rows = folder_embeddings(analyzer, source, command)
+            found, rows = folder_embeddings(analyzer, source, command, aligned)
         elif source.suffix == ".npz":
             found, array, recorded = embed_file_embeddings(source, analyzer.setup.settings.face)
             if recorded is None:
                 print(f"facex-core sdk {command}: warning: {source} does not record its pipeline (written by an "
                       f"older `sdk embed`): taken as made by the configured one", file=sys.stderr)
             else:
-                problem = pipeline_mismatch(recorded, analyzer.identity())
+                problem = pipeline_mismatch(recorded, analyzer.identity(aligned=aligned))
                 if problem:
                     raise ConfigError(f"{source}: {problem}: use the pipeline it was embedded with "
                                       f"(--config/--set), or embed the images again")

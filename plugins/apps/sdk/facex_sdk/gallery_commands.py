@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .config import add_config_arguments
+from .config import add_aligned_option, add_config_arguments
 
 
 def _describe(gallery: Any, path: str) -> str:
@@ -27,6 +27,7 @@ def setup_build(p: argparse.ArgumentParser) -> None:
                    help="a folder with one sub-folder of images per identity, or an `sdk embed` .npz file")
     add_config_arguments(p)
     p.add_argument("--out", required=True, metavar="GALLERY", help="the gallery file to write (.npz)")
+    add_aligned_option(p, "the identity folders' images")
     p.set_defaults(func=run_build)
 
 
@@ -34,7 +35,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Embed the sources with the configured pipeline and write the gallery (with its ``[gallery]`` index)."""
     from .commands import analyzer_of
 
-    gallery = analyzer_of(args).build_gallery(*args.sources, command="gallery build")
+    gallery = analyzer_of(args).build_gallery(*args.sources, command="gallery build", aligned=args.aligned)
     gallery.save(args.out)
     print(_describe(gallery, args.out))
     return 0
@@ -47,6 +48,7 @@ def setup_add(p: argparse.ArgumentParser) -> None:
                    help="identity folders' parent folder, or an `sdk embed` .npz file; a known identity "
                         "gets its new faces averaged in")
     add_config_arguments(p)
+    add_aligned_option(p, "the identity folders' images")
     p.set_defaults(func=run_add)
 
 
@@ -60,7 +62,7 @@ def run_add(args: argparse.Namespace) -> int:
     analyzer = analyzer_of(args)
     with FolderLock(Path(args.gallery).resolve().parent, "gallery update"):
         gallery = Gallery.load(args.gallery)
-        changed = analyzer.add_to_gallery(gallery, *args.sources, command="gallery add")
+        changed = analyzer.add_to_gallery(gallery, *args.sources, command="gallery add", aligned=args.aligned)
         gallery.save(args.gallery)
     print(f"{len(changed)} identities added or updated")
     print(_describe(gallery, args.gallery))

@@ -4,6 +4,12 @@
 Each stage table is validated by its component's config class (unknown or mistyped keys name the key
 and the source); a default stage whose plugin is not installed is one error naming what to install;
 stages that do not fit together are one error naming both (:mod:`facex_sdk.fit`).
+
+Work on crops that are aligned already (``--aligned``, ``FaceAnalyzer.embed(..., aligned=True)``) needs
+only the aligner (the crop convention it promises: template, size, channels) and the recognizer:
+:meth:`SdkSetup.crop_recognizer`, and ``crops_only=True`` for :meth:`SdkSetup.identity` and
+:meth:`SdkSetup.threshold`, never build the detector or the landmarker, so their plugins need not be
+installed.
 """
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ from .config import (DEFAULT_NAMES, DEFAULT_THRESHOLD, MASKED_DETECTION_THRESHOL
                      GalleryConfig, SdkConfig, install_hint)
 from .fit import check_fit
 from .identity import recognizer_identity, stage_identity
+
+
+#: The only stages built and recorded for already aligned crops (their convention, their embedder).
+CROP_STAGES = ("aligner", "recognizer")
 
 
 class Threshold(NamedTuple):
@@ -61,8 +71,8 @@ class SdkSetup:
         self.names: dict[str, str] = {}
         self.tables: dict[str, dict[str, Any]] = {}
         self._built: dict[str, Any] = {}
-        self._threshold: Threshold | None = None
-        self._identity: dict[str, Any] | None = None
+        self._thresholds: dict[bool, Threshold] = {}  # by crops_only
+        self._identities: dict[bool, dict[str, Any]] = {}  # by crops_only
 
     def _entry(self, kind: str, name: str, defaulted: bool) -> Any:
         from facex_core import registry
@@ -145,35 +155,56 @@ class SdkSetup:
                                "recognizer": recognizer})
         return Pipeline(detector, aligner, recognizer, landmarker=landmarker)
 
+    def crop_recognizer(self, command: str) -> Any:
+        """The recognizer, for crops already aligned as the aligner aligns: builds the aligner and the
+        recognizer only (never the detector or landmarker) and checks that they fit (:func:`check_fit`:
+        template, crop size, channels); ``command`` names it in errors."""
+        aligner = self.stage("aligner", command)
+        recognizer = self.stage("recognizer", command)
+        check_fit(self.names, {"aligner": aligner, "recognizer": recognizer})
+        return recognizer
+
     def gallery_config(self) -> GalleryConfig:
         """The ``[gallery]`` table: how a gallery built with this setup indexes its identities."""
         from facex_core import structure_config
 
         return structure_config(GalleryConfig, self.data.get("gallery", {}), path="gallery", source=self.source)
 
-    def identity(self) -> dict[str, Any]:
-        """What this pipeline's embeddings depend on (:mod:`facex_sdk.identity`); builds every stage."""
-        if self._identity is None:
-            self.pipeline(embed=True, command="identity")
-            self._identity = {k: stage_identity(k, self.names[k], self._built[k]) for k in STAGES}
-        return self._identity
+    def identity(self, *, crops_only: bool = False) -> dict[str, Any]:
+        """What this pipeline's embeddings depend on (:mod:`facex_sdk.identity`); builds every stage
+        (with ``crops_only``, two).
+
+        ``crops_only``: the identity of embeddings of already aligned crops, which only the aligner
+        (the crops' convention) and the recognizer made: only those two are built and recorded (a stage
+        one identity does not record is not compared, so it matches full pipelines with the same two)."""
+        if crops_only not in self._identities:
+            if crops_only:
+                self.crop_recognizer("identity")
+            else:
+                self.pipeline(embed=True, command="identity")
+            kinds = CROP_STAGES if crops_only else STAGES
+            self._identities[crops_only] = {k: stage_identity(k, self.names[k], self._built[k]) for k in kinds}
+        return self._identities[crops_only]
 
     # -- the decision threshold -----------------------------------------------------------------
-    def threshold(self) -> Threshold:
+    def threshold(self, *, crops_only: bool = False) -> Threshold:
         """``(value, source, description)``: explicit ``[sdk] threshold`` > calibration record >
-        the recognizer's documented default (``default_threshold``) > the 0.35 placeholder."""
-        if self._threshold is None:
-            self._threshold = Threshold(*self._resolve_threshold())
-        return self._threshold
+        the recognizer's documented default (``default_threshold``) > the 0.35 placeholder.
 
-    def _resolve_threshold(self) -> tuple[float, str, str]:
+        ``crops_only``: for already aligned crops; a calibration record is matched against
+        ``identity(crops_only=True)`` (detector and landmarker neither built nor compared)."""
+        if crops_only not in self._thresholds:
+            self._thresholds[crops_only] = Threshold(*self._resolve_threshold(crops_only))
+        return self._thresholds[crops_only]
+
+    def _resolve_threshold(self, crops_only: bool = False) -> tuple[float, str, str]:
         if self.settings.threshold is not None:
             return float(self.settings.threshold), "config", "[sdk] threshold"
         recognizer = self.stage("recognizer")
         if self.settings.calibration:
             path = Path(self.settings.calibration).expanduser()
             record = read_calibration(path)
-            problem = self.calibration_mismatch(record)
+            problem = self.calibration_mismatch(record, crops_only=crops_only)
             if problem:
                 raise ConfigError(f"{path}: {problem}: recalibrate with `facex-core sdk calibrate`")
             return float(record["threshold"]), "calibration", f"calibration {path}"
@@ -181,7 +212,7 @@ class SdkSetup:
         if beside is not None and beside.is_file():
             try:
                 record = read_calibration(beside)
-                problem = self.calibration_mismatch(record)
+                problem = self.calibration_mismatch(record, crops_only=crops_only)
             except ConfigError as exc:
                 problem = str(exc)
             if problem:
@@ -200,6 +231,7 @@ class SdkSetup:
         recognizer = self.stage("recognizer")
         return recognizer_identity(self.names["recognizer"], recognizer)
 
-    def calibration_mismatch(self, record: dict[str, Any]) -> str:
-        """Why ``record`` does not fit the pipeline in use ("" if it does)."""
-        return calibration_mismatch(record, self.identity())
+    def calibration_mismatch(self, record: dict[str, Any], *, crops_only: bool = False) -> str:
+        """Why ``record`` does not fit the pipeline in use ("" if it does); ``crops_only``: the stages
+        used on already aligned crops (aligner, recognizer), the only ones then compared."""
+        return calibration_mismatch(record, self.identity(crops_only=crops_only))

@@ -25,6 +25,7 @@ class ColourConfig:
     default_threshold: float | None = option(None, doc="documented threshold, if any")
     gain: float = option(1.0, doc="a setting that changes the embeddings")
     poisoned: bool = option(False, doc="return NaN embeddings, as a network with NaN weights does")
+    crop_size: int = option(0, ge=0, doc="the crop side it takes (0: any)")
 
 
 class SquareDetector(Detector):
@@ -49,6 +50,7 @@ class ColourRecognizer(Recognizer):
     def __init__(self, config):
         super().__init__(config)
         self.model_file = config.model or None
+        self.crop_size = config.crop_size or None
 
     def embed(self, crops):
         centre = np.stack([c[40:72, 40:72].reshape(-1, 3).mean(axis=0) for c in crops]) * self.config.gain
