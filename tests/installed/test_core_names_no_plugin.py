@@ -11,9 +11,9 @@ import pytest
 import facex_core
 
 CORE = Path(facex_core.__file__).resolve().parent
-# component names that are also words of the core's own vocabulary: the ONNX file format, and the "facex."
-# metadata / entry-point namespace
-GENERIC = {"onnx", "facex"}
+# component names that are also words of the core's own vocabulary: the ONNX file format, the "facex."
+# metadata / entry-point namespace, and "distill", the word of the distill_loss kind in distribution names
+GENERIC = {"onnx", "facex", "distill"}
 
 
 def code_strings(path: Path) -> list[tuple[int, str]]:
