@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from .engine.evaluate import evaluate_experiment, markdown_table, write_report
     from .engine.extract import extract_features, validate_online
     from .nn.complexity import count_params_and_macs
-    from .nn.export import check_onnx, export_onnx, onnx_convention, onnx_outputs
+    from .nn.export import OnnxFaceModel, check_onnx, export_onnx, onnx_convention, onnx_outputs
     from .runtime.distributed import init_distributed, world_rank
     # -- for applications: data ---------------------------------------------------------------
     from .data.augment import AugmentConfig, augment

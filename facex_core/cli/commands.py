@@ -164,7 +164,7 @@ def setup_evaluate(p: argparse.ArgumentParser) -> None:
 def model_labels(exp: Any, specs: list[str]) -> list[tuple[str, str]]:
     """``(label, spec)`` per ``[LABEL=]SPEC``; unlabelled, 'none' is 'untrained' and a checkpoint the run name
     it records (``name:file`` where two would clash). Two models never share a label."""
-    from ..engine.evaluate import checkpoint_record
+    from ..engine.checkpoint import checkpoint_record
     from ..errors import ConfigError
 
     rows = []

@@ -31,13 +31,14 @@ def save_backbone_checkpoint(path: str | os.PathLike, config: dict[str, Any], ba
                            "model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()}})
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled); a file
-    that is missing, truncated, not a checkpoint or asks to run code is one :class:`DataError`."""
+def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict[str, Any]:
+    """Load a FaceX checkpoint safely (``weights_only=True``: no arbitrary code is unpickled; ``mmap``: tensors
+    mapped, not read); a file that is missing, truncated, not a checkpoint or asks to run code is one
+    :class:`DataError`."""
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such checkpoint file" + (" (a folder)" if os.path.isdir(path) else ""))
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line][:1]
         if not named:  # not a pickle at all (a text file, a truncated one)
@@ -53,6 +54,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("model"), dict):
         raise DataError(f"{path}: a FaceX checkpoint without its config or weights (damaged file?)")
     return ckpt
+
+
+def checkpoint_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A FaceX checkpoint's record (``config``, ``global_step``, ...) with its tensors memory-mapped, not read;
+    ``{}`` for any other file."""
+    try:
+        return load_checkpoint(path, mmap=True)
+    except DataError:
+        return {}
 
 
 def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | os.PathLike) -> None:

@@ -15,14 +15,15 @@ import numpy as np
 import torch
 
 from ..data.datasets import Preprocess, preprocess_of
-from .checkpoint import load_backbone_weights
+from .checkpoint import checkpoint_record, load_backbone_weights
 from ..errors import DataError
-from ..nn.export import onnx_convention
+from ..nn.export import OnnxFaceModel, onnx_convention
 from .experiment import Experiment
 from .extract import cache_key, extract_features
 from ..metrics.plot import plot_curves
 from ..interfaces.protocol import ProtocolResult
 from ..plugin_api.registry import registry
+from ..runtime.files import write_atomic
 
 
 @attrs.define
@@ -80,20 +81,11 @@ class _OnnxNet(torch.nn.Module):
         import onnxruntime as ort
 
         wanted = [p for p in ort.get_available_providers() if p in ("CUDAExecutionProvider", "CPUExecutionProvider")]
-        self.session = ort.InferenceSession(str(path), providers=wanted)
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise DataError(f"{path}: expected one N×3×H×W input, got {[(i.name, i.shape) for i in inputs]}")
-        self.name, (batch, _, h, w) = inputs[0].name, inputs[0].shape
-        self.input_size = (h, w) if isinstance(h, int) and isinstance(w, int) else (112, 112)
-        self.batch = batch if isinstance(batch, int) else None  # a static batch: run in padded slices
+        self.onnx = OnnxFaceModel(path, wanted)
+        self.input_size, self.batch = self.onnx.input_size, self.onnx.fixed_batch
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x, n = images.detach().float().cpu().numpy(), len(images)
-        step = self.batch or n
-        x = np.ascontiguousarray(np.concatenate([x, np.zeros((-n % step, *x.shape[1:]), np.float32)]))
-        out = [self.session.run(None, {self.name: x[i:i + step]})[0] for i in range(0, len(x), step)]
-        return torch.from_numpy(np.concatenate(out)[:n]).to(images.device)
+        return torch.from_numpy(self.onnx.run(images.detach().float().cpu().numpy())).to(images.device)
 
 
 def _onnx_member(path: Path, row: Any) -> _Member:
@@ -185,18 +177,6 @@ def markdown_table(models: Sequence[ModelResult]) -> str:
     return "\n".join([head, sep, *rows]) + "\n"
 
 
-def checkpoint_record(path: str | os.PathLike) -> dict[str, Any]:
-    """A FaceX checkpoint's record (``config``, ``global_step``, ...), its tensors memory-mapped, not read;
-    ``{}`` for any other file."""
-    from .checkpoint import CHECKPOINT_FORMAT
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not a (zip-format) FaceX checkpoint: no record to read
-        return {}
-    return ckpt if isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT else {}
-
-
 def log_to_runs(models: Sequence[ModelResult]) -> dict[str, Path]:
     """Each model of one checkpoint in a run folder (``RUN/checkpoints/X.pt``) into the run's tensorboard
     (``RUN/tb``): ``eval/<protocol>/<metric>`` at the checkpoint's step. Returns the folders written."""
@@ -223,7 +203,7 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
-    files["markdown"].write_text(markdown_table(models))
+    write_atomic(files["markdown"], markdown_table(models))
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["model", "checkpoint", "protocol", "metric", "value"])
@@ -233,8 +213,8 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
             writer.writerows([m.model, m.checkpoint, proto, k, f"{v:.6g}"] for k, v in r.metrics.items())
             payload.append({"model": m.model, "checkpoint": m.checkpoint, "protocol": proto,
                             "primary": r.primary, "metrics": r.metrics, "details": r.details})
-    files["csv"].write_text(buf.getvalue())
-    files["json"].write_text(json.dumps(payload, indent=2, default=float))
+    write_atomic(files["csv"], buf.getvalue())
+    write_atomic(files["json"], json.dumps(payload, indent=2, default=float))
     protocols = list(dict.fromkeys(p for m in models for p in m.results))
     for proto in protocols:
         names = {c.name for m in models if proto in m.results for c in m.results[proto].curves}
@@ -248,5 +228,5 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
                                        *([label, f"{x:.6g}", f"{y:.6g}"] for label, c in series
                                          for x, y in zip(np.asarray(c.x, float), np.asarray(c.y, float)))])
             files[f"{proto}_{curve_name}"], files[f"{proto}_{curve_name} points"] = path, path.with_suffix(".csv")
-            path.with_suffix(".csv").write_text(buf.getvalue())
+            write_atomic(path.with_suffix(".csv"), buf.getvalue())
     return {**files, **(log_to_runs(models) if tensorboard else {})}

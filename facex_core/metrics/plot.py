@@ -8,6 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..data.image import write_image
 from ..interfaces.protocol import Curve
 
 _COLOURS = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148),
@@ -72,5 +73,4 @@ def plot_curves(series: Sequence[tuple[str, Curve]], path: str | os.PathLike, ti
         cv2.putText(img, series[0][1].y_label, (8, top - 12), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     if title:
         cv2.putText(img, title, (left + 60, top - 12), font, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"{path}: could not write plot")
+    write_image(path, img)

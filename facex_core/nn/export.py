@@ -5,9 +5,9 @@ import io
 import logging
 import os
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import NonFiniteError
+from ..errors import DataError, NonFiniteError
 from ..runtime.files import atomic_output
 
 if TYPE_CHECKING:  # torch is imported where it runs: onnx_convention stays torch-free for the ONNX recognizer
@@ -116,6 +116,43 @@ def onnx_outputs(model: str | os.PathLike | bytes, images: torch.Tensor) -> "np.
     session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {session.get_inputs()[0].name: images.detach().cpu().numpy()})
     return out
+
+
+class OnnxFaceModel:
+    """An ONNX face model in onnxruntime: one N×3×H×W input, N×D embeddings out. ``input_size`` is the model's
+    own where its graph fixes it (else ``default_size``); a static-batch export runs in padded slices."""
+
+    def __init__(self, path: str | os.PathLike, providers: Sequence[str], threads: int = 0,
+                 default_size: tuple[int, int] = (112, 112)) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(os.fspath(path), sess_options=options, providers=list(providers))
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise DataError(f"{path}: expected one N×3×H×W input, got {[(i.name, i.shape) for i in inputs]}")
+        self.input_name = inputs[0].name
+        batch, channels, height, width = inputs[0].shape
+        if isinstance(channels, int) and channels != 3:
+            raise DataError(f"{path}: the model takes {channels} channels, not 3")
+        static = isinstance(height, int) and isinstance(width, int)
+        self.input_size = (height, width) if static else tuple(default_size)
+        self.fixed_batch = batch if isinstance(batch, int) else None
+        out = self.session.get_outputs()[0].shape
+        self.embedding_size = out[1] if len(out) == 2 and isinstance(out[1], int) else None
+
+    def run(self, batch: "np.ndarray") -> "np.ndarray":
+        """Embeddings (N×D) of a float32 N×3×H×W batch."""
+        import numpy as np
+
+        if len(batch) == 0:
+            return np.zeros((0, self.embedding_size or 0), np.float32)
+        step = self.fixed_batch or len(batch)
+        padded = np.concatenate([batch, np.zeros((-len(batch) % step, *batch.shape[1:]), batch.dtype)])
+        out = [self.session.run(None, {self.input_name: padded[i:i + step]})[0] for i in range(0, len(padded), step)]
+        return np.concatenate(out)[:len(batch)]
 
 
 def check_onnx(model: torch.nn.Module, onnx_model: str | os.PathLike | bytes, batch: int = 5, seed: int = 0) -> float:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Sequence
 import cv2
 import numpy as np
 
-from facex_core import Recognizer, as_bgr, onnx_convention
+from facex_core import OnnxFaceModel, Recognizer, as_bgr, onnx_convention
 
 #: FaceX's crop normalisation (FaceX-Zoo's mean and std).
 MEAN, STD = 127.5, 128.0
@@ -127,43 +127,15 @@ class OnnxRecognizer(Recognizer):
 
         path = _required(config.model, "model", "an ONNX face model, e.g. one written by `facex-core export onnx`")
         self.model_file = path  # where `facex-core sdk calibrate` stores its threshold record beside
-        providers = list(config.providers) or ort.get_available_providers()
-        options = ort.SessionOptions()
-        if config.threads:
-            options.intra_op_num_threads = config.threads
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ValueError(f"{path}: expected one N×3×H×W input, got "
-                             f"{[(i.name, i.shape) for i in inputs]}")
-        self.input_name = inputs[0].name
-        _, channels, height, width = inputs[0].shape
-        if isinstance(channels, int) and channels != 3:
-            raise ValueError(f"{path}: the model takes {channels} channels, not 3")
-        static = isinstance(height, int) and isinstance(width, int)
-        self.input_size = (height, width) if static else tuple(config.input_size)
-        batch_dim = inputs[0].shape[0]
-        self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None
-        out_shape = self.session.get_outputs()[0].shape
-        self.embedding_size = out_shape[1] if len(out_shape) == 2 and isinstance(out_shape[1], int) else None
+        self.onnx = OnnxFaceModel(path, list(config.providers) or ort.get_available_providers(), config.threads,
+                                  default_size=tuple(config.input_size))
+        self.input_size, self.embedding_size = self.onnx.input_size, self.onnx.embedding_size
         recognised = onnx_convention(path)
         chosen = {"channels": None if config.channels == "auto" else config.channels, "mean": config.mean,
                   "std": config.std, "crop_eye": config.crop_eye}
         #: what the model is fed (``channels``, ``mean``, ``std``, ``crop_eye``) and where each value came from
         self.convention = {k: recognised[k] if v is None else v for k, v in chosen.items()}
         self.convention_source = {k: recognised["source"] if v is None else "config" for k, v in chosen.items()}
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_batch is None:
-            return self.session.run(None, {self.input_name: batch})[0]
-        parts = []  # a static-batch export: run in slices of that size, padding the last one
-        for i in range(0, len(batch), self.fixed_batch):
-            part = batch[i:i + self.fixed_batch]
-            pad = self.fixed_batch - len(part)
-            if pad:
-                part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), dtype=part.dtype)])
-            parts.append(self.session.run(None, {self.input_name: part})[0][: self.fixed_batch - pad])
-        return np.concatenate(parts)
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         if len(crops) == 0:
@@ -172,9 +144,9 @@ class OnnxRecognizer(Recognizer):
         for start in range(0, len(crops), self.config.batch_size):
             batch = preprocess(crops[start:start + self.config.batch_size], self.input_size, **self.convention)
             if self.config.flip == "sum":
-                both = self._run(np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])]))
+                both = self.onnx.run(np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])]))
                 feats = both[: len(batch)].astype(np.float32) + both[len(batch):].astype(np.float32)
             else:
-                feats = self._run(batch).astype(np.float32)
+                feats = self.onnx.run(batch).astype(np.float32)
             out.append(feats.reshape(len(batch), -1))
         return l2_normalise(np.concatenate(out))
