@@ -195,6 +195,7 @@ def import_weights(source_kind: str, src: str | os.PathLike, network: str, out: 
     table = {**table, **passthrough}
     exp = _experiment(importer, table, data, f"{importer.framework}-{src_path.stem}")
     backbone = exp.build_backbone()
+    resolved = exp.resolved()
     label = exp.backbone.entry.name
     say(f"mapping {len(source.state) or 'the graph'} tensors onto {label}")
     if source.format == TORCH:
@@ -209,7 +210,7 @@ def import_weights(source_kind: str, src: str | os.PathLike, network: str, out: 
     if not bool(torch.isfinite(probe).all()):
         raise DataError(f"{src_path}: the imported network gives non-finite embeddings; refusing to write {out_path}")
     if source.format == ONNX:
-        cosine = verify_onnx(src_path, backbone, external, exp.resolved()["data"])
+        cosine = verify_onnx(src_path, backbone, external, resolved["data"])
         checks["onnxruntime_min_cosine"] = None if cosine != cosine else round(cosine, 7)
         if cosine == cosine and cosine < MIN_COSINE:
             raise DataError(f"{src_path}: the imported {label} disagrees with the ONNX file run by onnxruntime "
@@ -222,12 +223,11 @@ def import_weights(source_kind: str, src: str | os.PathLike, network: str, out: 
         check_finite({head_key: centres}, src_path.name)
         model["head.classifier.weight"] = centres
         record.update(head_key=head_key, head_classes=int(centres.shape[0]))
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": exp.resolved(),
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": resolved,
                "components": exp.component_names(), "model": model, "source": record}
     check_destination(src_path, out_path, overwrite)
     say(f"writing {out_path}")
     save_checkpoint(out_path, payload)
-    resolved = exp.resolved()
     return ImportResult(out=out_path, importer=record["importer"], backbone=resolved["backbone"],
                         data=resolved["data"], source=record, checks=checks)
 

@@ -45,7 +45,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from facex_core import DistillLoss, replace_target, safe_sin, world_rank
+from facex_core import DistillLoss, check_labels, replace_target, safe_sin, world_rank
 
 from .plugin import AdaDistillConfig
 
@@ -119,8 +119,7 @@ class AdaDistill(DistillLoss):
         if student.shape[1] != self.embedding_size or teacher.shape[1] != self.embedding_size:
             raise ValueError(f"adadistill: expected {self.embedding_size}-d student and teacher embeddings, got "
                              f"{student.shape[1]} and {teacher.shape[1]} (give the term an adapter)")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"adadistill: labels must lie in [0, {self.num_classes})")
+        check_labels(labels, self.num_classes)
         s = F.normalize(student, dim=1)
         t = F.normalize(teacher.detach().to(student.dtype), dim=1)
         if self.training:

@@ -75,7 +75,9 @@ def load_teacher(path: str, student: Experiment, with_head: bool) -> tuple[Any, 
         table["name"] = f"{teacher.head.entry.distribution}:{table['name']}"
         table["classifier"] = {**table.get("classifier", {}), "shard": False}  # the whole head on every rank
         _, _, head = facex_core.build_from_table("head", table, path="head", source=f"{path} (teacher)")
-        state = {k[len("head."):]: v for k, v in load_checkpoint(path)["model"].items() if k.startswith("head.")}
+        # mapped, not read: only the head's tensors are copied out of the file
+        state = {k[len("head."):]: v for k, v in load_checkpoint(path, mmap=True)["model"].items()
+                 if k.startswith("head.")}
         try:
             head.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -17,7 +17,7 @@ from torch import nn
 import facex_core
 import facex_mode_distill
 from facex_core import ConfigError, Experiment, load_backbone_weights, load_checkpoint, save_checkpoint
-from facex_core.testing import assert_light_module, collect_results, installed
+from facex_core.testing import assert_light_module, collect_results, installed, torch_threads
 
 NUM_IDS = 6
 
@@ -127,9 +127,8 @@ teacher = "stage:stage2"
 @pytest.fixture(scope="module", autouse=True)
 def _restore_threads():
     """The runs use one torch thread (experiment.threads = 1); give the rest of the session its setting back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(torch.get_num_threads()):
+        yield
 
 
 @pytest.fixture(scope="module")
