@@ -25,8 +25,10 @@ import torch
 from torch.utils.data import DataLoader
 
 import facex_core
-from facex_core import EpochSampler, FaceImageDataset, RecordDataset
-from facex_core.data.pack import pack
+from facex_core import EpochSampler, FaceImageDataset
+from facex_data_recordio.format import RecordIOFormat
+from facex_data_recordio.pack import pack
+from facex_data_recordio.plugin import RecordIOConfig
 from facex_data_synthetic.generate import generate
 from facex_data_synthetic.plugin import SyntheticConfig
 
@@ -91,7 +93,7 @@ def baseline_end_to_end(name: str, dataset, steps: int, workers: int) -> float:
     return steps * BATCH / (time.perf_counter() - t0)
 
 
-def facex_end_to_end(name: str, rec: RecordDataset, steps: int, workers: int, compile_backbone: bool) -> float:
+def facex_end_to_end(name: str, rec: FaceImageDataset, steps: int, workers: int, compile_backbone: bool) -> float:
     """FaceX's best CPU setting, measured exactly like the baseline: .rec data, bf16, channels_last
     (and torch.compile: its one-off compilation happens in the warm-up steps, not timed)."""
     model, opt = build(name, True, compile_backbone)
@@ -122,7 +124,8 @@ def main() -> None:
         pack(syn["train_root"], tmp / "rec", train_list=syn["train_list"], workers=args.workers)
         samples = facex_core.read_train_list(syn["train_list"])
         jpeg = FaceImageDataset(syn["train_root"], samples)
-        rec = RecordDataset(tmp / "rec")
+        fmt = RecordIOFormat(RecordIOConfig())
+        rec = FaceImageDataset(tmp / "rec", fmt.samples(tmp / "rec"), data_format=fmt)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
               f"batch {BATCH}, ArcFace over {CLASSES:,} classes, {args.workers} loader workers")
         print(f"data only: JPEG folder {data_rate(jpeg, args.steps, args.workers):.0f} img/s, "

@@ -20,6 +20,7 @@ from .version import PLUGIN_API, __version__
 if TYPE_CHECKING:
     # -- for plugin authors: the interfaces a component implements ---------------------------------
     from .interfaces.backbone import Backbone
+    from .interfaces.data_format import DataFormat
     from .interfaces.dataset import DatasetMaker
     from .interfaces.distill import DistillLoss
     from .interfaces.head import Head, HeadOutput, MarginSoftmaxHead
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     # -- for plugin authors: commands and long jobs -----------------------------------------------
     from .cli.commands import add_set_option, table
     from .runtime.distributed import resolve_device
-    from .runtime.files import atomic_output, remove_temporaries, write_atomic
+    from .runtime.files import atomic_output, remove_temporaries, temporary_path, write_atomic
     from .runtime.jobs import FolderLock, check_settings, parallel_map, settings_diff
     from .runtime.progress import Progress
     # -- for applications: components, configs and experiments -----------------------------------
@@ -58,13 +59,10 @@ if TYPE_CHECKING:
     from .runtime.distributed import init_distributed, world_rank
     # -- for applications: data ---------------------------------------------------------------
     from .data.augment import AugmentConfig, augment
-    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, Preprocess, RecordDataset, preprocess_of
-    from .data.datasets import read_train_list, to_tensor
+    from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, Preprocess, preprocess_of, read_train_list
+    from .data.datasets import source_samples, to_tensor, write_train_list
     from .data.image import ImageLoadError, as_bgr, as_rgb, encode_image, load_image, write_image
     from .data.pairs import LfwPair, PairsFormatError, lfw_image, read_lfw_pairs, write_lfw_pairs
-    from .data.pack import pack, source_samples, write_train_list
-    from .data.recordio import IRHeader, RecordReader, RecordWriter, image_keys, iter_records, pack_record
-    from .data.recordio import read_property, record_label, unpack_record
 
 
 def _lazy_table() -> dict[str, str]:

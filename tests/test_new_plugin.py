@@ -6,7 +6,7 @@ import sys
 import pytest
 
 KINDS = {"backbone": "tinynet", "head": "normface", "protocol": "pairacc", "training_mode": "plainloop",
-         "distill_loss": "cosmatch", "command": "countimg"}
+         "distill_loss": "cosmatch", "data_format": "npystack", "command": "countimg"}
 
 
 def pip(*args):
@@ -22,7 +22,7 @@ def test_skeletons_install_list_and_pass_their_own_tests(tmp_path, cli):
         assert res.returncode == 0, res.stderr
         dirs.append(target)
     dists = ["facex-backbone-tinynet", "facex-head-normface", "facex-protocol-pairacc", "facex-mode-plainloop",
-             "facex-distill-cosmatch", "facex-command-countimg"]
+             "facex-distill-cosmatch", "facex-data-npystack", "facex-command-countimg"]
     res = pip("install", "--no-deps", "--no-build-isolation", *[a for d in dirs for a in ("-e", str(d))])
     assert res.returncode == 0, res.stderr
     try:
@@ -35,7 +35,7 @@ def test_skeletons_install_list_and_pass_their_own_tests(tmp_path, cli):
                                 "--import-mode=importlib", *[str(d / "tests") for d in dirs]],
                                capture_output=True, text=True, cwd=tmp_path, timeout=600)
         assert tests.returncode == 0, tests.stdout + tests.stderr
-        assert "7 passed" in tests.stdout  # the head skeleton also checks sharding
+        assert "8 passed" in tests.stdout  # the head skeleton also checks sharding
     finally:
         pip("uninstall", "-y", *dists)
 

@@ -237,7 +237,7 @@ def test_core_tests_see_only_the_doubles(cli):
     rows = facex_core.registry().list()
     assert rows and {e.distribution for e in rows} == {"facex-doubles"}
     doubles = {("backbone", "tiny"), ("head", "margin"), ("training_mode", "plain"), ("protocol", "pairs"),
-               ("dataset", "squares")}
+               ("dataset", "squares"), ("data_format", "stack")}
     assert {(e.kind, e.name) for e in rows} == doubles
     res = cli("list", "--json")
     assert res.returncode == 0, res.stderr

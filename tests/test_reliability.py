@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from fakeplug_stack import write_stack
 
 import facex_core
 from facex_core import main
@@ -79,31 +78,6 @@ def weights(folder: Path) -> dict:
 
 
 # -- lost data and hangs ---------------------------------------------------------------------------
-def test_data_pack_with_workers_stops_at_once_on_ctrl_c(tmp_path):
-    src = tmp_path / "src"
-    rng = np.random.default_rng(0)
-    for ident in range(20):
-        (src / f"id{ident}").mkdir(parents=True)
-        for k in range(30):
-            cv2.imwrite(str(src / f"id{ident}" / f"{k}.png"), rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "facex_core", "data", "pack", str(src), str(out), "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "FACEX_NO_PROGRESS": "1"})
-    deadline = time.time() + 60
-    while not list(out.glob(".train.rec.tmp-*")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)  # workers are reading images now
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers included
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("data pack hung after Ctrl-C")
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert not (out / "train.rec").exists() and not list(out.glob(".*.tmp-*"))
-
-
 def test_training_over_an_earlier_run_is_refused_unless_resumed_or_overwritten(tmp_path, capsys):
     config = write_config(tmp_path)
     assert main(["train", str(config)]) == 0
@@ -123,29 +97,6 @@ def test_a_run_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "in use by" in err and f"pid {os.getpid()}" in err
     assert main(["train", str(config)]) == 0  # released
-
-
-def test_data_pack_over_an_existing_pack_keeps_it_when_interrupted(tmp_path, monkeypatch):
-    from facex_core.data import pack as packing
-
-    write_config(tmp_path)
-    facex_core.build("dataset", "squares", output=str(tmp_path / "data")).prepare()
-    out = tmp_path / "rec"
-    facex_core.pack(tmp_path / "data" / "images", out)
-    before = {name: (out / name).read_bytes() for name in ("train.rec", "train.idx", "property")}
-    calls = {"n": 0}
-    real = packing.pack_record
-
-    def dies_half_way(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(packing, "pack_record", dies_half_way)
-    with pytest.raises(KeyboardInterrupt):
-        facex_core.pack(tmp_path / "data" / "images", out, shuffle=True)
-    assert {name: (out / name).read_bytes() for name in before} == before
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -240,9 +191,6 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     (tmp_path / "badlabel.txt").write_text("a.jpg zero\n")
     (tmp_path / "gaps.txt").write_text("id0/0.png 0\nid1/0.png 100000000\n")
     (tmp_path / "pairs_bad.txt").write_text("2 1\nA 1 2\n")
-    (tmp_path / "rec").mkdir()
-    facex_core.pack(tmp_path / "data" / "images", tmp_path / "rec")
-    (tmp_path / "rec" / "train.rec").write_bytes((tmp_path / "rec" / "train.rec").read_bytes()[:300])
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     readonly.chmod(0o500)
@@ -280,14 +228,11 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["train", str(config), "--set", f"data.train_list={tmp_path / 'gaps.txt'}", "--overwrite"],
          "labels run up to 100000000"),
         (["train", str(config), "--set", f"data.root={data / 'none'}", "--overwrite"], "none/"),
-        (["train", str(config), "--set", "data.format=recordio", "--set", f"data.root={tmp_path / 'rec'}",
-          "--overwrite"], "train.rec"),
         (["train", str(config), "--set", f"experiment.output_dir={readonly / 'run'}"], "readonly"),
         (["evaluate", str(config), "--set", "evaluation.protocols=[]", "--checkpoint", "none"],
          "no [[evaluation.protocols]]"),
         (["list", "--kind", "nosuch"], "--kind 'nosuch': no such kind"),
         (["data", "inspect", str(tmp_path / "missing-list.txt")], "missing-list.txt"),
-        (["data", "pack", str(tmp_path / "escape.txt"), str(tmp_path / "p2")], "leaves the image folder"),
         (["data", "list", str(tmp_path / "no-folder"), str(tmp_path / "l.txt")], "no-folder: image folder not found"),
     ]
 
@@ -369,3 +314,59 @@ def test_the_end_of_run_summary_never_prints_nan(tmp_path, capsys):
     assert main(["train", str(config), "--resume"]) == 0  # already complete: no step logged
     out = capsys.readouterr().out
     assert "nan" not in out and "no step was logged" in out
+
+
+# -- a plugin's data format (facex_core.DataFormat; the double "stack" in tests/doubles/fakeplug_stack.py) ----
+@pytest.fixture
+def squares(tmp_path):
+    """The squares set (4 identities × 3 images) and the same images as a ``stack`` set in ``stack/``."""
+    write_config(tmp_path)
+    facex_core.build("dataset", "squares", output=str(tmp_path / "data")).prepare()
+    write_stack(tmp_path / "data" / "train_list.txt", tmp_path / "data" / "images", tmp_path / "stack")
+    return tmp_path
+
+
+def stack_overrides(tmp_path, *extra):
+    return ["--set", "data.format=stack", "--set", f"data.root={tmp_path / 'stack'}", *extra]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_from_a_plugin_format_equals_training_from_the_train_list(squares, workers):
+    listed = write_config(squares, "listed", workers=workers)
+    stacked = write_config(squares, "stacked", workers=workers)
+    assert main(["train", str(listed)]) == 0
+    assert main(["train", str(stacked), *stack_overrides(squares)]) == 0
+    a, b = weights(squares / "listed"), weights(squares / "stacked")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_class_count_a_format_declares_sizes_the_head(squares):
+    write_stack(squares / "data" / "train_list.txt", squares / "data" / "images", squares / "stack", classes=10)
+    exp = facex_core.Experiment.from_file(write_config(squares), ["data.format='stack'",
+                                                                 f"data.root='{squares / 'stack'}'"])
+    assert exp.num_classes == 10 and exp.head.config.num_classes == 10 and exp.data_exists()
+    assert exp.train_dataset((32, 32)).num_classes == 10
+
+
+def test_an_undecodable_image_of_a_plugin_format_is_skipped_and_logged(squares):
+    images = np.load(squares / "stack" / "images.npy")
+    images[2] = 0
+    np.save(squares / "stack" / "images.npy", images)
+    config = write_config(squares)
+    assert main(["train", str(config), *stack_overrides(squares, "--set", "data.max_bad_images=3")]) == 0
+    assert "images.npy: image 2 is blank" in (squares / "run" / "bad_images.txt").read_text()
+
+
+def test_data_inspect_recognises_a_plugin_format(squares, capsys):
+    (squares / "stack" / "classes.txt").write_text("6")
+    assert main(["data", "inspect", str(squares / "stack"), "--check"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["format"], info["images"], info["identities"], info["declared_classes"]) == ("stack", 12, 4, 6)
+    assert info["image_sizes"] == {"32x32": 12} and info["unreadable"] == []
+
+
+def test_an_unknown_format_is_one_error_naming_the_key_and_the_installed_ones(squares, capsys):
+    assert main(["train", str(write_config(squares)), "--set", "data.format=nosuch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data.format: no data_format named 'nosuch' (installed: stack)" in err and "train_list" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1

@@ -137,3 +137,14 @@ def test_train_list_errors_name_file_and_line(tmp_path):
     path.write_text("a/1.jpg 0\na/2.jpg x\n")
     with pytest.raises(ValueError, match=r"list.txt:2: label 'x'"):
         read_train_list(path)
+
+
+def test_data_list_writes_facexzoo_train_list(tmp_path):
+    for ident, n in (("alice", 3), ("bob", 3), ("carol", 4)):
+        (tmp_path / "imgs" / ident).mkdir(parents=True)
+        for k in range(n):
+            cv2.imwrite(str(tmp_path / "imgs" / ident / f"{k}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    assert facex_core.main(["data", "list", str(tmp_path / "imgs"), str(tmp_path / "list.txt")]) == 0
+    lines = (tmp_path / "list.txt").read_text().splitlines()
+    assert len(lines) == 10 and lines[0] == "alice/0.jpg 0" and lines[3] == "bob/0.jpg 1" and lines[-1] == "carol/3.jpg 2"
+    assert read_train_list(tmp_path / "list.txt") == [tuple(line.rsplit(" ", 1)[:1]) + (int(line[-1]),) for line in lines]

@@ -294,26 +294,8 @@ def run_new_plugin(args: argparse.Namespace) -> int:
 
 
 # -- data formats ------------------------------------------------------------------------------
-def setup_data_pack(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", help="image folder (one sub-folder per identity), or an image root with --train-list")
-    p.add_argument("out")
-    p.add_argument("--train-list", help="FaceX-Zoo list file with paths relative to SRC")
-    p.add_argument("--shuffle", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=run_data_pack, interrupt_hint="nothing replaced in the output folder; rerun to pack again")
-
-
-def run_data_pack(args: argparse.Namespace) -> int:
-    from ..data.pack import pack
-
-    print(json.dumps(pack(args.src, args.out, train_list=args.train_list, shuffle=args.shuffle, seed=args.seed,
-                          workers=args.workers), indent=2))
-    return 0
-
-
 def setup_data_inspect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="image folder, train list, or folder with train.rec")
+    p.add_argument("path", help="image folder, train list, or a data set in an installed data_format plugin's format")
     p.add_argument("--check", action="store_true", help="decode every image (default: a sample); exit 1 if "
                                                          "any is unreadable")
     p.add_argument("--root", help="folder a train list's paths are relative to (default: the list's folder)")
@@ -321,9 +303,13 @@ def setup_data_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def run_data_inspect(args: argparse.Namespace) -> int:
-    from ..data.pack import inspect
+    from ..data.inspect import inspect
+    from ..plugin_api.build import build
+    from ..plugin_api.registry import registry
 
-    info = inspect(args.path, check=args.check, root=args.root)
+    formats = [(name, build("data_format", name)) for name in registry().names("data_format")]
+    found = next(((name, fmt) for name, fmt in formats if fmt.exists(Path(args.path))), None)
+    info = inspect(args.path, check=args.check, root=args.root, data_format=found)
     print(json.dumps(info, indent=2))
     if info["unreadable"]:
         print(f"facex-core data inspect: {len(info['unreadable'])} of {info['checked']} checked images unreadable "
@@ -341,7 +327,7 @@ def setup_data_list(p: argparse.ArgumentParser) -> None:
 
 
 def run_data_list(args: argparse.Namespace) -> int:
-    from ..data.pack import write_train_list
+    from ..data.datasets import write_train_list
 
     print(f"wrote {write_train_list(args.src, args.out)} lines to {args.out}")
     return 0
@@ -362,8 +348,6 @@ CORE_COMMANDS = (
             setup=f"{_HERE}:setup_export_onnx"),
     Command(name="new-plugin", help="write a skeleton plugin distribution", setup=f"{_HERE}:setup_new_plugin"),
     Command(name="data", help="data utilities"),
-    Command(name="pack", group="data", help="image folder or train list -> InsightFace train.rec/.idx/property",
-            setup=f"{_HERE}:setup_data_pack"),
     Command(name="inspect", group="data", help="counts, images per identity, sizes, unreadable images",
             setup=f"{_HERE}:setup_data_inspect"),
     Command(name="list", group="data", help="image folder -> FaceX-Zoo train list", setup=f"{_HERE}:setup_data_list"),

@@ -11,7 +11,7 @@ from ..version import __version__
 TEMPLATES = Path(__file__).resolve().parents[1] / "_templates" / "new_plugin"
 #: Kinds a skeleton exists for, and the word their distribution and package names use.
 KIND_WORD = {"backbone": "backbone", "head": "head", "protocol": "protocol", "training_mode": "mode",
-             "distill_loss": "distill", "command": "command"}
+             "distill_loss": "distill", "data_format": "data", "command": "command"}
 KINDS = tuple(KIND_WORD)
 
 

@@ -1,4 +1,5 @@
-"""Training data in FaceX-Zoo's formats: a train list (``relative/path label``) or an image folder."""
+"""Training data in FaceX-Zoo's formats, a train list (``relative/path label``) or an image folder, and in any
+plugin's :class:`facex_core.DataFormat`."""
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,11 @@ from .augment import AugmentConfig, augment
 from .image import ImageLoadError, load_image  # noqa: F401 - re-exported for the engines
 from ..configs.options import config, option
 from ..errors import ConfigError, DataError
-from .recordio import RecordIOError, RecordReader, image_keys, read_property, record_label, unpack_record
+from ..interfaces.data_format import DataFormat
+from ..runtime.files import write_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+CORE_FORMATS = ("train_list", "image_folder")  #: ``[data] format`` values the core reads itself
 
 
 @attrs.frozen
@@ -109,14 +112,34 @@ def scan_image_folder(root: str | os.PathLike) -> list[tuple[str, int]]:
     return samples
 
 
+def source_samples(src: str | os.PathLike, train_list: str | os.PathLike | None = None) -> tuple[Path, list[tuple[str, int]]]:
+    """(image root, samples) from an image folder, or from a FaceX-Zoo list under ``src``."""
+    src = Path(src)
+    if train_list:
+        return src, read_train_list(train_list)
+    if src.is_file():
+        return src.parent, read_train_list(src)
+    return src, scan_image_folder(src)
+
+
+def write_train_list(src: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Image folder → FaceX-Zoo training list; returns the count (names that would not read back are refused)."""
+    samples = scan_image_folder(src)
+    bad = [rel for rel, _ in samples if "\n" in rel or "\r" in rel or rel != rel.strip()]
+    if bad:
+        raise DataError(f"{Path(src) / bad[0]!r}: a file name with a line break or edge spaces cannot go in a "
+                        f"train list ({len(bad)} such files); rename them")
+    write_atomic(out, "".join(f"{rel} {label}\n" for rel, label in samples))
+    return len(samples)
+
+
 @config
 class DataConfig:
     """The ``[data]`` table of an experiment: where training images are and how to read them."""
 
     format: str = option("train_list", doc="'train_list' (FaceX-Zoo list file), 'image_folder' (one folder per "
-                                           "identity) or 'recordio' (InsightFace train.rec/.idx/property in root).",
-                         choices=("train_list", "image_folder", "recordio"))
-    root: str = option(doc="Folder the image paths are relative to (the .rec folder for 'recordio').")
+                                           "identity) or an installed data_format plugin's name (data in root).")
+    root: str = option(doc="Folder the image paths are relative to (the data set's folder for a plugin format).")
     train_list: str = option("", doc="The list file (format 'train_list' only).")
     num_workers: int = option(2, doc="DataLoader worker processes.", ge=0)
     flip: bool = option(True, doc="Random horizontal flip with p=0.5 (FaceX-Zoo's only augmentation).")
@@ -137,10 +160,10 @@ def preprocess_of(cfg: DataConfig | None) -> Preprocess:
     return Preprocess(crop_eye=cfg.crop_eye, channels=cfg.channels, mean=cfg.mean, std=cfg.std)
 
 
-def read_samples(cfg: DataConfig) -> list[tuple[str, int]]:
-    """The (relative path, label) list described by a data config (``key`` strings for RecordIO)."""
-    if cfg.format == "recordio":
-        return RecordDataset(cfg.root).samples
+def read_samples(cfg: DataConfig, data_format: DataFormat | None = None) -> list[tuple[str, int]]:
+    """The (relative path, label) list described by a data config (the plugin format's keys with one)."""
+    if data_format is not None:
+        return data_format.samples(Path(cfg.root))
     if cfg.format == "train_list":
         if not cfg.train_list:
             raise ConfigError("data.train_list: required when data.format = 'train_list'")
@@ -159,19 +182,22 @@ class FaceImageDataset(Dataset):
     def __init__(self, root: str | os.PathLike, samples: Sequence[tuple[str, int]],
                  input_size: tuple[int, int] = (112, 112), flip: bool = True, crop_eye: bool = False,
                  augment: AugmentConfig | None = None, bad_log: str | os.PathLike | None = None,
-                 preprocess: Preprocess | None = None) -> None:
+                 preprocess: Preprocess | None = None, data_format: DataFormat | None = None) -> None:
         self.root, self.samples, self.input_size, self.flip = Path(root), list(samples), tuple(input_size), flip
         self.preprocess = preprocess or Preprocess(crop_eye=crop_eye)
         self.augment = augment if augment is not None and augment.active else None
         self.bad_log = Path(bad_log) if bad_log else None
-        self.num_classes = count_classes(self.samples, str(root))
+        self.data_format = data_format
+        self.num_classes = max(count_classes(self.samples, str(root)),
+                               data_format.num_classes(self.root) if data_format is not None else 0)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def read(self, index: int) -> np.ndarray:
         """The decoded image of sample ``index`` (BGR uint8)."""
-        return load_image(self.root / self.samples[index][0])
+        key = self.samples[index][0]
+        return load_image(self.root / key) if self.data_format is None else self.data_format.read(self.root, key)
 
     def _read_or_skip(self, index: int, seed: int) -> tuple[np.ndarray, int]:
         """Read sample ``index``; with a bad-image log, an unreadable one is logged and replaced by a
@@ -179,7 +205,7 @@ class FaceImageDataset(Dataset):
         for attempt in range(16):
             try:
                 return self.read(index), self.samples[index][1]
-            except (ImageLoadError, RecordIOError) as exc:
+            except ImageLoadError as exc:
                 if self.bad_log is None:
                     raise type(exc)(f"{exc} (set data.max_bad_images = N to skip up to N unreadable training "
                                     "images, listed in bad_images.txt)") from None
@@ -222,22 +248,3 @@ class EpochSampler(Sampler):
     def __len__(self) -> int:
         return max(0, self.size // self.world - self.start)
 
-
-class RecordDataset(FaceImageDataset):
-    """Images and labels from an InsightFace ``train.rec``/``train.idx`` (+ ``property``) folder."""
-
-    def __init__(self, root: str | os.PathLike, **kwargs) -> None:
-        root = Path(root)
-        self.reader = RecordReader(root / "train.rec", root / "train.idx")
-        samples = [(str(k), record_label(self.reader.read_header(k))) for k in image_keys(self.reader)]
-        super().__init__(root, samples, **kwargs)
-        if (root / "property").exists():
-            self.num_classes = max(self.num_classes, read_property(root / "property")[0])
-
-    def read(self, index: int) -> np.ndarray:
-        rec_key = self.samples[index][0]
-        _, data = unpack_record(self.reader.read(int(rec_key)))
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-        if img is None:
-            raise ImageLoadError(f"{self.reader.rec_path}: record {rec_key} is not a decodable image")
-        return img

@@ -1,6 +1,7 @@
 """One experiment = one TOML file: data, backbone, head, training mode, evaluation protocols."""
 from __future__ import annotations
 
+import functools
 import os
 import random
 from pathlib import Path
@@ -8,9 +9,9 @@ from typing import Any, Mapping
 
 import attrs
 
-from ..plugin_api.build import table_config
+from ..plugin_api.build import build, table_config
 from ..configs.toml import ConfigError, apply_overrides, load_toml, structure, unstructure
-from ..data.datasets import DataConfig, FaceImageDataset, RecordDataset, count_classes, preprocess_of, read_samples
+from ..data.datasets import CORE_FORMATS, DataConfig, FaceImageDataset, count_classes, preprocess_of, read_samples
 from ..configs.options import config, option
 from ..plugin_api.registry import Entry, load_factory, registry
 
@@ -215,18 +216,31 @@ class Experiment:
         except ValueError as exc:
             raise ConfigError(f"{self.source}: experiment.device: {exc}") from None
 
+    @functools.cached_property
+    def data_format(self) -> Any:
+        """The plugin reading ``[data] format`` if it is not one of the core's own (resolved on first use, so a
+        checkpoint trained on a plugin's format evaluates and exports without that plugin)."""
+        if self.data is None or self.data.format in CORE_FORMATS:
+            return None
+        try:
+            return build("data_format", self.data.format)
+        except LookupError as exc:
+            raise ConfigError(f"{self.source}: data.format: {exc}; the core reads 'train_list' and 'image_folder'") \
+                from None
+
     @property
     def samples(self) -> list[tuple[str, int]]:
         if self.data is None:
             raise ConfigError(f"{self.source}: data: section missing (needed for training)")
         if not hasattr(self, "_samples"):
-            self._samples = read_samples(self.data)
+            self._samples = read_samples(self.data, self.data_format)
         return self._samples
 
     @property
     def num_classes(self) -> int:
         if self._num_classes is None:
-            self._num_classes = count_classes(self.samples, self.data.train_list or self.data.root)
+            declared = self.data_format.num_classes(Path(self.data.root)) if self.data_format else 0
+            self._num_classes = max(count_classes(self.samples, self.data.train_list or self.data.root), declared)
         return self._num_classes
 
     def resolved(self) -> dict[str, Any]:
@@ -260,7 +274,7 @@ class Experiment:
             return False
         if self.data.format == "train_list":
             return Path(self.data.train_list).is_file()
-        return (Path(self.data.root) / ("train.rec" if self.data.format == "recordio" else "")).exists()
+        return self.data_format.exists(Path(self.data.root)) if self.data_format else Path(self.data.root).exists()
 
     def component_names(self) -> dict[str, dict[str, str]]:
         return {key: {"name": c.entry.name, "distribution": c.entry.distribution, "version": c.entry.version}
@@ -306,9 +320,7 @@ class Experiment:
                     augment=self.data.augment, bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
         if self.data.max_bad_images > 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-        if self.data.format == "recordio":
-            return RecordDataset(self.data.root, **opts)
-        return FaceImageDataset(self.data.root, self.samples, **opts)
+        return FaceImageDataset(self.data.root, self.samples, data_format=self.data_format, **opts)
 
     def prepare_data(self, workers: int = 0, log: Any = None) -> list[dict[str, Any]]:
         """Run the ``[[prepare]]`` steps (:class:`facex_core.DatasetMaker`; each returns at once when

@@ -6,7 +6,7 @@ from typing import Any
 import attrs
 
 #: Words used for component kinds across FaceX (plugins may add their own).
-KINDS = ("backbone", "head", "training_mode", "protocol", "dataset", "distill_loss",
+KINDS = ("backbone", "head", "training_mode", "protocol", "dataset", "data_format", "distill_loss",
          "detector", "landmarker", "aligner", "recognizer", "mask_adder")
 
 

@@ -4,7 +4,8 @@ The core's tests run with only facex-core and these doubles: a small convolution
 ``tiny``, a cosine-margin head ``margin`` (CosFace-style: ``s·(cos − m)`` on the target), the
 ``plain`` training mode (the engine's default hooks are conventional training), a pairs protocol
 ``pairs`` (``a b same`` lines, best-threshold accuracy and a ROC curve) and a ``dataset`` maker
-``squares`` that writes a tiny identity folder plus its train list and pairs file.
+``squares`` that writes a tiny identity folder plus its train list and pairs file; the ``data_format``
+``stack`` lives in fakeplug_stack.py (a top-level class, so loader workers can unpickle it).
 """
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ class SquaresConfig:
     output: str = option(doc="Folder to write into (images/, train_list.txt, pairs.txt).")
     identities: int = option(4, doc="Identities (one colour each).", ge=2)
     images_per_identity: int = option(3, doc="Images per identity.", ge=2)
+
+
+@config
+class StackConfig:
+    """Test double: a data set stored as two arrays."""
 
 
 def _tiny(cfg):
@@ -188,4 +194,6 @@ def facex_components():
                   factory=f"{here}:_pairs"),
         Component(kind="dataset", name="squares", summary="test double: toy identity folder", config=SquaresConfig,
                   factory=f"{here}:_squares"),
+        Component(kind="data_format", name="stack", summary="test double: images.npy + labels.npy",
+                  config=StackConfig, factory="fakeplug_stack:StackFormat"),
     ]

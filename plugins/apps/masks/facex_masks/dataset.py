@@ -39,8 +39,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from facex_core import (ConfigError, FolderLock, Progress, RecordWriter, check_settings, parallel_map,
-                        remove_temporaries, settings_diff, write_atomic)
+from facex_core import (ConfigError, FolderLock, Progress, check_settings, parallel_map, remove_temporaries,
+                        settings_diff, write_atomic)
+from facex_data_recordio.recordio import RecordWriter
 
 from .batch import mask_batch, release_adder, use_adder
 from .output import SUMMARY_NAME, chunk_file, finish, log_row, place, to_json

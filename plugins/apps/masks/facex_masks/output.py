@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from facex_core import IRHeader, RecordReader, RecordWriter, atomic_output, pack_record, record_label, write_atomic
+from facex_core import atomic_output, write_atomic
+from facex_data_recordio.recordio import IRHeader, RecordReader, RecordWriter, pack_record, record_label
 
 from .source import MaskSource
 

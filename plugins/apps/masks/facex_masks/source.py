@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from facex_core import RecordReader, image_keys, load_image, read_property, record_label, unpack_record
+from facex_core import load_image
+from facex_data_recordio.recordio import RecordReader, image_keys, read_property, record_label, unpack_record
 
 
 def image_seed(seed: int, key: str) -> int:

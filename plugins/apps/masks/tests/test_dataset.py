@@ -124,7 +124,8 @@ def test_both_mode_writes_the_combined_train_list(tmp_path, double):
 
 
 def test_recordio_round_trip_keeps_labels_and_identity_records(tmp_path, double, capsys):
-    from facex_core import RecordReader, image_keys, iter_records, read_property, record_label, unpack_record
+    from facex_data_recordio.recordio import RecordReader, image_keys, iter_records, read_property, record_label, \
+        unpack_record
 
     write_folder(tmp_path / "src", ids=3, per_id=3)
     assert facex_core.main(["data", "pack", str(tmp_path / "src"), str(tmp_path / "rec"), "--workers", "0"]) == 0

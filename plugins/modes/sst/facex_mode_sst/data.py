@@ -1,7 +1,7 @@
 """SST training data: one item per identity = two views of it, each read and augmented by the core.
 
-The views come from the experiment's own training data set (``FaceImageDataset`` for a train
-list or image folder, ``RecordDataset`` for a ``.rec`` file), so flip, ``[data.augment]`` (with
+The views come from the experiment's own training data set (``FaceImageDataset``, whatever the
+``[data] format``: train list, image folder or a plugin's, e.g. RecordIO), so flip, ``[data.augment]`` (with
 ``training.augment``: FaceX-Zoo's SST recipe, :func:`sst_augment`), normalisation and the
 bad-image policy are the core's. Items are indexed by ``(identity index, seed)`` with the seed from
 the core's ``EpochSampler``; it fixes the image choice and every augmentation decision, so a run

@@ -1,14 +1,23 @@
-"""InsightFace RecordIO: read hand-made binary files, round-trip, pack/inspect, dataset loading."""
+"""InsightFace RecordIO: read hand-made binary files, round-trip, pack/inspect, the ``recordio`` data format."""
+import json
 import struct
 
 import cv2
 import numpy as np
 import pytest
 
-from facex_core.data.datasets import RecordDataset
-from facex_core.data.pack import inspect, pack, write_train_list
-from facex_core.data.recordio import (MAGIC, IRHeader, RecordIOError, RecordReader, RecordWriter, image_keys,
-                                  pack_record, unpack_record)
+import facex_core
+from facex_data_recordio.format import RecordIOFormat
+from facex_data_recordio.pack import pack
+from facex_data_recordio.plugin import RecordIOConfig
+from facex_data_recordio.recordio import MAGIC, IRHeader, RecordIOError, RecordReader, RecordWriter, image_keys, \
+    unpack_record
+
+
+def record_dataset(root):
+    """The training dataset the core builds for ``[data] format = "recordio"``, ``root`` = ``root``."""
+    return facex_core.FaceImageDataset(root, RecordIOFormat(RecordIOConfig()).samples(root),
+                                       data_format=RecordIOFormat(RecordIOConfig()))
 
 
 def chunk(cflag, data):
@@ -65,7 +74,7 @@ def folder(tmp_path):
     return tmp_path / "imgs"
 
 
-def test_pack_inspect_and_train_from_recordio(folder, tmp_path):
+def test_pack_inspect_and_train_from_recordio(folder, tmp_path, capsys):
     info = pack(folder, tmp_path / "rec")
     assert info["images"] == 9 and info["skipped"] == 1 and "broken.jpg" in info["errors"][0]
     assert (tmp_path / "rec" / "property").read_text() == "3,112,112"
@@ -74,14 +83,16 @@ def test_pack_inspect_and_train_from_recordio(folder, tmp_path):
     assert header.flag == 2 and header.label == (10.0, 13.0)   # images 1..9, identities 10..12
     assert image_keys(reader) == list(range(1, 10))
     assert unpack_record(reader.read(11))[0].label == (4.0, 6.0)  # bob's two images
-    ds = RecordDataset(tmp_path / "rec")
+    ds = record_dataset(tmp_path / "rec")
     assert len(ds) == 9 and ds.num_classes == 3
     assert [label for _, label in ds.samples] == [0, 0, 0, 1, 1, 2, 2, 2, 2]
     img, label = ds[(3, 0)]
     direct = cv2.imread(str(folder / "bob" / "0.jpg"))
     expected = (direct.astype(np.float32) - 127.5) / 128
     np.testing.assert_allclose(img.numpy().transpose(1, 2, 0), expected)
-    report = inspect(tmp_path / "rec", check=True)
+    assert facex_core.main(["data", "inspect", str(tmp_path / "rec"), "--check"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "recordio" and report["declared_classes"] == 3
     assert report["images"] == 9 and report["identities"] == 3 and report["image_sizes"] == {"112x112": 9}
     assert report["images_per_identity"]["max"] == 4
 
@@ -90,11 +101,5 @@ def test_shuffled_pack_is_deterministic_and_workers_do_not_change_it(folder, tmp
     pack(folder, tmp_path / "a", shuffle=True, seed=5)
     pack(folder, tmp_path / "b", shuffle=True, seed=5, workers=2)
     assert (tmp_path / "a" / "train.rec").read_bytes() == (tmp_path / "b" / "train.rec").read_bytes()
-    labels = [l for _, l in RecordDataset(tmp_path / "a").samples]
+    labels = [l for _, l in record_dataset(tmp_path / "a").samples]
     assert sorted(labels) == [0, 0, 0, 1, 1, 2, 2, 2, 2] and labels != sorted(labels)
-
-
-def test_data_list_writes_facexzoo_train_list(folder, tmp_path):
-    n = write_train_list(folder, tmp_path / "list.txt")
-    lines = (tmp_path / "list.txt").read_text().splitlines()
-    assert n == 10 and lines[0] == "alice/0.jpg 0" and lines[-1] == "carol/3.jpg 2"

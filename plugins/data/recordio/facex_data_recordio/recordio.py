@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator
 import attrs
 import numpy as np
 
-from ..errors import DataError
+from facex_core import DataError
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -90,10 +90,10 @@ class RecordReader:
     def __init__(self, rec_path: str | os.PathLike, idx_path: str | os.PathLike | None = None) -> None:
         self.rec_path = Path(rec_path)
         self.idx_path = Path(idx_path) if idx_path else self.rec_path.with_suffix(".idx")
-        if not self.rec_path.exists():
-            raise FileNotFoundError(f"{self.rec_path}: record file not found")
-        if not self.idx_path.exists():
-            raise FileNotFoundError(f"{self.idx_path}: index file not found (needed for random access)")
+        if not self.rec_path.is_file():
+            raise RecordIOError(f"{self.rec_path}: record file not found")
+        if not self.idx_path.is_file():
+            raise RecordIOError(f"{self.idx_path}: index file not found (needed for random access)")
         self.index = read_index(self.idx_path)
         self._fh: BinaryIO | None = None
         self._pid = -1
