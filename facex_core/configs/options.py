@@ -41,9 +41,8 @@ def option(default: Any = attrs.NOTHING, *, doc: str, validator: Callable | None
     if bounds or choices is not None:
         validators.insert(0, _range_validator(bounds, tuple(choices) if choices is not None else None))
     metadata = {DOC_KEY: doc, RANGE_KEY: {**bounds, **({"choices": tuple(choices)} if choices is not None else {})}}
-    combined = validators[0] if len(validators) == 1 else attrs.validators.and_(*validators) if validators else None
     default = default if factory is None else attrs.Factory(factory)
-    return attrs.field(default=default, validator=combined, metadata=metadata)
+    return attrs.field(default=default, validator=validators or None, metadata=metadata)  # a list: all must pass
 
 
 def _is_float_field(annotation: Any) -> bool:
@@ -72,12 +71,9 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
     """Name, type, default, doc and declared range of every field of a config class."""
     rows = []
     for f in attrs.fields(cls):
-        if f.default is attrs.NOTHING:
-            default: Any = "<required>"
-        elif isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
-            default = f.default.factory()
-        else:
-            default = f.default
+        default = ("<required>" if f.default is attrs.NOTHING
+                   else f.default.factory() if isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+                   else f.default)
         typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", repr(f.type))
         rows.append({"name": f.name, "type": str(typ), "default": default,
                      "doc": f.metadata.get(DOC_KEY, ""), "range": dict(f.metadata.get(RANGE_KEY, {}))})

@@ -39,14 +39,11 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict[str, An
         raise DataError(f"{path}: no such checkpoint file" + (" (a folder)" if os.path.isdir(path) else ""))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
         named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line][:1]
-        if not named:  # not a pickle at all (a text file, a truncated one)
-            raise DataError(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted copy?) or "
-                            "another kind of file") from None
-        raise DataError(f"{path}: refused to load: the file names code to run, which FaceX checkpoints never "
-                        f"do ({named[0]}); it was not written by FaceX") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        if named and isinstance(exc, pickle.UnpicklingError):
+            raise DataError(f"{path}: refused to load: the file names code to run, which FaceX checkpoints never "
+                            f"do ({named[0]}); it was not written by FaceX") from None
         raise DataError(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted copy?) or "
                         f"another kind of file ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

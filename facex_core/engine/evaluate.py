@@ -16,7 +16,6 @@ import torch
 
 from ..data.datasets import Preprocess, preprocess_of
 from .checkpoint import checkpoint_record, load_backbone_weights
-from ..errors import DataError
 from ..nn.export import OnnxFaceModel, onnx_convention
 from .experiment import Experiment
 from .extract import cache_key, extract_features
@@ -51,16 +50,6 @@ def images_digest(root: str | os.PathLike, paths: Sequence[str]) -> str:
         except OSError:
             h.update(f"{rel}\0missing\n".encode())
     return h.hexdigest()
-
-
-def resolve_checkpoint(exp: "Experiment", spec: str) -> Path | None:
-    if spec == "none":
-        return None
-    path = exp.output_dir / "checkpoints" / "last.pt" if spec == "last" else Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"evaluation.checkpoint: {path} does not exist (train first, or set "
-                                f"evaluation.checkpoint = 'none' for untrained weights)")
-    return path
 
 
 @attrs.define
@@ -100,7 +89,10 @@ def _onnx_member(path: Path, row: Any) -> _Member:
 def _member(exp: "Experiment", spec: str, row: Any = None) -> tuple[_Member, Path | None]:
     """'last' / 'none' use the experiment's backbone; a checkpoint rebuilds the network it was trained with
     (models of different architectures can share one table); an ``.onnx`` file runs in onnxruntime."""
-    ckpt = resolve_checkpoint(exp, spec)
+    ckpt = None if spec == "none" else exp.output_dir / "checkpoints" / "last.pt" if spec == "last" else Path(spec)
+    if ckpt is not None and not ckpt.exists():
+        raise FileNotFoundError(f"evaluation.checkpoint: {ckpt} does not exist (train first, or set "
+                                f"evaluation.checkpoint = 'none' for untrained weights)")
     exp.seed_everything()
     if ckpt is not None and ckpt.suffix.lower() == ".onnx":
         return _onnx_member(ckpt, row), ckpt
@@ -122,8 +114,7 @@ def evaluate_experiment(exp: "Experiment", checkpoint: str | Sequence[str] | Non
     specs = [s if s is not None else exp.evaluation.checkpoint for s in specs]
     members, ckpts = zip(*(_member(exp, s, row) for s in specs))
     if label is None:
-        names = ["untrained" if c is None else c.stem for c in ckpts]
-        label = names[0] if len(names) == 1 else "+".join(names)
+        label = "+".join("untrained" if c is None else c.stem for c in ckpts)
     ev = exp.evaluation
     results: dict[str, ProtocolResult] = {}
     for i, (name, protocol) in enumerate(exp.build_protocols()):
@@ -215,8 +206,7 @@ def write_report(models: Sequence[ModelResult], out_dir: str | os.PathLike,
                             "primary": r.primary, "metrics": r.metrics, "details": r.details})
     write_atomic(files["csv"], buf.getvalue())
     write_atomic(files["json"], json.dumps(payload, indent=2, default=float))
-    protocols = list(dict.fromkeys(p for m in models for p in m.results))
-    for proto in protocols:
+    for proto in dict.fromkeys(p for m in models for p in m.results):
         names = {c.name for m in models if proto in m.results for c in m.results[proto].curves}
         for curve_name in sorted(names):
             series = [(m.model, c) for m in models if proto in m.results

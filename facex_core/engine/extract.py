@@ -32,8 +32,7 @@ class ImageListDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = load_image(self.root / self.paths[i])
-        return self.preprocess(img, self.input_size), i
+        return self.preprocess(load_image(self.root / self.paths[i]), self.input_size), i
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -71,10 +70,11 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
     if final is not None and final.exists() and json.loads((cache / "paths.json").read_text()) == paths:
         return dict(zip(paths, np.load(final)))
     model.eval().to(device)
+    world, rank = world_rank()  # under torchrun every rank embeds every world-th image of a chunk
     n_chunks = (len(paths) + CHUNK - 1) // CHUNK
     parts: list[np.ndarray] = []
     bar = Progress(len(paths), desc=desc, unit="img")
-    bar.disabled = bar.disabled or world_rank()[1] != 0
+    bar.disabled = bar.disabled or rank != 0
     for c in range(n_chunks):
         chunk_paths = paths[c * CHUNK:(c + 1) * CHUNK]
         chunk_file = cache / f"chunk_{c:05d}.npy" if cache else None
@@ -82,8 +82,6 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
             parts.append(np.load(chunk_file))
             bar.update(len(chunk_paths))
             continue
-        world, rank = world_rank()
-        # under torchrun every rank embeds every world-th image of the chunk; rank order is restored below
         mine = list(range(rank, len(chunk_paths), world))
         ds = ImageListDataset(image_root, [chunk_paths[i] for i in mine], input_size, preprocess)
         loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
@@ -103,20 +101,20 @@ def extract_features(model: torch.nn.Module, image_root: str | os.PathLike, path
 
             gathered: list = [None] * world
             dist.all_gather_object(gathered, local)
-            dim = max(g.shape[1] for g in gathered if g.size) if any(g.size for g in gathered) else 0
+            dim = max((g.shape[1] for g in gathered if g.size), default=0)
             out = np.empty((len(chunk_paths), dim), np.float32)
-            for r, g in enumerate(gathered):
+            for r, g in enumerate(gathered):  # back in image order
                 if g.size:
                     out[r::world] = g
         else:
             out = local
-        if chunk_file is not None and world_rank()[1] == 0:
+        if chunk_file is not None and rank == 0:
             cache.mkdir(parents=True, exist_ok=True)
             _save_npy(chunk_file, out)
         parts.append(out)
     bar.close()
     feats = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-    if cache is not None and world_rank()[1] == 0:
+    if cache is not None and rank == 0:
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "paths.json").write_text(json.dumps(paths))
         _save_npy(final, feats)

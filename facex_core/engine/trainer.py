@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.datasets import EpochSampler
 from ..interfaces.head import FaceModel, HeadOutput
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
-from ..runtime.distributed import is_main, sum_gradients_hook, world_rank
+from ..runtime.distributed import sum_gradients_hook, world_rank
 from ..runtime.progress import Progress
 from .train_config import LoopConfig, OptimizerConfig, ScheduleConfig
 from ..interfaces.training_mode import TrainingMode, TrainResult
@@ -154,10 +154,7 @@ class Trainer:
         self._wrap_parallel()
         self.out = Path(experiment.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
-        self.steps_per_epoch = self._micro_steps(len(dataset))  # of the current epoch; set per epoch
-        if self.steps_per_epoch == 0:
-            raise ConfigError(f"data: {len(dataset)} images is fewer than one batch "
-                             f"(training.loop.batch_size = {loop.batch_size})")
+        self.steps_per_epoch = self._micro_steps(len(dataset), "data", "images")  # of the current epoch
         self.epoch = self.step_in_epoch = self.global_step = 0  # step_in_epoch: micro-steps; global_step: optimiser
         self.nonfinite_in_row = self.skipped = self.bad_images = 0
         self.best: dict[str, Any] = {}
@@ -166,10 +163,14 @@ class Trainer:
         self._sampler: _SubsetSampler | None = None
         self._epoch_items: list[int] | None = None
 
-    def _micro_steps(self, items: int) -> int:
-        """Micro-steps an epoch of ``items`` samples gives: whole optimiser steps only."""
+    def _micro_steps(self, items: int, where: str, what: str) -> int:
+        """Micro-steps an epoch of ``items`` samples gives: whole optimiser steps only, at least one."""
         steps = items // (self.micro_batch * self.world)
-        return steps - steps % self.loop.grad_accumulation
+        steps -= steps % self.loop.grad_accumulation
+        if steps == 0:
+            raise ConfigError(f"{where}: {items} {what} is fewer than one batch "
+                              f"(training.loop.batch_size = {self.loop.batch_size})")
+        return steps
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
         """An image batch on the training device, in channels_last when the loop asks for it."""
@@ -279,10 +280,7 @@ class Trainer:
         items = self.mode.epoch_indices(self)
         self._epoch_items = None if items is None else list(items)
         count = len(self.dataset) if items is None else len(self._epoch_items)
-        self.steps_per_epoch = self._micro_steps(count)
-        if self.steps_per_epoch == 0:
-            raise ConfigError(f"epoch {self.epoch + 1}: {count} samples is fewer than one batch "
-                             f"(training.loop.batch_size = {self.loop.batch_size})")
+        self.steps_per_epoch = self._micro_steps(count, f"epoch {self.epoch + 1}", "samples")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The loop's mixed-precision context (``loop.amp``), for hooks that run networks."""
@@ -391,14 +389,13 @@ class Trainer:
                     raise ConfigError(f"--resume: no checkpoint at {last} (nothing to continue; drop --resume)")
                 self.restore(last)
             else:
-                earlier = sorted(p.name for p in self.ckpt_dir.glob("*.pt")) if self.ckpt_dir.is_dir() else []
-                if earlier and self.experiment.overwrite:
-                    for name in earlier:
-                        (self.ckpt_dir / name).unlink()
-                elif earlier:
+                earlier = sorted(p.name for p in self.ckpt_dir.glob("*.pt"))
+                if earlier and not self.experiment.overwrite:
                     raise ConfigError(f"{self.out}: holds the checkpoints of an earlier run ({', '.join(earlier[:4])}"
                                       f"{', ...' if len(earlier) > 4 else ''}); continue it with --resume, start "
                                       "afresh with --overwrite (deletes them), or choose another experiment.output_dir")
+                for name in earlier:  # --overwrite
+                    (self.ckpt_dir / name).unlink()
             return self._fit(last)
 
     def _fit(self, last: Path) -> TrainResult:
@@ -415,7 +412,6 @@ class Trainer:
             self.experiment.broadcast_train_event("start", {"global_step": self.global_step})
         loss_v = acc_v = float("nan")
         seen, t0 = 0, time.perf_counter()
-        images_per_step = self.micro_batch * self.world * accum * self.mode.views_per_sample
         stopped = False
         lr = self.optimizer_cfg.lr
         self.model.train()
@@ -435,7 +431,7 @@ class Trainer:
                 if done is None:
                     continue
                 out, batch = done
-                seen += images_per_step
+                seen += self.loop.batch_size * self.mode.views_per_sample  # images of all processes
                 end_of_epoch = self.step_in_epoch >= self.steps_per_epoch
                 if main and (self.global_step % self.loop.log_every == 0 or end_of_epoch):
                     loss_v, acc_v = float(out.loss.detach()), out.accuracy(self.mode.batch_labels(batch))

@@ -108,8 +108,7 @@ def replace_target(logits: torch.Tensor, target: torch.Tensor, value: torch.Tens
 
 def target_mask(cos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Boolean N×C' mask of each row's target column (all False where the target is elsewhere)."""
-    cols = torch.arange(cos.shape[1], device=cos.device)
-    return cols[None, :] == target[:, None]
+    return torch.arange(cos.shape[1], device=cos.device)[None, :] == target[:, None]
 
 
 def safe_sin(cos: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

@@ -112,11 +112,10 @@ def pick_face(faces: Sequence[Face], how: str = "largest", need: str = "embeddin
     """The face an image stands for: the ``largest`` box or the ``best`` score among the faces whose
     ``need`` field (``embedding``, ``crop`` or ``box``) is filled in; ``None`` when there is none."""
     usable = [f for f in faces if getattr(f, need) is not None]
-    if not usable:
-        return None
     if how == "best":
-        return max(usable, key=lambda f: f.score)
-    return max(usable, key=lambda f: float(np.prod(np.asarray(f.box[2:], float) - np.asarray(f.box[:2], float))))
+        return max(usable, key=lambda f: f.score, default=None)
+    return max(usable, key=lambda f: float(np.prod(np.asarray(f.box[2:], float) - np.asarray(f.box[:2], float))),
+               default=None)
 
 
 class Pipeline:

@@ -75,9 +75,7 @@ def _export(model: torch.nn.Module, path: Any, input_size: tuple[int, int] | Non
         if buffer:
             path.seek(0)
             path.truncate()
-            path.write(proto.SerializeToString())
-        else:
-            onnx.save(proto, path)
+        onnx.save(proto, path)
 
 
 #: The :class:`Preprocess` fields :func:`export_onnx` stores as ``facex.<field>`` metadata.

@@ -88,14 +88,10 @@ def rename_output_layer(state_dict: dict, old_prefix: str = "output_layer", new_
         index, _, tail = key[len(prefix):].partition(".") if key.startswith(prefix) else ("", "", "")
         return (int(index) if index.isdigit() else None), tail
 
-    names: dict[int, str] = {}
-    seen_linear = False
+    names: dict[int, str] = {}  # the BatchNorms before and after the Linear (2-D weight) are bn and bn_out
     for index in sorted({split(key)[0] for key in state_dict} - {None}):
-        weight = state_dict.get(f"{prefix}{index}.weight")
-        if weight is not None and getattr(weight, "ndim", 0) == 2:
-            names[index], seen_linear = "linear", True
-        else:
-            names[index] = "bn_out" if seen_linear else "bn"
+        linear = getattr(state_dict.get(f"{prefix}{index}.weight"), "ndim", 0) == 2
+        names[index] = "linear" if linear else "bn_out" if "linear" in names.values() else "bn"
     out = {}
     for key, value in state_dict.items():
         index, tail = split(key)

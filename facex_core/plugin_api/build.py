@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..configs.toml import structure
+from ..errors import ConfigError
 from .registry import Entry, load_factory, registry
 
 
@@ -26,16 +27,12 @@ def table_config(kind: str, table: Any, *, path: str, source: str,
                  defaults: Mapping[str, Any] | None = None) -> tuple[Entry, Any]:
     """Resolve a TOML table holding ``name`` plus config keys into (entry, validated config); ``defaults`` fill
     keys the table leaves out (e.g. a head's ``num_classes`` from the data)."""
-    from ..errors import ConfigError
-
     if not isinstance(table, Mapping):
         raise ConfigError(f"{source}: {path}: expected a table")
-    values = dict(table)
+    values = {**(defaults or {}), **table}
     name = values.pop("name", None)
     if not isinstance(name, str):
         raise ConfigError(f"{source}: {path}.name: required key missing (which {kind} to use)")
-    for key, value in (defaults or {}).items():
-        values.setdefault(key, value)
     try:
         return component_config(kind, name, values, path=path, source=source)
     except LookupError as exc:

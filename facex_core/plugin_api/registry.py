@@ -41,9 +41,8 @@ class Entry:
     config_path: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "distribution": self.distribution,
-                "version": self.version, "summary": self.summary, "status": self.status,
-                "error": self.error, "entry_point": self.entry_point}
+        return {k: v for k, v in attrs.asdict(self, recurse=False).items()
+                if k not in ("component", "command", "config_path")}
 
 
 #: Hooks a plugin may implement (everything else is a mistake, e.g. a misspelled name).
@@ -70,14 +69,11 @@ def _incompatibility(dist: metadata.Distribution | None) -> str:
     if dist is None:
         return ""
     for line in dist.requires or ():
-        if not line.lower().replace("_", "-").startswith(CORE_DISTRIBUTION):
-            continue
-        # Only the specifier is parsed (packaging.requirements costs ~25 ms of start-up per process).
+        # Only the specifier is parsed (packaging.requirements costs ~25 ms of start-up per process); an optional
+        # dependency (an ``extra`` marker) does not bind the plugin.
         spec_text, _, marker = line.partition(";")
         match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*\(?([^)]*)\)?", spec_text)
-        if match is None or _canonical(match.group(1)) != CORE_DISTRIBUTION:
-            continue
-        if "extra" in marker:  # an optional dependency does not bind the plugin
+        if match is None or _canonical(match.group(1)) != CORE_DISTRIBUTION or "extra" in marker:
             continue
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -107,9 +103,8 @@ class Registry:
         disabled = {_canonical(d) for d in os.environ.get(DISABLE_ENV, "").split(",") if d.strip()}
         # Sorted so that every process (every DDP rank) sees the same order.
         for ep in sorted(entry_points, key=lambda e: (self._dist_name(e), e.name)):
-            if _canonical(self._dist_name(ep)) in disabled:
-                continue
-            self._load(ep)
+            if _canonical(self._dist_name(ep)) not in disabled:
+                self._load(ep)
         self._mark_conflicts()
 
     @staticmethod
@@ -124,8 +119,7 @@ class Registry:
         row = dict(kind="-", name=ep.name, distribution=dist_name, version=version,
                    summary=(dist.metadata.get("Summary") or "") if dist is not None else "",
                    entry_point=f"{ep.name} = {ep.value}")
-        reason = _incompatibility(dist)
-        if reason:
+        if reason := _incompatibility(dist):
             self.entries.append(Entry(status="incompatible", error=reason, **row))
             return
         plugin_name = f"{dist_name}:{ep.name}"

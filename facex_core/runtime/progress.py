@@ -39,8 +39,7 @@ class Progress:
     def render(self) -> str:
         if self.total:
             frac = min(1.0, self.n / self.total)
-            filled = int(frac * 20)
-            head = f"{self.desc} {frac * 100:3.0f}% |{'█' * filled}{' ' * (20 - filled)}| {self.n}/{self.total}"
+            head = f"{self.desc} {frac * 100:3.0f}% |{'█' * int(frac * 20):<20}| {self.n}/{self.total}"
         else:
             head = f"{self.desc} {self.n}"
         eta = self.eta()

@@ -16,8 +16,7 @@ from ..nn.export import export_onnx, onnx_outputs
 def check_backbone(backbone: Any, batch: int = 2) -> None:
     """A backbone maps ``batch×3×H×W`` to ``batch×D`` finite embeddings, trains and evaluates."""
     assert isinstance(backbone, Backbone), f"{type(backbone).__name__} does not subclass facex_core.Backbone"
-    h, w = backbone.input_size
-    x = torch.randn(batch, 3, h, w, requires_grad=True)
+    x = torch.randn(batch, 3, *backbone.input_size, requires_grad=True)
     backbone.train()
     out = backbone(x)
     assert out.shape == (batch, backbone.embedding_size), \
@@ -109,8 +108,7 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
     with torch.no_grad():
         scale = float(backbone(backbone.example_input()).abs().mean())
     assert 1e-2 < scale < 1e3, f"eval output magnitude {scale:.3g}: tolerances would be meaningless"
-    h, w = backbone.input_size
-    x = torch.randn(2, 3, h, w)
+    x = torch.randn(2, 3, *backbone.input_size)
     with torch.no_grad():
         ref = backbone(x)
         exported = torch.export.export(backbone, (x,))
@@ -126,7 +124,7 @@ def check_backbone_export(backbone: Any, onnx: bool = True, exporter: str = "leg
         return
     buf = io.BytesIO()
     export_onnx(backbone, buf, exporter=exporter)
-    x3 = torch.randn(3, 3, h, w)  # another batch size than the export example: the axis is dynamic
+    x3 = torch.randn(3, 3, *backbone.input_size)  # another batch size than the export example: the axis is dynamic
     with torch.no_grad():
         ref3 = backbone(x3).numpy()
     np.testing.assert_allclose(onnx_outputs(buf.getvalue(), x3), ref3, atol=max(atol, 1e-4) * 10, rtol=1e-3)
