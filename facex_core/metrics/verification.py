@@ -2,12 +2,13 @@
 float64: "same" iff ``score > threshold``, except the ``insightface`` rule's ``2 - 2 * score < threshold``."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
 
 from ..interfaces.configs import THRESHOLD_RULES
+from ..interfaces.protocol import Curve, ProtocolResult
 
 FACEXZOO_STEPS = 1000  #: FaceX-Zoo's number of evenly spaced candidate thresholds (``lfw_evaluator.py``).
 
@@ -207,7 +208,7 @@ SCORE_BLOCK = 512  #: Pairs per block when scoring: the float64 copies of one bl
 TAR_TARGETS = {"tar@far=1e-3": 1e-3, "tar@far=1e-2": 1e-2, "tar@far=1e-1": 1e-1}
 
 
-def pair_scores(features: "Mapping[str, np.ndarray]", first: "Sequence[str]", second: "Sequence[str]") -> np.ndarray:
+def pair_scores(features: Mapping[str, np.ndarray], first: Sequence[str], second: Sequence[str]) -> np.ndarray:
     """``features[first[i]] · features[second[i]]`` in float64, block by block (no full-size copy)."""
     out = np.empty(len(first))
     for s in range(0, len(first), SCORE_BLOCK):
@@ -218,10 +219,8 @@ def pair_scores(features: "Mapping[str, np.ndarray]", first: "Sequence[str]", se
 
 
 def verification_result(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, rule: str = "exact",
-                        details: "dict | None" = None) -> "ProtocolResult":
+                        details: dict | None = None) -> ProtocolResult:
     """The standard pair-verification result: k-fold accuracy, AUC, EER, TAR at FAR 1e-3/1e-2/1e-1, ROC."""
-    from ..interfaces.protocol import Curve, ProtocolResult
-
     labels = np.asarray(labels, dtype=bool)
     kfold = kfold_verification(scores, labels, folds, rule=rule)
     fpr, tpr, _ = roc_curve(scores, labels)
