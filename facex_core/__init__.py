@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .plugin_api.build import build, build_from_table, component_config
     from .plugin_api.registry import Registry, registry
     from .cli.main import main
-    from .configs.toml import apply_overrides, load_toml, structure_config, to_toml
+    from .configs.toml import apply_overrides, load_toml, structure as structure_config, to_toml
     from .engine.experiment import Experiment
     from .engine.trainer import Trainer, build_optimizer
     from .engine.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_backbone_weights, load_checkpoint
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from .engine.evaluate import evaluate_experiment, markdown_table, write_report
     from .engine.extract import extract_features, validate_online
     from .nn.complexity import count_params_and_macs
-    from .nn.export import OnnxFaceModel, check_onnx, export_onnx, onnx_convention, onnx_outputs
-    from .runtime.distributed import init_distributed, world_rank
+    from .nn.export import OnnxFaceModel, check_onnx, export_onnx, onnx_convention
+    from .runtime.distributed import init_from_env as init_distributed, world_rank
     # -- for applications: data ---------------------------------------------------------------
     from .data.augment import AugmentConfig, augment
     from .data.datasets import DataConfig, EpochSampler, FaceImageDataset, Preprocess, preprocess_of, read_train_list
@@ -66,11 +66,11 @@ if TYPE_CHECKING:
 
 
 def _lazy_table() -> dict[str, str]:
-    """``name -> module`` from the ``if TYPE_CHECKING:`` block above."""
+    """``public name -> (module, name there)`` from the ``if TYPE_CHECKING:`` block above."""
     tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
     block = next(node for node in tree.body if isinstance(node, ast.If)
                  and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-    return {alias.asname or alias.name: node.module or ""
+    return {alias.asname or alias.name: (node.module or "", alias.name)
             for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
 
 
@@ -83,10 +83,9 @@ __all__ = ["KINDS", "Command", "Component", "ConfigError", "DataError", "NonFini
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'facex_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"facex_core.{module}"), name)
+    value = getattr(importlib.import_module(f"facex_core.{_LAZY[name][0]}"), _LAZY[name][1])
     globals()[name] = value
     return value
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "facex_core"
-# a ratchet: lower it whenever the core shrinks. Issue #12 asks for 5,500; the core was 5,640 after its
-# restructuring, and the input conventions, feature taps, distillation and sharded-head contracts of the
-# later issues live here by design, as does the ONNX runner evaluation and the SDK share
-LINE_BUDGET = 5870
+# a ratchet: lower it whenever the core shrinks. Issue #12 asks for at most 5,500 lines; training-set
+# containers (RecordIO) moved to a data_format plugin and shared mechanics were folded to reach it
+LINE_BUDGET = 5496
 
 
 def core_modules() -> dict[str, Path]:

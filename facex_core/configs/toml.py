@@ -182,6 +182,3 @@ def to_toml(data: Mapping[str, Any]) -> str:
 
     emit(data, "")
     return "\n".join(lines).lstrip("\n") + "\n"
-
-
-structure_config = structure

@@ -155,9 +155,7 @@ class DataConfig:
 
 def preprocess_of(cfg: DataConfig | None) -> Preprocess:
     """The :class:`Preprocess` a ``[data]`` table describes (FaceX-Zoo's convention without one)."""
-    if cfg is None:
-        return Preprocess()
-    return Preprocess(crop_eye=cfg.crop_eye, channels=cfg.channels, mean=cfg.mean, std=cfg.std)
+    return Preprocess(crop_eye=cfg.crop_eye, channels=cfg.channels, mean=cfg.mean, std=cfg.std) if cfg else Preprocess()
 
 
 def read_samples(cfg: DataConfig, data_format: DataFormat | None = None) -> list[tuple[str, int]]:

@@ -37,10 +37,8 @@ class LfwPair(NamedTuple):
         return lfw_image(self.name2, self.i2)
 
     def line(self) -> str:
-        """The pair as a tab-separated line of a pairs file."""
-        if self.same:
-            return f"{self.name1}\t{self.i1}\t{self.i2}"
-        return f"{self.name1}\t{self.i1}\t{self.name2}\t{self.i2}"
+        """The pair as a tab-separated line of a pairs file (``name i j`` for the same person)."""
+        return "\t".join(map(str, (self.name1, self.i1, self.i2) if self.same else self[:4]))
 
 
 def lfw_image(name: str, number: int | str, suffix: str = ".jpg") -> str:

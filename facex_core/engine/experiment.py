@@ -96,7 +96,6 @@ class Experiment:
                                         if "data" in data else None)
         self.backbone = self._component("backbone", data, "backbone")
         self._raw_head = data.get("head")
-        self._head: ResolvedComponent | None = None
         self.training = self._component("training_mode", data, "training")
         evaluation = dict(data.get("evaluation", {}))
         protocols = self._array(evaluation, "protocols", "[[evaluation.protocols]]", "evaluation.")
@@ -115,7 +114,6 @@ class Experiment:
                                   f"got {type(label).__name__}")
             self.protocols.append(self._table("protocol", table, f"evaluation.protocols[{i}]"))
             self.protocol_labels.append(label)
-        self._num_classes: int | None = None
         if self._raw_head is not None:
             # validated now; the class count may come from data that a [[prepare]] step still has to
             # write, so the head is resolved for real on first use
@@ -177,22 +175,20 @@ class Experiment:
         size = getattr(self.backbone.config, "embedding_size", None) if self.backbone is not None else None
         return {} if size is None else {"embedding_size": size}
 
-    def _resolve_head(self) -> ResolvedComponent:
-        defaults = self._head_defaults()
-        if "num_classes" not in self._raw_head and self.data is not None:
-            defaults["num_classes"] = self.num_classes
-        return self._table("head", self._raw_head, "head", defaults)
-
     @property
     def has_head(self) -> bool:
         """Whether the config has a ``[head]`` section (without reading any data)."""
         return self._raw_head is not None
 
-    @property
+    @functools.cached_property
     def head(self) -> ResolvedComponent | None:
-        if self._head is None and self._raw_head is not None:
-            self._head = self._resolve_head()
-        return self._head
+        """The ``[head]``, resolved on first use: its class count may come from data a [[prepare]] step writes."""
+        if self._raw_head is None:
+            return None
+        defaults = self._head_defaults()
+        if "num_classes" not in self._raw_head and self.data is not None:
+            defaults["num_classes"] = self.num_classes
+        return self._table("head", self._raw_head, "head", defaults)
 
     # -- derived values ----------------------------------------------------------------------
     @property
@@ -228,20 +224,16 @@ class Experiment:
             raise ConfigError(f"{self.source}: data.format: {exc}; the core reads 'train_list' and 'image_folder'") \
                 from None
 
-    @property
+    @functools.cached_property
     def samples(self) -> list[tuple[str, int]]:
         if self.data is None:
             raise ConfigError(f"{self.source}: data: section missing (needed for training)")
-        if not hasattr(self, "_samples"):
-            self._samples = read_samples(self.data, self.data_format)
-        return self._samples
+        return read_samples(self.data, self.data_format)
 
-    @property
+    @functools.cached_property
     def num_classes(self) -> int:
-        if self._num_classes is None:
-            declared = self.data_format.num_classes(Path(self.data.root)) if self.data_format else 0
-            self._num_classes = max(count_classes(self.samples, self.data.train_list or self.data.root), declared)
-        return self._num_classes
+        declared = self.data_format.num_classes(Path(self.data.root)) if self.data_format else 0
+        return max(count_classes(self.samples, self.data.train_list or self.data.root), declared)
 
     def resolved(self) -> dict[str, Any]:
         """The full config with every default filled in (what ``config show`` prints and checkpoints keep)."""
@@ -253,7 +245,7 @@ class Experiment:
         if self.backbone is not None:
             out["backbone"] = self.backbone.plain()
         if self._raw_head is not None:
-            if self._head is not None or "num_classes" in self._raw_head or self.data_exists():
+            if "head" in vars(self) or "num_classes" in self._raw_head or self.data_exists():  # resolved already
                 out["head"] = self.head.plain()  # type: ignore[union-attr]
             else:  # a [[prepare]] step has not written the data yet: the class count is pending
                 out["head"] = {k: v for k, v in self._declared_head().plain().items() if k != "num_classes"}
@@ -310,17 +302,13 @@ class Experiment:
         """(column name, protocol) per ``[[evaluation.protocols]]`` entry; the name is its ``label`` if set."""
         return [(label or p.entry.name, p.build()) for p, label in zip(self.protocols, self.protocol_labels)]
 
-    @property
-    def bad_images_log(self) -> Path:
-        return self.output_dir / "bad_images.txt"
-
     def train_dataset(self, input_size: tuple[int, int]) -> FaceImageDataset:
         assert self.data is not None
-        opts = dict(input_size=input_size, flip=self.data.flip, preprocess=preprocess_of(self.data),
-                    augment=self.data.augment, bad_log=self.bad_images_log if self.data.max_bad_images > 0 else None)
         if self.data.max_bad_images > 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-        return FaceImageDataset(self.data.root, self.samples, data_format=self.data_format, **opts)
+        return FaceImageDataset(self.data.root, self.samples, input_size, self.data.flip, augment=self.data.augment,
+                                bad_log=self.output_dir / "bad_images.txt" if self.data.max_bad_images > 0 else None,
+                                preprocess=preprocess_of(self.data), data_format=self.data_format)
 
     def prepare_data(self, workers: int = 0, log: Any = None) -> list[dict[str, Any]]:
         """Run the ``[[prepare]]`` steps (:class:`facex_core.DatasetMaker`; each returns at once when

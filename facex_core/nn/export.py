@@ -106,35 +106,27 @@ def onnx_convention(model: str | os.PathLike | bytes) -> dict[str, Any]:
             "source": "InsightFace's rule" + (" (the graph subtracts and scales itself)" if inside else "")}
 
 
-def onnx_outputs(model: str | os.PathLike | bytes, images: torch.Tensor) -> "np.ndarray":
-    """Run an ONNX model (a file or its bytes) on ``images`` with onnxruntime on the CPU."""
-    import onnxruntime as ort
-
-    source = model if isinstance(model, bytes) else os.fspath(model)
-    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, {session.get_inputs()[0].name: images.detach().cpu().numpy()})
-    return out
-
-
 class OnnxFaceModel:
-    """An ONNX face model in onnxruntime: one N×3×H×W input, N×D embeddings out. ``input_size`` is the model's
-    own where its graph fixes it (else ``default_size``); a static-batch export runs in padded slices."""
+    """An ONNX face model (a file or its bytes) in onnxruntime: one N×3×H×W input, N×D embeddings out. ``input_size``
+    is the model's own where its graph fixes it (else ``default_size``); a static-batch export runs in padded slices."""
 
-    def __init__(self, path: str | os.PathLike, providers: Sequence[str], threads: int = 0,
-                 default_size: tuple[int, int] = (112, 112)) -> None:
+    def __init__(self, path: str | os.PathLike | bytes, providers: Sequence[str] = ("CPUExecutionProvider",),
+                 threads: int = 0, default_size: tuple[int, int] = (112, 112)) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(os.fspath(path), sess_options=options, providers=list(providers))
+        where = "<ONNX model bytes>" if isinstance(path, bytes) else os.fspath(path)
+        self.session = ort.InferenceSession(path if isinstance(path, bytes) else where, sess_options=options,
+                                            providers=list(providers))
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise DataError(f"{path}: expected one N×3×H×W input, got {[(i.name, i.shape) for i in inputs]}")
+            raise DataError(f"{where}: expected one N×3×H×W input, got {[(i.name, i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
         batch, channels, height, width = inputs[0].shape
         if isinstance(channels, int) and channels != 3:
-            raise DataError(f"{path}: the model takes {channels} channels, not 3")
+            raise DataError(f"{where}: the model takes {channels} channels, not 3")
         static = isinstance(height, int) and isinstance(width, int)
         self.input_size = (height, width) if static else tuple(default_size)
         self.fixed_batch = batch if isinstance(batch, int) else None
@@ -163,6 +155,6 @@ def check_onnx(model: torch.nn.Module, onnx_model: str | os.PathLike | bytes, ba
     x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         ref = model.eval()(x).numpy()
-    out = onnx_outputs(onnx_model, x)
+    out = OnnxFaceModel(onnx_model).run(x.numpy())
     cos = (out * ref).sum(1) / np.maximum(np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1), 1e-12)
     return float(cos.min())

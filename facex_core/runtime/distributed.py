@@ -47,4 +47,3 @@ def sum_gradients_hook(state: object, bucket: dist.GradBucket) -> torch.futures.
     return fut.then(lambda f: f.value()[0])
 
 
-init_distributed = init_from_env  #: Public name of :func:`init_from_env`.
