@@ -208,3 +208,17 @@ def test_export_command_records_and_prints_the_checkpoints_own_convention(tmp_pa
     assert "(RGB, (x-127.5)/127.5" in res.stdout, res.stdout
     conv = facex_core.onnx_convention(tmp_path / "cli.onnx")
     assert (conv["channels"], conv["mean"], conv["std"]) == ("RGB", 127.5, 127.5)
+
+
+def test_a_graph_that_declares_a_free_batch_but_builds_in_batch_one_runs_face_by_face(tmp_path):
+    """InsightFace's torch2onnx marks the batch axis free after tracing at batch 1; a ViT's reshapes keep the 1."""
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1, 12])
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "vit_like",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12])], initializer=[shape])
+    model = facex_core.OnnxFaceModel(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                     .SerializeToString())
+    assert model.fixed_batch is None  # as declared
+    x = np.random.default_rng(0).standard_normal((3, 3, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(model.run(x), x.reshape(3, 12))
+    assert model.fixed_batch == 1  # found once, kept

@@ -250,8 +250,7 @@ def run_export_onnx(args: argparse.Namespace) -> int:
 
     exp = Experiment.from_checkpoint(args.checkpoint)
     backbone = exp.build_backbone()
-    load_backbone_weights(backbone, args.checkpoint)
-    backbone.eval()
+    load_backbone_weights(backbone, args.checkpoint)  # export and check run it in eval mode
     pre = preprocess_of(exp.data)
     export_onnx(backbone, args.out, exporter=args.exporter, preprocess=pre)
     print(f"wrote {args.out}: input 'images' Nx3x{backbone.input_size[0]}x{backbone.input_size[1]} "

@@ -160,8 +160,7 @@ def umeyama(src: Any, dst: Any, with_scale: bool = True) -> np.ndarray:
     """Least-squares similarity (or rigid, ``with_scale=False``) transform mapping ``src`` onto ``dst``, as
     a (d+1)×(d+1) homogeneous matrix without reflections (Umeyama, "Least-squares estimation of
     transformation parameters between two point patterns", TPAMI 1991, eqs. 38–43)."""
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
+    src, dst = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[0] < 2:
         raise ValueError(f"need two N×d point sets of the same shape, got {src.shape} and {dst.shape}")
     n, d = src.shape

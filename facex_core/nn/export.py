@@ -141,7 +141,13 @@ class OnnxFaceModel:
             return np.zeros((0, self.embedding_size or 0), np.float32)
         step = self.fixed_batch or len(batch)
         padded = np.concatenate([batch, np.zeros((-len(batch) % step, *batch.shape[1:]), batch.dtype)])
-        out = [self.session.run(None, {self.input_name: padded[i:i + step]})[0] for i in range(0, len(padded), step)]
+        try:
+            out = [self.session.run(None, {self.input_name: padded[i:i + step]})[0] for i in range(0, len(padded), step)]
+        except Exception:  # noqa: BLE001 - onnxruntime's errors have no common public base
+            if step == 1:
+                raise
+            self.fixed_batch = 1  # a free batch axis declared, batch 1 built in (InsightFace's exports of ViTs)
+            return self.run(batch)
         return np.concatenate(out)[:len(batch)]
 
 

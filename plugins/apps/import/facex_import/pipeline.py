@@ -21,8 +21,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from facex_core import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ConfigError, DataError, Experiment, RegistryError,
-                        apply_overrides, build_from_table, describe_fields, registry, save_checkpoint)
+from facex_core import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ConfigError, DataError, Experiment, OnnxFaceModel,
+                        RegistryError, apply_overrides, build_from_table, describe_fields, registry, save_checkpoint)
 
 from .importer import WeightsImporter
 from .mapping import check_finite
@@ -70,7 +70,7 @@ def resolve_importer(source_kind: str, network: str) -> str:
     try:
         registry().get(KIND, name)
     except RegistryError as exc:
-        if "several distributions" in str(exc):
+        if f"{source_kind}.{bare}" in registry().names(KIND):  # installed, but ambiguous or not from DIST
             raise ConfigError(f"--backbone {network}: {exc}") from None
         known = ", ".join(importer_names(source_kind)) or "none installed"
         raise ConfigError(f"--backbone {network}: no {source_kind} importer for it (known: {known})") from None
@@ -130,21 +130,18 @@ def verify_onnx(path: Path, backbone: torch.nn.Module, external: tuple[float, fl
     """Min cosine between the ONNX file run by onnxruntime (on pixels normalised as its own code does,
     ``external``) and the imported network (on the same pixels normalised by the recorded convention)."""
     try:
-        import onnxruntime as ort
+        model = OnnxFaceModel(path, default_size=tuple(backbone.input_size))
     except ImportError:
         return float("nan")
     import numpy as np
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inp = session.get_inputs()[0]
     h, w = backbone.input_size
-    dims = [d if isinstance(d, int) else None for d in inp.shape]
-    if len(dims) != 4 or (dims[2] is not None and dims[2] != h) or (dims[3] is not None and dims[3] != w):
-        raise DataError(f"{path}: the graph takes {inp.shape} inputs, the imported network N x 3 x {h} x {w}")
+    if model.input_size != (h, w):
+        raise DataError(f"{path}: the graph takes {model.input_size[0]} x {model.input_size[1]} inputs, the imported "
+                        f"network {h} x {w}")
     rng = np.random.default_rng(seed)
     pixels = rng.uniform(0, 255, size=(samples, 3, h, w)).astype(np.float32)
-    ext = (pixels - external[0]) / external[1]
-    ref = np.concatenate([session.run(None, {inp.name: ext[i:i + 1]})[0].reshape(1, -1) for i in range(samples)])
+    ref = model.run((pixels - external[0]) / external[1]).reshape(samples, -1)
     facex_in = torch.from_numpy(((pixels - data["mean"]) / data["std"]).astype(np.float32))
     backbone.eval()
     with torch.no_grad():

@@ -212,3 +212,21 @@ def test_onnx_is_not_a_facexzoo_format(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
     with pytest.raises(DataError, match="an onnx file; the facexzoo.mobilefacenet importer reads torch files"):
         import_weights("facexzoo", tmp_path / "model.onnx", "MobileFaceNet", tmp_path / "o.pt")
+
+
+def test_onnx_check_runs_a_fixed_batch_graph_and_refuses_another_input_size(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from facex_import.pipeline import verify_onnx
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.Flatten()).eval()
+    with torch.no_grad():  # a batch of one, as many exports fix it: the check must feed it face by face
+        torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), tmp_path / "m.onnx", dynamo=False, input_names=["x"])
+    net.input_size = (32, 32)
+    same = {"mean": 127.5, "std": 128.0}
+    assert verify_onnx(tmp_path / "m.onnx", net, (127.5, 128.0), same, samples=3) > 0.99999
+    # fed other pixels than the recorded convention says, the two disagree: the check can fail
+    assert verify_onnx(tmp_path / "m.onnx", net, (0.0, 1.0), same, samples=3) < 0.9999
+    net.input_size = (40, 40)
+    with pytest.raises(DataError, match="m.onnx: the graph takes 32 x 32 inputs, the imported network 40 x 40"):
+        verify_onnx(tmp_path / "m.onnx", net, (127.5, 128.0), same)

@@ -61,3 +61,26 @@ def test_a_third_party_importer_is_found_by_the_import_command(tmp_path, monkeyp
         assert float(support.cosines(support.facex_embeddings(tmp_path / "out.pt", crops), reference).min()) > 0.9999
     finally:
         reset_registry()
+
+
+def test_an_importer_two_distributions_provide_asks_for_the_distribution(tmp_path, monkeypatch):
+    from facex_core import ConfigError
+    from facex_import.pipeline import resolve_importer
+
+    site = FakeSite(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(site.root))
+    monkeypatch.syspath_prepend(str(DOUBLES))
+    site.add_dist("facex-import-mynet", "1.0", {"mynet": "fakeplug_importer"})
+    (site.root / "fakeplug_importer_fork.py").write_text("from fakeplug_importer import facex_components\n")
+    site.add_dist("facex-import-mynet-fork", "1.0", {"mynet": "fakeplug_importer_fork"})
+    reset_registry()
+    try:
+        with pytest.raises(ConfigError, match="several distributions .*facex-import-mynet-fork:facexzoo.mynet|"
+                                              "several distributions .*facex-import-mynet:facexzoo.mynet"):
+            resolve_importer("facexzoo", "MyNet")
+        assert resolve_importer("facexzoo", "facex-import-mynet-fork:MyNet") == \
+            "facex-import-mynet-fork:facexzoo.mynet"
+        with pytest.raises(ConfigError, match="no facexzoo importer for it"):
+            resolve_importer("facexzoo", "NoNet")
+    finally:
+        reset_registry()
