@@ -14,7 +14,8 @@
 #   bash scripts/build-dists.sh facex-core             # build and check all; test the core only
 #   bash scripts/build-dists.sh --plugins-only NAME... # as above without the core's test suite
 #
-# Needs .venv (scripts/install.sh); installs `build` into it when missing. Test venvs live in
+# Needs .venv (scripts/install.sh); installs `build` into it when missing (checked with -I: the build/ folder
+# here would otherwise pass for the package). Test venvs live in
 # build/dist-venvs (FACEX_DIST_VENVS); the core one is kept between runs (torch is large), REBUILD=1
 # makes it afresh. PYTHON (default python3) creates them; TORCH (default torch==2.14.1) is what they get.
 set -euo pipefail
@@ -31,7 +32,7 @@ for arg in "$@"; do
   esac
 done
 [ -x "$py" ] || { echo "no .venv: run bash scripts/install.sh first" >&2; exit 1; }
-"$py" -c "import build" 2>/dev/null || "$py" -m pip install -q --disable-pip-version-check build
+"$py" -I -c "import build" 2>/dev/null || "$py" -m pip install -q --disable-pip-version-check build
 
 # -- build -------------------------------------------------------------------------------------------
 rm -rf dist && mkdir -p dist build
