@@ -185,7 +185,7 @@ def test_a_static_batch_onnx_model_runs_in_padded_slices(tmp_path):
     net = _OnnxNet(tmp_path / "static.onnx")
     x = torch.randn(7, 3, 32, 32)
     with torch.no_grad():
-        assert net.batch == 4 and net.input_size == (32, 32)
+        assert net.onnx.fixed_batch == 4 and net.input_size == (32, 32)
         assert torch.allclose(net(x), backbone(x), atol=1e-4)
 
 

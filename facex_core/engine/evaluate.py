@@ -71,7 +71,7 @@ class _OnnxNet(torch.nn.Module):
 
         wanted = [p for p in ort.get_available_providers() if p in ("CUDAExecutionProvider", "CPUExecutionProvider")]
         self.onnx = OnnxFaceModel(path, wanted)
-        self.input_size, self.batch = self.onnx.input_size, self.onnx.fixed_batch
+        self.input_size = self.onnx.input_size  # its batch rule stays with self.onnx (it can learn batch 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.onnx.run(images.detach().float().cpu().numpy())).to(images.device)
